@@ -1,0 +1,1 @@
+//! Benchmarks of autotel against its peers; see `benches/`.

@@ -1,0 +1,1 @@
+//! Runnable examples of autotel; see the `examples/` folder.
