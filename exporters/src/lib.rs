@@ -1,5 +1,66 @@
 //! Metrics recorders and export pipelines for autotel.
 //!
 //! autotel-exporters owns the sockets and threads that carry telemetry out of
-//! the program. Exporters arrive feature by feature; `prometheus` (on by
-//! default) will hold the Prometheus endpoint.
+//! the program; the layers of `autotel-layers` only record. Each exporter is a
+//! module behind a feature:
+//!
+//! | feature | module | what it gives |
+//! |---|---|---|
+//! | `prometheus` (default) | [`prometheus`] | a `metrics` recorder and a `/metrics` endpoint |
+//! | `otlp` | `otlp` | OTLP traces, logs and metrics over gRPC or HTTP/protobuf |
+//! | `console` | `console` | finished spans and a periodic table of metrics, for development |
+//! | `full` | all of them | |
+//!
+//! [`fanout`] sends every `metrics` call to several recorders at once, and
+//! [`buckets`] holds the histogram boundaries that every exporter shares.
+//!
+//! ```no_run
+//! # #[cfg(feature = "prometheus")] {
+//! use autotel_exporters::prometheus::Prometheus;
+//!
+//! // Serves /metrics on 0.0.0.0:9464 until `server` is dropped.
+//! let server = Prometheus::new().install().expect("port 9464 is free");
+//! # drop(server); }
+//! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod buckets;
+pub mod fanout;
+mod service;
+
+#[cfg(feature = "console")]
+pub mod console;
+#[cfg(feature = "otlp")]
+pub mod otlp;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
+
+pub use service::ServiceInfo;
+
+use autotel_layers::catalog::{self, MetricKind};
+
+/// Whether the gauge `name` holds the running total of a catalog fractional
+/// counter, under its catalog name or after a prefix (`myapp_pipeline_cost_usd_total`).
+#[cfg_attr(not(any(feature = "prometheus", feature = "otlp")), allow(dead_code))]
+pub(crate) fn is_fractional_counter(name: &str) -> bool {
+    catalog::ALL
+        .iter()
+        .filter(|def| def.kind() == MetricKind::FractionalCounter)
+        .any(|def| {
+            name == def.name()
+                || name
+                    .strip_suffix(def.name())
+                    .is_some_and(|prefix| prefix.ends_with('_'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fractional_counters_are_found_with_and_without_prefix() {
+        assert!(super::is_fractional_counter("pipeline_cost_usd_total"));
+        assert!(super::is_fractional_counter("app_pipeline_cost_usd_total"));
+        assert!(!super::is_fractional_counter("xpipeline_cost_usd_total"));
+        assert!(!super::is_fractional_counter("span_calls_total"));
+    }
+}

@@ -1,0 +1,1 @@
+//! Development output on the console.

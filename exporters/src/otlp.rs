@@ -1,0 +1,1 @@
+//! OTLP export of traces, logs and metrics.

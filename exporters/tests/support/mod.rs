@@ -1,0 +1,303 @@
+//! Starting real peers on loopback for the integration tests, and talking to
+//! them over plain HTTP.
+//!
+//! `scripts/peers.sh` installs the peers and exports the paths of their
+//! binaries. A test that needs a peer whose variable is unset fails when `CI`
+//! is set and is skipped, with a message, otherwise.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a peer may take to come up or to show what it received.
+pub const PEER_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The path in the environment variable `var`, or `None` (skip) outside CI.
+///
+/// # Panics
+///
+/// When `CI` is set and the variable is missing or names no file.
+pub fn peer_bin(var: &str) -> Option<PathBuf> {
+    let path = std::env::var_os(var).map(PathBuf::from);
+    match path {
+        Some(path) if path.is_file() => Some(path),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "{var} is not set or names no file; scripts/peers.sh installs the peer and sets it"
+        ),
+        _ => {
+            eprintln!("skipped: {var} is not set; run `source scripts/peers.sh` first");
+            None
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A fresh, empty directory for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "autotel-{name}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a temporary directory");
+    dir
+}
+
+/// A peer process, killed when dropped. Its output goes to files in its
+/// directory, shown when a wait for it fails.
+pub struct Peer {
+    name: String,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Peer {
+    /// Starts `bin` with `args` in a fresh directory.
+    pub fn start(name: &str, bin: &Path, args: &[String]) -> Self {
+        let dir = temp_dir(name);
+        let stdout = std::fs::File::create(dir.join("stdout.log")).expect("log file");
+        let stderr = std::fs::File::create(dir.join("stderr.log")).expect("log file");
+        let child = Command::new(bin)
+            .args(args)
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        Self {
+            name: name.to_owned(),
+            child,
+            dir,
+        }
+    }
+
+    /// The peer's own directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What the peer printed so far.
+    pub fn logs(&self) -> String {
+        let read = |f: &str| std::fs::read_to_string(self.dir.join(f)).unwrap_or_default();
+        let tail = |s: String| {
+            let start = s.len().saturating_sub(4000);
+            let start = (start..s.len())
+                .find(|i| s.is_char_boundary(*i))
+                .unwrap_or(s.len());
+            s[start..].to_owned()
+        };
+        format!(
+            "--- {} stdout ---\n{}\n--- {} stderr ---\n{}",
+            self.name,
+            tail(read("stdout.log")),
+            self.name,
+            tail(read("stderr.log"))
+        )
+    }
+
+    /// Polls `check` until it returns `Some`, failing with the peer's logs
+    /// after [`PEER_DEADLINE`].
+    pub fn wait_for<T>(&mut self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(value) = check() {
+                return value;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited with {status} while waiting for {what}\n{}",
+                    self.name,
+                    self.logs()
+                );
+            }
+            assert!(
+                start.elapsed() < PEER_DEADLINE,
+                "gave up waiting for {what}\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An HTTP answer: status code and body.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+/// `GET http://{address}{path}` over HTTP/1.1 with `Connection: close`.
+pub fn http_get(address: SocketAddr, path: &str) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no end of HTTP head"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut body = raw[split + 4..].to_vec();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line in {head}")))?;
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Ok(Response {
+        status,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&data[..end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
+            .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = end + 2;
+        let stop = (start + size).min(data.len());
+        out.extend_from_slice(&data[start..stop]);
+        data = &data[(stop + 2).min(data.len())..];
+    }
+    out
+}
+
+/// `GET` that parses a JSON body; `None` on any failure.
+pub fn get_json(address: SocketAddr, path: &str) -> Option<serde_json::Value> {
+    let response = http_get(address, path).ok()?;
+    if response.status != 200 {
+        return None;
+    }
+    serde_json::from_str(&response.body).ok()
+}
+
+/// Percent-encodes a query-string value.
+pub fn encode(value: &str) -> String {
+    let mut out = String::new();
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The loopback address with `port`.
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A Prometheus server scraping `target` every second.
+pub struct PrometheusPeer {
+    pub peer: Peer,
+    pub address: SocketAddr,
+}
+
+impl PrometheusPeer {
+    /// Starts the server from `AUTOTEL_PROMETHEUS_BIN` and waits until its
+    /// first scrape of `target` succeeded; `None` when skipped.
+    pub fn start(target: SocketAddr) -> Option<Self> {
+        let bin = peer_bin("AUTOTEL_PROMETHEUS_BIN")?;
+        let port = free_port();
+        let dir = temp_dir("prometheus-config");
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+                 scrape_configs:\n  - job_name: autotel\n    static_configs:\n      - targets: ['{target}']\n"
+            ),
+        )
+        .expect("write prometheus.yml");
+        let mut peer = Peer::start(
+            "prometheus",
+            &bin,
+            &[
+                format!("--config.file={}", config.display()),
+                format!("--storage.tsdb.path={}", dir.join("data").display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+            ],
+        );
+        let address = loopback(port);
+        peer.wait_for("the scrape target to be up", || {
+            let targets = get_json(address, "/api/v1/targets")?;
+            let up = targets["data"]["activeTargets"]
+                .as_array()?
+                .iter()
+                .any(|t| {
+                    t["health"] == "up"
+                        && t["scrapeUrl"]
+                            .as_str()
+                            .is_some_and(|url| url.contains(&target.to_string()))
+                });
+            up.then_some(())
+        });
+        Some(Self { peer, address })
+    }
+
+    /// The samples of an instant query, as (labels, value) pairs, waiting
+    /// until the query returns at least one sample.
+    pub fn query(&mut self, promql: &str) -> Vec<(serde_json::Value, f64)> {
+        let address = self.address;
+        let path = format!("/api/v1/query?query={}", encode(promql));
+        self.peer.wait_for(&format!("samples of `{promql}`"), || {
+            let answer = get_json(address, &path)?;
+            let samples: Vec<_> = answer["data"]["result"]
+                .as_array()?
+                .iter()
+                .filter_map(|s| {
+                    let value = s["value"][1].as_str()?.parse::<f64>().ok()?;
+                    Some((s["metric"].clone(), value))
+                })
+                .collect();
+            (!samples.is_empty()).then_some(samples)
+        })
+    }
+
+    /// The single value of an instant query.
+    pub fn value(&mut self, promql: &str) -> f64 {
+        let samples = self.query(promql);
+        assert_eq!(samples.len(), 1, "`{promql}` gave {samples:?}");
+        samples[0].1
+    }
+}
