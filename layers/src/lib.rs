@@ -3,3 +3,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod catalog;
+mod error;
+mod span_metrics;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+
+pub use error::Error;
+pub use span_metrics::{
+    DEFAULT_DURATION_BUCKETS, DEFAULT_ERROR_TYPE, DEFAULT_MAX_SERIES, MAX_DIMENSIONS,
+    MAX_LABEL_VALUE_BYTES, MetricsSwitch, OVERFLOW_LABEL, SpanMetricsLayer,
+};

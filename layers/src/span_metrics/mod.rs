@@ -1,0 +1,1197 @@
+//! RED metrics (calls, errors, duration) and pipeline metrics from every span.
+
+mod fields;
+mod store;
+mod switch;
+
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use arc_swap::ArcSwap;
+use metrics::{Counter, Gauge, Histogram, Key, Label, Recorder, SharedString};
+use tracing_core::span::{Attributes, Id, Record};
+use tracing_core::{Event, Interest, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::Error;
+use crate::catalog::{self, MetricDef};
+use fields::{Captured, FieldVisitor, Role, RoleKind};
+use store::{ABSENT, FastHash, Interner, OVERFLOW, Series, SeriesCache, SpanTable};
+
+use switch::CachedDecision;
+pub use switch::MetricsSwitch;
+
+/// The `error_type` label of an error that carries no `error.type` field (the
+/// OpenTelemetry semantic conventions' fallback value).
+pub const DEFAULT_ERROR_TYPE: &str = "_OTHER";
+
+/// The default cap on distinct label sets per metric.
+pub const DEFAULT_MAX_SERIES: usize = 2000;
+
+/// How many dimensions (extra labels from span fields) a layer can have.
+pub const MAX_DIMENSIONS: usize = 8;
+
+/// Label values taken from fields are cut to at most this many bytes (at a
+/// character boundary).
+pub const MAX_LABEL_VALUE_BYTES: usize = 128;
+
+/// Histogram buckets, in seconds, for the duration metrics unless configured
+/// otherwise (the OpenTelemetry SDK's default boundaries, in seconds).
+pub const DEFAULT_DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// The label that marks the series collecting label sets past a metric's cap.
+pub const OVERFLOW_LABEL: &str = "otel_metric_overflow";
+
+/// A [`Layer`] that records RED metrics and pipeline metrics for every span
+/// when it closes, through the [`metrics`] facade, into whatever recorder is
+/// installed (or set locally with [`metrics::with_local_recorder`]).
+///
+/// # Span metrics
+///
+/// On every span close:
+///
+/// | metric | kind | labels |
+/// |---|---|---|
+/// | `span_calls_total` | counter | `span_name`, `status` (`ok`/`error`), dimensions |
+/// | `span_duration_seconds` | histogram | `span_name`, `status`, dimensions |
+/// | `span_errors_total` | counter | `span_name`, `error_type` |
+///
+/// The duration is wall time from the span's creation to its close. A span's
+/// status is `error` when
+/// - an `ERROR`-level event was recorded directly inside it (this covers
+///   `#[tracing::instrument(err)]` returning `Err`),
+/// - it recorded a field `error` (any value but `false`), or
+/// - it recorded `otel.status_code = "ERROR"`.
+///
+/// `error_type` is the `error.type` field of the error event, else of the
+/// span, else [`DEFAULT_ERROR_TYPE`].
+///
+/// # Pipeline metrics
+///
+/// A span with a `pipeline.name` field is a pipeline run; a span with a
+/// `step.name` field inside a run is a step of it. `items_processed`,
+/// `api_calls` and `cost_usd` fields, recorded on a run or a step or on events
+/// or spans inside them, add to `items_processed_total`, `api_calls_total` and
+/// `pipeline_cost_usd_total` of that pipeline. A step that ends in error counts
+/// in `step_errors_total` and makes the run count as `status="error"` in
+/// `pipeline_executions_total`. See [`catalog`] for the full list.
+///
+/// # Cardinality
+///
+/// Each metric holds at most [`with_max_series`](Self::with_max_series)
+/// distinct label sets. Recordings past the cap go to one series labelled
+/// `otel_metric_overflow="true"` and are counted in
+/// `autotel_series_overflow_total{metric}`. Label values taken from fields are
+/// cut to [`MAX_LABEL_VALUE_BYTES`].
+///
+/// # Cost
+///
+/// Per-callsite facts (name, filters, which fields matter) are resolved once.
+/// Once a label set has been seen, a span records without heap allocation and
+/// without hashing label strings. The layer keeps span state in its own
+/// sharded table, which keeps its capacity across spans, rather than in the
+/// registry's span extensions, whose entries are boxed anew for every span.
+///
+/// # Example
+///
+/// ```
+/// use autotel_layers::SpanMetricsLayer;
+/// use tracing_subscriber::prelude::*;
+///
+/// let subscriber = tracing_subscriber::registry().with(SpanMetricsLayer::new());
+/// tracing::subscriber::with_default(subscriber, || {
+///     let _span = tracing::info_span!("checkout").entered();
+/// });
+/// ```
+pub struct SpanMetricsLayer {
+    config: Arc<Config>,
+    switch: MetricsSwitch,
+    state: Arc<State>,
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    prefix: Option<String>,
+    dimensions: Vec<Arc<str>>,
+    include_names: Vec<String>,
+    exclude_names: Vec<String>,
+    include_targets: Vec<String>,
+    exclude_targets: Vec<String>,
+    buckets: Vec<f64>,
+    max_series: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            prefix: None,
+            dimensions: Vec::new(),
+            include_names: Vec::new(),
+            exclude_names: Vec::new(),
+            include_targets: Vec::new(),
+            exclude_targets: Vec::new(),
+            buckets: DEFAULT_DURATION_BUCKETS.to_vec(),
+            max_series: DEFAULT_MAX_SERIES,
+        }
+    }
+}
+
+impl Config {
+    fn tracks(&self, metadata: &Metadata<'_>) -> bool {
+        let name = metadata.name();
+        let target = metadata.target();
+        let name_in = |list: &[String]| list.iter().any(|n| n == name);
+        let target_in = |list: &[String]| list.iter().any(|t| target_matches(target, t));
+        if name_in(&self.exclude_names) || target_in(&self.exclude_targets) {
+            return false;
+        }
+        (self.include_names.is_empty() || name_in(&self.include_names))
+            && (self.include_targets.is_empty() || target_in(&self.include_targets))
+    }
+}
+
+/// Whether `target` is `prefix` or a module below it (`a::b` is below `a`).
+fn target_matches(target: &str, prefix: &str) -> bool {
+    target
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+}
+
+fn valid_metric_prefix(prefix: &str) -> bool {
+    let mut bytes = prefix.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl SpanMetricsLayer {
+    /// Creates a layer with the defaults: every span, no dimensions, no
+    /// prefix, [`DEFAULT_DURATION_BUCKETS`] and [`DEFAULT_MAX_SERIES`].
+    pub fn new() -> Self {
+        Self::from_config(Config::default(), MetricsSwitch::new())
+    }
+
+    fn from_config(config: Config, switch: MetricsSwitch) -> Self {
+        let state = Arc::new(State::new(&config));
+        Self {
+            config: Arc::new(config),
+            switch,
+            state,
+        }
+    }
+
+    fn reconfigure(self, change: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::clone(&self.config);
+        change(&mut config);
+        Self::from_config(config, self.switch)
+    }
+
+    /// Adds a dimension: the value of the span field `field` becomes a label
+    /// of the same name (dots become underscores) on `span_calls_total` and
+    /// `span_duration_seconds`. A span without the field gets an empty value.
+    ///
+    /// Fails past [`MAX_DIMENSIONS`] dimensions, for a name that cannot be a
+    /// label, or for a name given twice. Defaults to no dimensions.
+    pub fn with_dimension(self, field: impl Into<String>) -> Result<Self, Error> {
+        let field = field.into();
+        if self.config.dimensions.len() >= MAX_DIMENSIONS {
+            return Err(Error::invalid(
+                "with_dimension",
+                field,
+                "is one dimension too many (at most 8)",
+            ));
+        }
+        if field.is_empty() || !valid_metric_prefix(&label_name(&field)) {
+            return Err(Error::invalid(
+                "with_dimension",
+                field,
+                "is not a field name that can become a label (letters, digits, '_' and '.')",
+            ));
+        }
+        if self.config.dimensions.iter().any(|d| **d == *field) {
+            return Err(Error::invalid(
+                "with_dimension",
+                field,
+                "is already a dimension",
+            ));
+        }
+        Ok(self.reconfigure(|config| config.dimensions.push(Arc::from(field))))
+    }
+
+    /// Records only spans with one of these names (on top of the other
+    /// filters). Defaults to every name.
+    #[must_use]
+    pub fn with_include_names<I, N>(self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        self.reconfigure(|c| c.include_names.extend(names.into_iter().map(Into::into)))
+    }
+
+    /// Never records spans with these names. Defaults to none.
+    #[must_use]
+    pub fn with_exclude_names<I, N>(self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        self.reconfigure(|c| c.exclude_names.extend(names.into_iter().map(Into::into)))
+    }
+
+    /// Records only spans whose target is one of these or a module below one
+    /// (`my_app` covers `my_app::db`). Defaults to every target.
+    #[must_use]
+    pub fn with_include_targets<I, N>(self, targets: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        self.reconfigure(|c| {
+            c.include_targets
+                .extend(targets.into_iter().map(Into::into))
+        })
+    }
+
+    /// Never records spans whose target is one of these or a module below
+    /// one. Defaults to none.
+    #[must_use]
+    pub fn with_exclude_targets<I, N>(self, targets: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: Into<String>,
+    {
+        self.reconfigure(|c| {
+            c.exclude_targets
+                .extend(targets.into_iter().map(Into::into))
+        })
+    }
+
+    /// Puts `prefix` and `_` in front of every metric name this layer records
+    /// (`myapp_span_calls_total`). The prefix must be a valid Prometheus name.
+    /// Defaults to no prefix.
+    pub fn with_prefix(self, prefix: impl Into<String>) -> Result<Self, Error> {
+        let prefix = prefix.into();
+        if !valid_metric_prefix(&prefix) {
+            return Err(Error::invalid(
+                "with_prefix",
+                prefix,
+                "is not a metric name prefix (a letter or '_', then letters, digits or '_')",
+            ));
+        }
+        Ok(self.reconfigure(|c| c.prefix = Some(prefix)))
+    }
+
+    /// Sets the histogram bucket boundaries, in seconds, for the duration
+    /// metrics. The `metrics` facade does not carry buckets: exporters read
+    /// them with [`histogram_buckets`](Self::histogram_buckets). Boundaries
+    /// must be finite and strictly increasing. Defaults to
+    /// [`DEFAULT_DURATION_BUCKETS`].
+    pub fn with_buckets(self, buckets: impl IntoIterator<Item = f64>) -> Result<Self, Error> {
+        let buckets: Vec<f64> = buckets.into_iter().collect();
+        let text = || format!("{buckets:?}");
+        if buckets.is_empty() {
+            return Err(Error::invalid("with_buckets", text(), "has no boundary"));
+        }
+        if buckets.iter().any(|b| !b.is_finite())
+            || buckets.windows(2).any(|pair| pair[0] >= pair[1])
+        {
+            return Err(Error::invalid(
+                "with_buckets",
+                text(),
+                "must be finite and strictly increasing",
+            ));
+        }
+        Ok(self.reconfigure(|c| c.buckets = buckets))
+    }
+
+    /// Caps the distinct label sets of each metric; recordings past the cap
+    /// go to the overflow series. Must be at least 1. Defaults to
+    /// [`DEFAULT_MAX_SERIES`] (2000).
+    pub fn with_max_series(self, max_series: usize) -> Result<Self, Error> {
+        if max_series == 0 {
+            return Err(Error::invalid("with_max_series", 0, "must be at least 1"));
+        }
+        Ok(self.reconfigure(|c| c.max_series = max_series))
+    }
+
+    /// Uses `switch` to turn metrics on and off, so that one switch controls
+    /// several layers. Defaults to a switch of the layer's own.
+    #[must_use]
+    pub fn with_switch(self, switch: MetricsSwitch) -> Self {
+        Self { switch, ..self }
+    }
+
+    /// The runtime switch of this layer.
+    pub fn switch(&self) -> MetricsSwitch {
+        self.switch.clone()
+    }
+
+    /// The duration histogram boundaries, in seconds, for exporters to apply.
+    pub fn histogram_buckets(&self) -> &[f64] {
+        &self.config.buckets
+    }
+
+    /// The names of every metric this layer records, with the prefix applied,
+    /// and the catalog entry each comes from.
+    pub fn metric_names(&self) -> impl Iterator<Item = (String, &'static MetricDef)> + '_ {
+        RECORDED
+            .iter()
+            .map(|def| (self.state.names.name(def.name()), def))
+    }
+
+    /// Describes every metric this layer records (help text, unit) to the
+    /// current `metrics` recorder.
+    pub fn describe(&self) {
+        for (name, def) in self.metric_names() {
+            def.describe_as(&name);
+        }
+    }
+}
+
+impl Default for SpanMetricsLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for SpanMetricsLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanMetricsLayer")
+            .field("prefix", &self.config.prefix)
+            .field("dimensions", &self.config.dimensions)
+            .field("include_names", &self.config.include_names)
+            .field("exclude_names", &self.config.exclude_names)
+            .field("include_targets", &self.config.include_targets)
+            .field("exclude_targets", &self.config.exclude_targets)
+            .field("buckets", &self.config.buckets)
+            .field("max_series", &self.config.max_series)
+            .field("switch", &self.switch)
+            .finish()
+    }
+}
+
+/// The catalog metrics this layer records.
+const RECORDED: &[MetricDef] = &[
+    catalog::SPAN_CALLS_TOTAL,
+    catalog::SPAN_DURATION_SECONDS,
+    catalog::SPAN_ERRORS_TOTAL,
+    catalog::PIPELINE_EXECUTIONS_TOTAL,
+    catalog::PIPELINE_DURATION_SECONDS,
+    catalog::ACTIVE_PIPELINES,
+    catalog::STEP_DURATION_SECONDS,
+    catalog::STEP_ERRORS_TOTAL,
+    catalog::ITEMS_PROCESSED_TOTAL,
+    catalog::API_CALLS_TOTAL,
+    catalog::PIPELINE_COST_USD_TOTAL,
+];
+
+/// The label name a dimension field becomes.
+fn label_name(field: &str) -> String {
+    field.replace('.', "_")
+}
+
+/// Metric names with the configured prefix, shared without copying.
+struct Names {
+    prefix: Option<String>,
+    calls: SharedString,
+    duration: SharedString,
+    errors: SharedString,
+    executions: SharedString,
+    pipeline_duration: SharedString,
+    active: SharedString,
+    step_duration: SharedString,
+    step_errors: SharedString,
+    items: SharedString,
+    api_calls: SharedString,
+    cost: SharedString,
+}
+
+impl Names {
+    fn new(prefix: Option<&str>) -> Self {
+        let name = |def: MetricDef| match prefix {
+            None => SharedString::const_str(def.name()),
+            Some(prefix) => {
+                SharedString::from_shared(Arc::<str>::from(format!("{prefix}_{}", def.name())))
+            }
+        };
+        Self {
+            prefix: prefix.map(str::to_owned),
+            calls: name(catalog::SPAN_CALLS_TOTAL),
+            duration: name(catalog::SPAN_DURATION_SECONDS),
+            errors: name(catalog::SPAN_ERRORS_TOTAL),
+            executions: name(catalog::PIPELINE_EXECUTIONS_TOTAL),
+            pipeline_duration: name(catalog::PIPELINE_DURATION_SECONDS),
+            active: name(catalog::ACTIVE_PIPELINES),
+            step_duration: name(catalog::STEP_DURATION_SECONDS),
+            step_errors: name(catalog::STEP_ERRORS_TOTAL),
+            items: name(catalog::ITEMS_PROCESSED_TOTAL),
+            api_calls: name(catalog::API_CALLS_TOTAL),
+            cost: name(catalog::PIPELINE_COST_USD_TOTAL),
+        }
+    }
+
+    fn name(&self, base: &str) -> String {
+        match &self.prefix {
+            None => base.to_owned(),
+            Some(prefix) => format!("{prefix}_{base}"),
+        }
+    }
+}
+
+/// What the layer learned about one callsite when it first saw it.
+struct Callsite {
+    name: &'static str,
+    tracked: bool,
+    roles: Box<[Role]>,
+    any_role: bool,
+    decision: CachedDecision,
+}
+
+#[derive(Clone, Default)]
+struct CallsiteTable {
+    by_address: std::collections::HashMap<usize, u32, FastHash>,
+    list: Vec<Arc<Callsite>>,
+}
+
+/// The index of every callsite seen, read without locking.
+struct Callsites {
+    table: ArcSwap<CallsiteTable>,
+    write: Mutex<()>,
+}
+
+impl Callsites {
+    fn new() -> Self {
+        Self {
+            table: ArcSwap::from_pointee(CallsiteTable::default()),
+            write: Mutex::new(()),
+        }
+    }
+
+    /// Runs `f` with the index and facts of the callsite of `metadata`,
+    /// registering it first when it is new.
+    #[inline]
+    fn with<R>(
+        &self,
+        metadata: &'static Metadata<'static>,
+        config: &Config,
+        f: impl FnOnce(u32, &Callsite) -> R,
+    ) -> R {
+        let address = std::ptr::from_ref(metadata) as usize;
+        {
+            let table = self.table.load();
+            if let Some(&index) = table.by_address.get(&address) {
+                return f(index, &table.list[index as usize]);
+            }
+        }
+        let (index, site) = self.register(metadata, config);
+        f(index, &site)
+    }
+
+    fn with_index<R>(&self, index: u32, f: impl FnOnce(&Callsite) -> R) -> Option<R> {
+        self.table
+            .load()
+            .list
+            .get(index as usize)
+            .map(|site| f(site))
+    }
+
+    #[cold]
+    fn register(
+        &self,
+        metadata: &'static Metadata<'static>,
+        config: &Config,
+    ) -> (u32, Arc<Callsite>) {
+        let address = std::ptr::from_ref(metadata) as usize;
+        let _write = self.write.lock().unwrap_or_else(PoisonError::into_inner);
+        let current = self.table.load_full();
+        if let Some(&index) = current.by_address.get(&address) {
+            return (index, Arc::clone(&current.list[index as usize]));
+        }
+        let roles: Box<[Role]> = metadata
+            .fields()
+            .iter()
+            .map(|field| Role::for_field(field.name(), &config.dimensions))
+            .collect();
+        let site = Arc::new(Callsite {
+            name: metadata.name(),
+            tracked: metadata.is_span() && config.tracks(metadata),
+            any_role: roles
+                .iter()
+                .any(|role| role.kind != RoleKind::None || role.dim.is_some()),
+            roles,
+            decision: CachedDecision::new(),
+        });
+        let mut next = CallsiteTable::clone(&current);
+        let index = next.list.len() as u32;
+        next.list.push(Arc::clone(&site));
+        next.by_address.insert(address, index);
+        self.table.store(Arc::new(next));
+        (index, site)
+    }
+}
+
+/// Where a span stands among pipelines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PipelineRole {
+    /// Neither a run nor a step.
+    None,
+    /// A pipeline run.
+    Run { pipeline: u32 },
+    /// A step of the run `run` (when the run is a span of its own).
+    Step {
+        run: Option<u64>,
+        pipeline: u32,
+        step: u32,
+    },
+    /// A run or step of a pipeline whose metrics are switched off.
+    Muted,
+}
+
+/// The pipeline a span belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PipelineLink {
+    Active { run: Option<u64>, pipeline: u32 },
+    Muted,
+}
+
+impl PipelineRole {
+    fn link(self, id: u64) -> Option<PipelineLink> {
+        match self {
+            Self::None => None,
+            Self::Run { pipeline } => Some(PipelineLink::Active {
+                run: Some(id),
+                pipeline,
+            }),
+            Self::Step { run, pipeline, .. } => Some(PipelineLink::Active { run, pipeline }),
+            Self::Muted => Some(PipelineLink::Muted),
+        }
+    }
+}
+
+/// The state of one live span.
+#[derive(Debug)]
+struct SpanState {
+    start: quanta::Instant,
+    callsite: u32,
+    error: bool,
+    step_failed: bool,
+    error_type: u32,
+    role: PipelineRole,
+    dims: [u32; MAX_DIMENSIONS],
+}
+
+/// The label-set key of `span_calls_total` and `span_duration_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SpanKey {
+    callsite: u32,
+    error: bool,
+    dim_count: u8,
+    dims: [u32; MAX_DIMENSIONS],
+}
+
+impl std::hash::Hash for SpanKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u32(self.callsite);
+        state.write_u8(u8::from(self.error));
+        for dim in &self.dims[..usize::from(self.dim_count)] {
+            state.write_u32(*dim);
+        }
+    }
+}
+
+#[derive(Clone)]
+struct SpanHandles {
+    calls: Counter,
+    duration: Histogram,
+}
+
+#[derive(Clone)]
+struct PipelineHandles {
+    ok: Counter,
+    error: Counter,
+    duration: Histogram,
+    active: Gauge,
+    items: Counter,
+    api_calls: Counter,
+    cost: Gauge,
+    /// The exact running total of `cost`, in nano-dollars.
+    cost_total: Arc<Mutex<u64>>,
+}
+
+/// Everything the layer shares between its callbacks.
+struct State {
+    names: Names,
+    dimension_labels: Vec<SharedString>,
+    callsites: Callsites,
+    spans: SpanTable<SpanState>,
+    dimension_values: Vec<Interner>,
+    pipelines: Interner,
+    steps: Interner,
+    error_types: Interner,
+    span_series: SeriesCache<SpanKey, SpanHandles>,
+    span_errors: SeriesCache<(u32, u32), Counter>,
+    pipeline_series: SeriesCache<u32, PipelineHandles>,
+    step_series: SeriesCache<(u32, u32), Histogram>,
+    step_errors: SeriesCache<(u32, u32, u32), Counter>,
+}
+
+const METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+fn overflow_labels() -> Vec<Label> {
+    vec![Label::from_static_parts(OVERFLOW_LABEL, "true")]
+}
+
+fn counter(recorder: &dyn Recorder, name: &SharedString, labels: Vec<Label>) -> Counter {
+    recorder.register_counter(&Key::from_parts(name.clone(), labels), &METADATA)
+}
+
+fn gauge(recorder: &dyn Recorder, name: &SharedString, labels: Vec<Label>) -> Gauge {
+    recorder.register_gauge(&Key::from_parts(name.clone(), labels), &METADATA)
+}
+
+fn histogram(recorder: &dyn Recorder, name: &SharedString, labels: Vec<Label>) -> Histogram {
+    recorder.register_histogram(&Key::from_parts(name.clone(), labels), &METADATA)
+}
+
+fn shared(value: Option<Arc<str>>) -> SharedString {
+    value.map_or(SharedString::const_str(""), SharedString::from_shared)
+}
+
+fn pipeline_handles(recorder: &dyn Recorder, names: &Names, labels: Vec<Label>) -> PipelineHandles {
+    let with_status = |status: &'static str| {
+        let mut labels = labels.clone();
+        labels.push(Label::from_static_parts("status", status));
+        labels
+    };
+    PipelineHandles {
+        ok: counter(recorder, &names.executions, with_status("ok")),
+        error: counter(recorder, &names.executions, with_status("error")),
+        duration: histogram(recorder, &names.pipeline_duration, labels.clone()),
+        active: gauge(recorder, &names.active, labels.clone()),
+        items: counter(recorder, &names.items, labels.clone()),
+        api_calls: counter(recorder, &names.api_calls, labels.clone()),
+        cost: gauge(recorder, &names.cost, labels),
+        cost_total: Arc::new(Mutex::new(0)),
+    }
+}
+
+/// Counts one recording sent to the overflow series of `metric`.
+fn count_overflow(recorder: &dyn Recorder, metric: &SharedString) {
+    let labels = vec![Label::new("metric", metric.clone())];
+    let name = SharedString::const_str(catalog::AUTOTEL_SERIES_OVERFLOW_TOTAL.name());
+    counter(recorder, &name, labels).increment(1);
+}
+
+/// Counts field values that could not be used (a negative count, a cost that
+/// is not a number).
+fn count_invalid(recorder: &dyn Recorder, count: u64) {
+    let labels = vec![
+        Label::from_static_parts("signal", "metrics"),
+        Label::from_static_parts("reason", "invalid_value"),
+    ];
+    let name = SharedString::const_str(catalog::AUTOTEL_DROPPED_TOTAL.name());
+    counter(recorder, &name, labels).increment(count);
+}
+
+impl State {
+    fn new(config: &Config) -> Self {
+        let cap = config.max_series;
+        Self {
+            names: Names::new(config.prefix.as_deref()),
+            dimension_labels: config
+                .dimensions
+                .iter()
+                .map(|field| SharedString::from_shared(Arc::from(label_name(field))))
+                .collect(),
+            callsites: Callsites::new(),
+            spans: SpanTable::new(),
+            dimension_values: config
+                .dimensions
+                .iter()
+                .map(|_| Interner::new(cap))
+                .collect(),
+            pipelines: Interner::new(cap),
+            steps: Interner::new(cap),
+            error_types: Interner::new(cap),
+            span_series: SeriesCache::new(cap),
+            span_errors: SeriesCache::new(cap),
+            pipeline_series: SeriesCache::new(cap),
+            step_series: SeriesCache::new(cap),
+            step_errors: SeriesCache::new(cap),
+        }
+    }
+
+    /// Finds the pipeline of the span `id`: the span itself or its nearest
+    /// ancestor that is a run or a step.
+    fn pipeline_of<S>(&self, id: &Id, ctx: &Context<'_, S>) -> Option<PipelineLink>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        ctx.span_scope(id)?.find_map(|span| {
+            let span_id = span.id().into_u64();
+            self.spans
+                .with(span_id, |state| state.role.link(span_id))
+                .flatten()
+        })
+    }
+
+    /// Turns what the fields of a new span or of a span's `record` said into
+    /// the span's pipeline role, when it has none yet.
+    fn classify<S>(
+        &self,
+        id: &Id,
+        captured: &Captured,
+        switch: &MetricsSwitch,
+        ctx: &Context<'_, S>,
+    ) -> Option<PipelineRole>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let parent_link = || {
+            ctx.span(id)
+                .and_then(|span| span.parent().map(|parent| parent.id()))
+                .and_then(|parent| self.pipeline_of(&parent, ctx))
+        };
+        match (captured.pipeline.as_str(), captured.step.as_str()) {
+            (Some(pipeline), None) => Some(if switch.is_name_enabled(pipeline) {
+                PipelineRole::Run {
+                    pipeline: self.pipelines.intern(pipeline),
+                }
+            } else {
+                PipelineRole::Muted
+            }),
+            (named, Some(step)) => {
+                let step = self.steps.intern(step);
+                match (parent_link(), named) {
+                    (Some(PipelineLink::Muted), _) => Some(PipelineRole::Muted),
+                    (_, Some(name)) if !switch.is_name_enabled(name) => Some(PipelineRole::Muted),
+                    (link, Some(name)) => Some(PipelineRole::Step {
+                        run: match link {
+                            Some(PipelineLink::Active { run, .. }) => run,
+                            _ => None,
+                        },
+                        pipeline: self.pipelines.intern(name),
+                        step,
+                    }),
+                    (Some(PipelineLink::Active { run, pipeline }), None) => {
+                        Some(PipelineRole::Step {
+                            run,
+                            pipeline,
+                            step,
+                        })
+                    }
+                    (None, None) => None,
+                }
+            }
+            (None, None) => None,
+        }
+    }
+}
+
+impl SpanMetricsLayer {
+    fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Adds the pipeline counters that `captured` holds to the pipeline of
+    /// the span `id`.
+    fn add_pipeline_counts<S>(&self, id: &Id, captured: &Captured, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if !captured.has_counts() {
+            return;
+        }
+        let state = self.state();
+        let Some(PipelineLink::Active { pipeline, .. }) = state.pipeline_of(id, ctx) else {
+            return;
+        };
+        metrics::with_recorder(|recorder| {
+            self.with_pipeline(recorder, pipeline, |handles| {
+                if captured.items > 0 {
+                    handles.items.increment(captured.items);
+                }
+                if captured.api_calls > 0 {
+                    handles.api_calls.increment(captured.api_calls);
+                }
+                if captured.cost_nanos > 0 {
+                    let mut total = handles
+                        .cost_total
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    *total = total.saturating_add(captured.cost_nanos);
+                    handles.cost.set(*total as f64 / 1e9);
+                }
+            });
+        });
+    }
+
+    fn with_pipeline<R>(
+        &self,
+        recorder: &dyn Recorder,
+        pipeline: u32,
+        f: impl FnOnce(&PipelineHandles) -> R,
+    ) -> R {
+        let state = self.state();
+        let names = &state.names;
+        let own = || {
+            vec![Label::new(
+                "pipeline_name",
+                shared(state.pipelines.value(pipeline)),
+            )]
+        };
+        state.pipeline_series.with(
+            recorder,
+            pipeline,
+            pipeline == OVERFLOW,
+            |recorder| pipeline_handles(recorder, names, own()),
+            |recorder| pipeline_handles(recorder, names, overflow_labels()),
+            |handles, series| {
+                if series == Series::Overflow {
+                    count_overflow(recorder, &names.executions);
+                }
+                f(handles)
+            },
+        )
+    }
+
+    fn record_close(&self, recorder: &dyn Recorder, span: &SpanState, seconds: f64) {
+        let state = self.state();
+        let names = &state.names;
+        let dim_count = state.dimension_labels.len();
+        let key = SpanKey {
+            callsite: span.callsite,
+            error: span.error,
+            dim_count: dim_count as u8,
+            dims: span.dims,
+        };
+        let site_name = || {
+            state
+                .callsites
+                .with_index(span.callsite, |site| site.name)
+                .unwrap_or("")
+        };
+        let status = if span.error { "error" } else { "ok" };
+        let span_labels = || {
+            let mut labels = Vec::with_capacity(2 + dim_count);
+            labels.push(Label::new("span_name", site_name()));
+            labels.push(Label::from_static_parts("status", status));
+            for (index, label) in state.dimension_labels.iter().enumerate() {
+                let value = state.dimension_values[index].value(span.dims[index]);
+                labels.push(Label::new(label.clone(), shared(value)));
+            }
+            labels
+        };
+        let handles = |labels: Vec<Label>| {
+            move |recorder: &dyn Recorder| SpanHandles {
+                calls: counter(recorder, &names.calls, labels.clone()),
+                duration: histogram(recorder, &names.duration, labels),
+            }
+        };
+        let overflowed = span.dims[..dim_count].contains(&OVERFLOW);
+        state.span_series.with(
+            recorder,
+            key,
+            overflowed,
+            |recorder| handles(span_labels())(recorder),
+            handles(overflow_labels()),
+            |handles, series| {
+                handles.calls.increment(1);
+                handles.duration.record(seconds);
+                if series == Series::Overflow {
+                    count_overflow(recorder, &names.calls);
+                    count_overflow(recorder, &names.duration);
+                }
+            },
+        );
+
+        let error_type = if span.error_type == ABSENT {
+            None
+        } else {
+            Some(span.error_type)
+        };
+        let error_label = || match error_type {
+            Some(id) => shared(state.error_types.value(id)),
+            None => SharedString::const_str(DEFAULT_ERROR_TYPE),
+        };
+        if span.error {
+            state.span_errors.with(
+                recorder,
+                (span.callsite, span.error_type),
+                span.error_type == OVERFLOW,
+                |recorder| {
+                    let labels = vec![
+                        Label::new("span_name", site_name()),
+                        Label::new("error_type", error_label()),
+                    ];
+                    counter(recorder, &names.errors, labels)
+                },
+                |recorder| counter(recorder, &names.errors, overflow_labels()),
+                |errors, series| {
+                    errors.increment(1);
+                    if series == Series::Overflow {
+                        count_overflow(recorder, &names.errors);
+                    }
+                },
+            );
+        }
+
+        match span.role {
+            PipelineRole::Run { pipeline } => self.with_pipeline(recorder, pipeline, |handles| {
+                if span.error || span.step_failed {
+                    handles.error.increment(1);
+                } else {
+                    handles.ok.increment(1);
+                }
+                handles.duration.record(seconds);
+                handles.active.decrement(1.0);
+            }),
+            PipelineRole::Step {
+                run,
+                pipeline,
+                step,
+            } => {
+                let labels = || {
+                    vec![
+                        Label::new("pipeline_name", shared(state.pipelines.value(pipeline))),
+                        Label::new("step_name", shared(state.steps.value(step))),
+                    ]
+                };
+                let overflowed = pipeline == OVERFLOW || step == OVERFLOW;
+                state.step_series.with(
+                    recorder,
+                    (pipeline, step),
+                    overflowed,
+                    |recorder| histogram(recorder, &names.step_duration, labels()),
+                    |recorder| histogram(recorder, &names.step_duration, overflow_labels()),
+                    |duration, series| {
+                        duration.record(seconds);
+                        if series == Series::Overflow {
+                            count_overflow(recorder, &names.step_duration);
+                        }
+                    },
+                );
+                if span.error {
+                    state.step_errors.with(
+                        recorder,
+                        (pipeline, step, span.error_type),
+                        overflowed || span.error_type == OVERFLOW,
+                        |recorder| {
+                            let mut labels = labels();
+                            labels.push(Label::new("error_type", error_label()));
+                            counter(recorder, &names.step_errors, labels)
+                        },
+                        |recorder| counter(recorder, &names.step_errors, overflow_labels()),
+                        |errors, series| {
+                            errors.increment(1);
+                            if series == Series::Overflow {
+                                count_overflow(recorder, &names.step_errors);
+                            }
+                        },
+                    );
+                    if let Some(run) = run {
+                        state.spans.with(run, |run| run.step_failed = true);
+                    }
+                }
+            }
+            PipelineRole::None | PipelineRole::Muted => {}
+        }
+    }
+
+    /// Applies what the fields of span `id` said, and starts a pipeline run
+    /// when the span just became one.
+    fn apply_fields<S>(&self, id: &Id, captured: &Captured, ctx: &Context<'_, S>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let state = self.state();
+        let key = id.into_u64();
+        let needs_role = state
+            .spans
+            .with(key, |span| span.role == PipelineRole::None)
+            .unwrap_or(false);
+        let role = if needs_role {
+            state.classify(id, captured, &self.switch, ctx)
+        } else {
+            None
+        };
+        let error_type = captured
+            .error_type
+            .as_str()
+            .map(|t| state.error_types.intern(t));
+        let dims = captured.dims;
+        let applied = state.spans.with(key, |span| {
+            span.error |= captured.error;
+            if let Some(error_type) = error_type {
+                span.error_type = error_type;
+            }
+            for (slot, value) in span.dims.iter_mut().zip(dims) {
+                if value != ABSENT {
+                    *slot = value;
+                }
+            }
+            match role {
+                Some(role) if span.role == PipelineRole::None => {
+                    span.role = role;
+                    Some(role)
+                }
+                _ => None,
+            }
+        });
+        if let Some(Some(PipelineRole::Run { pipeline })) = applied {
+            metrics::with_recorder(|recorder| {
+                self.with_pipeline(recorder, pipeline, |handles| handles.active.increment(1.0));
+            });
+        }
+        self.add_pipeline_counts(id, captured, ctx);
+        if captured.invalid > 0 {
+            metrics::with_recorder(|recorder| count_invalid(recorder, captured.invalid));
+        }
+    }
+}
+
+impl<S> Layer<S> for SpanMetricsLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        self.state.callsites.with(metadata, &self.config, |_, _| ());
+        Interest::always()
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if !self.switch.is_enabled() {
+            return;
+        }
+        let state = self.state();
+        let start = quanta::Instant::now();
+        let captured = state
+            .callsites
+            .with(attrs.metadata(), &self.config, |index, site| {
+                if !site.tracked || !site.decision.is_enabled(&self.switch, site.name) {
+                    return None;
+                }
+                state.spans.insert(
+                    id.into_u64(),
+                    SpanState {
+                        start,
+                        callsite: index,
+                        error: false,
+                        step_failed: false,
+                        error_type: ABSENT,
+                        role: PipelineRole::None,
+                        dims: [ABSENT; MAX_DIMENSIONS],
+                    },
+                );
+                if !site.any_role {
+                    return None;
+                }
+                let mut captured = Captured::new();
+                attrs.record(&mut FieldVisitor::new(
+                    &site.roles,
+                    &state.dimension_values,
+                    &mut captured,
+                ));
+                Some(captured)
+            });
+        if let Some(captured) = captured {
+            self.apply_fields(id, &captured, &ctx);
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if !self.switch.is_enabled() {
+            return;
+        }
+        let state = self.state();
+        let Some(index) = state.spans.with(id.into_u64(), |span| span.callsite) else {
+            return;
+        };
+        let captured = state.callsites.with_index(index, |site| {
+            site.any_role.then(|| {
+                let mut captured = Captured::new();
+                values.record(&mut FieldVisitor::new(
+                    &site.roles,
+                    &state.dimension_values,
+                    &mut captured,
+                ));
+                captured
+            })
+        });
+        if let Some(Some(captured)) = captured {
+            self.apply_fields(id, &captured, &ctx);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if !self.switch.is_enabled() {
+            return;
+        }
+        let metadata = event.metadata();
+        let is_error = *metadata.level() == Level::ERROR;
+        let state = self.state();
+        let captured = state.callsites.with(metadata, &self.config, |_, site| {
+            if !is_error && !site.any_role {
+                return None;
+            }
+            let mut captured = Captured::new();
+            if site.any_role {
+                event.record(&mut FieldVisitor::new(&site.roles, &[], &mut captured));
+            }
+            Some(captured)
+        });
+        let Some(mut captured) = captured else {
+            return;
+        };
+        let span = match event.parent() {
+            Some(parent) => Some(parent.clone()),
+            None if event.is_contextual() => ctx.current_span().id().cloned(),
+            None => None,
+        };
+        let Some(span) = span else {
+            return;
+        };
+        // Only an ERROR event marks its span; an event's own `error` field or
+        // pipeline names say nothing about the span.
+        captured.error = is_error;
+        captured.pipeline.clear();
+        captured.step.clear();
+        if !is_error {
+            captured.error_type.clear();
+        }
+        let key = span.into_u64();
+        if is_error {
+            let error_type = captured
+                .error_type
+                .as_str()
+                .map(|t| state.error_types.intern(t));
+            state.spans.with(key, |span| {
+                span.error = true;
+                if let Some(error_type) = error_type {
+                    span.error_type = error_type;
+                }
+            });
+        }
+        self.add_pipeline_counts(&span, &captured, &ctx);
+        if captured.invalid > 0 {
+            metrics::with_recorder(|recorder| count_invalid(recorder, captured.invalid));
+        }
+    }
+
+    fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
+        let Some(span) = self.state.spans.remove(id.into_u64()) else {
+            return;
+        };
+        if span.role == PipelineRole::Muted {
+            return;
+        }
+        let seconds = span.start.elapsed().as_secs_f64();
+        metrics::with_recorder(|recorder| self.record_close(recorder, &span, seconds));
+    }
+}

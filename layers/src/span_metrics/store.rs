@@ -1,0 +1,412 @@
+//! Concurrent stores behind the span metrics layer: live span state, interned
+//! label values and cached metric handles.
+//!
+//! All three keep the hot path free of heap allocation and of hashing label
+//! strings once warm: live spans sit in a sharded table whose maps keep their
+//! capacity, label values are interned to small integers, and metric handles
+//! are found by integer keys in copy-on-write maps read without locking.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use arc_swap::ArcSwap;
+use metrics::Recorder;
+
+/// A fast, non-cryptographic hasher for small integer keys and short strings.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct FastHash;
+
+impl BuildHasher for FastHash {
+    type Hasher = FastHasher;
+
+    #[inline]
+    fn build_hasher(&self) -> FastHasher {
+        FastHasher(0)
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct FastHasher(u64);
+
+impl FastHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for FastHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        // splitmix64's finaliser: every output bit depends on every input bit,
+        // which hashbrown needs (it uses both the top and the bottom bits).
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+const SHARD_BITS: u32 = 6;
+
+/// Live span state, keyed by span id, in shards that each keep their own lock
+/// and capacity.
+pub(crate) struct SpanTable<V> {
+    shards: Box<[Shard<V>]>,
+}
+
+#[repr(align(128))]
+struct Shard<V> {
+    len: AtomicUsize,
+    map: Mutex<HashMap<u64, V, FastHash>>,
+}
+
+impl<V> SpanTable<V> {
+    pub(crate) fn new() -> Self {
+        let shards = (0..1 << SHARD_BITS)
+            .map(|_| Shard {
+                len: AtomicUsize::new(0),
+                map: Mutex::new(HashMap::with_hasher(FastHash)),
+            })
+            .collect();
+        Self { shards }
+    }
+
+    #[inline]
+    fn shard(&self, id: u64) -> &Shard<V> {
+        let mixed = id.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        &self.shards[(mixed >> (64 - SHARD_BITS)) as usize]
+    }
+
+    pub(crate) fn insert(&self, id: u64, value: V) {
+        let shard = self.shard(id);
+        let mut map = lock(&shard.map);
+        map.insert(id, value);
+        shard.len.store(map.len(), Ordering::Relaxed);
+    }
+
+    /// Runs `f` on the state of span `id`, when the table holds it.
+    pub(crate) fn with<R>(&self, id: u64, f: impl FnOnce(&mut V) -> R) -> Option<R> {
+        let shard = self.shard(id);
+        if shard.len.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        lock(&shard.map).get_mut(&id).map(f)
+    }
+
+    pub(crate) fn remove(&self, id: u64) -> Option<V> {
+        let shard = self.shard(id);
+        if shard.len.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut map = lock(&shard.map);
+        let value = map.remove(&id);
+        shard.len.store(map.len(), Ordering::Relaxed);
+        value
+    }
+
+    /// The number of spans held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| shard.len.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// The id given to a value that arrived after the interner was full.
+pub(crate) const OVERFLOW: u32 = u32::MAX;
+/// The id of "no value".
+pub(crate) const ABSENT: u32 = u32::MAX - 1;
+
+/// Maps label values to small integers, up to a cap; values past the cap all
+/// get [`OVERFLOW`].
+pub(crate) struct Interner {
+    table: ArcSwap<InternTable>,
+    write: Mutex<()>,
+    cap: usize,
+}
+
+#[derive(Clone, Default)]
+struct InternTable {
+    ids: HashMap<Arc<str>, u32, FastHash>,
+    values: Vec<Arc<str>>,
+}
+
+impl Interner {
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            table: ArcSwap::from_pointee(InternTable::default()),
+            write: Mutex::new(()),
+            cap: cap.min(ABSENT as usize),
+        }
+    }
+
+    pub(crate) fn intern(&self, value: &str) -> u32 {
+        if let Some(&id) = self.table.load().ids.get(value) {
+            return id;
+        }
+        let _write = lock(&self.write);
+        let current = self.table.load();
+        if let Some(&id) = current.ids.get(value) {
+            return id;
+        }
+        if current.values.len() >= self.cap {
+            return OVERFLOW;
+        }
+        let mut next = InternTable::clone(&current);
+        let id = next.values.len() as u32;
+        let value: Arc<str> = Arc::from(value);
+        next.values.push(Arc::clone(&value));
+        next.ids.insert(value, id);
+        self.table.store(Arc::new(next));
+        id
+    }
+
+    /// The value of `id`; `None` for [`ABSENT`], [`OVERFLOW`] and unknown ids.
+    pub(crate) fn value(&self, id: u32) -> Option<Arc<str>> {
+        self.table.load().values.get(id as usize).cloned()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.table.load().values.len()
+    }
+}
+
+/// An address that tells recorders apart, so that handles registered with one
+/// recorder are never used after another one took its place.
+#[inline]
+pub(crate) fn recorder_id(recorder: &dyn Recorder) -> usize {
+    (recorder as *const dyn Recorder).cast::<()>() as usize
+}
+
+/// Metric handles by label-set key, registered with one recorder, up to a cap
+/// on distinct keys. Reads take no lock; inserts copy the map.
+pub(crate) struct SeriesCache<K, H> {
+    current: ArcSwap<SeriesMap<K, H>>,
+    write: Mutex<()>,
+    cap: usize,
+}
+
+struct SeriesMap<K, H> {
+    recorder: usize,
+    series: HashMap<K, H, FastHash>,
+    overflow: Option<H>,
+}
+
+impl<K, H> SeriesMap<K, H> {
+    fn empty(recorder: usize) -> Self {
+        Self {
+            recorder,
+            series: HashMap::with_hasher(FastHash),
+            overflow: None,
+        }
+    }
+}
+
+/// Where a recording went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Series {
+    /// Its own series.
+    Own,
+    /// The overflow series of a metric past its cap.
+    Overflow,
+}
+
+impl<K, H> SeriesCache<K, H>
+where
+    K: Copy + Eq + Hash,
+    H: Clone,
+{
+    pub(crate) fn new(cap: usize) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(SeriesMap::empty(0)),
+            write: Mutex::new(()),
+            cap,
+        }
+    }
+
+    /// Runs `f` with the handles of `key` registered with `recorder`.
+    ///
+    /// `make` registers the handles of a new key, `overflow` those of the
+    /// overflow series; `overflowed` forces the overflow series (a label value
+    /// was already past its interner's cap).
+    pub(crate) fn with<R>(
+        &self,
+        recorder: &dyn Recorder,
+        key: K,
+        overflowed: bool,
+        make: impl FnOnce(&dyn Recorder) -> H,
+        overflow: impl FnOnce(&dyn Recorder) -> H,
+        f: impl FnOnce(&H, Series) -> R,
+    ) -> R {
+        let rid = recorder_id(recorder);
+        {
+            let map = self.current.load();
+            if map.recorder == rid {
+                if overflowed {
+                    if let Some(handles) = &map.overflow {
+                        return f(handles, Series::Overflow);
+                    }
+                } else if let Some(handles) = map.series.get(&key) {
+                    return f(handles, Series::Own);
+                }
+            }
+        }
+        self.insert_slow(recorder, rid, key, overflowed, make, overflow, f)
+    }
+
+    #[cold]
+    #[allow(clippy::too_many_arguments)]
+    fn insert_slow<R>(
+        &self,
+        recorder: &dyn Recorder,
+        rid: usize,
+        key: K,
+        overflowed: bool,
+        make: impl FnOnce(&dyn Recorder) -> H,
+        overflow: impl FnOnce(&dyn Recorder) -> H,
+        f: impl FnOnce(&H, Series) -> R,
+    ) -> R {
+        let _write = lock(&self.write);
+        let current = self.current.load_full();
+        let mut next = if current.recorder == rid {
+            SeriesMap {
+                recorder: rid,
+                series: current.series.clone(),
+                overflow: current.overflow.clone(),
+            }
+        } else {
+            SeriesMap::empty(rid)
+        };
+        let (handles, series) = if !overflowed && next.series.contains_key(&key) {
+            (next.series[&key].clone(), Series::Own)
+        } else if !overflowed && next.series.len() < self.cap {
+            let handles = make(recorder);
+            next.series.insert(key, handles.clone());
+            (handles, Series::Own)
+        } else {
+            let handles = next
+                .overflow
+                .get_or_insert_with(|| overflow(recorder))
+                .clone();
+            (handles, Series::Overflow)
+        };
+        self.current.store(Arc::new(next));
+        f(&handles, series)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.current.load().series.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metrics::{Counter, Key, Metadata, NoopRecorder};
+
+    #[test]
+    fn table_inserts_updates_and_removes() {
+        let table = SpanTable::new();
+        for id in 1..=1000u64 {
+            table.insert(id, id * 2);
+        }
+        assert_eq!(table.len(), 1000);
+        assert_eq!(table.with(7, |v| std::mem::replace(v, 0)), Some(14));
+        assert_eq!(table.remove(7), Some(0));
+        assert_eq!(table.remove(7), None);
+        assert_eq!(table.with(1001, |v| *v), None);
+        assert_eq!(table.len(), 999);
+    }
+
+    #[test]
+    fn interner_caps_distinct_values() {
+        let interner = Interner::new(3);
+        let a = interner.intern("a");
+        assert_eq!(interner.intern("a"), a);
+        assert_ne!(interner.intern("b"), a);
+        interner.intern("c");
+        assert_eq!(interner.intern("d"), OVERFLOW);
+        assert_eq!(interner.intern("b"), 1);
+        assert_eq!(interner.len(), 3);
+        assert_eq!(interner.value(a).as_deref(), Some("a"));
+        assert_eq!(interner.value(OVERFLOW), None);
+    }
+
+    #[test]
+    fn series_cache_caps_and_overflows() {
+        let cache: SeriesCache<u32, Counter> = SeriesCache::new(2);
+        let recorder = NoopRecorder;
+        let meta = Metadata::new("t", metrics::Level::INFO, None);
+        let make = |r: &dyn Recorder| r.register_counter(&Key::from_static_name("x"), &meta);
+        let outcomes: Vec<Series> = (0..4)
+            .map(|k| cache.with(&recorder, k, false, make, make, |_, series| series))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [Series::Own, Series::Own, Series::Overflow, Series::Overflow]
+        );
+        assert_eq!(
+            cache.with(&recorder, 1, false, make, make, |_, s| s),
+            Series::Own
+        );
+        assert_eq!(
+            cache.with(&recorder, 1, true, make, make, |_, s| s),
+            Series::Overflow
+        );
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn hasher_spreads_small_integers() {
+        let hashes: std::collections::HashSet<u64> =
+            (0..10_000u32).map(|i| FastHash.hash_one(i) >> 57).collect();
+        assert_eq!(hashes.len(), 128, "the top seven bits take every value");
+    }
+}
