@@ -21,7 +21,7 @@
 //! threads, create a [`Harness`], call [`Harness::run`] on each thread, then
 //! [`Harness::finish`].
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -488,8 +488,10 @@ impl Visit for Fields<'_> {
             .push((field.name(), FieldValue::Debug(value.to_string())));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .push((field.name(), FieldValue::Debug(format!("{value:?}"))));
+        // A Debug impl may fail; keep what it wrote rather than panic.
+        let mut text = String::new();
+        let _ = write!(text, "{value:?}");
+        self.0.push((field.name(), FieldValue::Debug(text)));
     }
 }
 
