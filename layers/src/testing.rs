@@ -22,10 +22,12 @@
 //! [`Harness::finish`].
 
 use std::fmt::{self, Write as _};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics_util::registry::{AtomicStorage, Registry};
 use tracing::Dispatch;
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
@@ -65,8 +67,7 @@ pub fn capture_with(layer: SpanMetricsLayer, f: impl FnOnce()) -> Run {
 /// ```
 pub struct Harness {
     dispatch: Dispatch,
-    recorder: DebuggingRecorder,
-    snapshotter: Snapshotter,
+    recorder: CaptureRecorder,
     sink: Arc<Sink>,
 }
 
@@ -84,12 +85,11 @@ impl Harness {
                 sink: Arc::clone(&sink),
             })
             .with(layer);
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
         Self {
             dispatch: Dispatch::new(subscriber),
-            recorder,
-            snapshotter,
+            recorder: CaptureRecorder {
+                registry: Registry::atomic(),
+            },
             sink,
         }
     }
@@ -107,38 +107,38 @@ impl Harness {
         &self.dispatch
     }
 
-    /// Everything produced so far.
-    pub fn finish(self) -> Run {
-        let metrics = self
-            .snapshotter
-            .snapshot()
-            .into_vec()
-            .into_iter()
-            .map(|(key, _unit, _description, value)| {
-                let (_kind, key) = key.into_parts();
-                let (name, labels) = key.into_parts();
-                MetricRecord {
-                    name: name.as_str().to_owned(),
-                    labels: labels
-                        .into_iter()
-                        .map(|label| (label.key().to_owned(), label.value().to_owned()))
-                        .collect(),
-                    value: match value {
-                        DebugValue::Counter(n) => MetricValue::Counter(n),
-                        DebugValue::Gauge(g) => MetricValue::Gauge(g.into_inner()),
-                        DebugValue::Histogram(values) => MetricValue::Histogram(
-                            values.into_iter().map(|v| v.into_inner()).collect(),
-                        ),
-                    },
-                }
-            })
-            .collect();
-        let mut sink = self.sink.lock();
+    /// Everything produced so far; taking a snapshot changes nothing.
+    pub fn snapshot(&self) -> Run {
+        let mut metrics = Vec::new();
+        let registry = &self.recorder.registry;
+        registry.visit_counters(|key, counter| {
+            metrics.push(MetricRecord::new(
+                key,
+                MetricValue::Counter(counter.load(Ordering::Acquire)),
+            ));
+        });
+        registry.visit_gauges(|key, gauge| {
+            let value = f64::from_bits(gauge.load(Ordering::Acquire));
+            metrics.push(MetricRecord::new(key, MetricValue::Gauge(value)));
+        });
+        registry.visit_histograms(|key, histogram| {
+            metrics.push(MetricRecord::new(
+                key,
+                MetricValue::Histogram(histogram.data()),
+            ));
+        });
+        metrics.sort_by(|a, b| (&a.name, &a.labels).cmp(&(&b.name, &b.labels)));
+        let sink = self.sink.lock();
         Run {
-            spans: std::mem::take(&mut sink.spans),
-            events: std::mem::take(&mut sink.events),
+            spans: sink.spans.clone(),
+            events: sink.events.clone(),
             metrics,
         }
+    }
+
+    /// Everything produced, once the work is over.
+    pub fn finish(self) -> Run {
+        self.snapshot()
     }
 }
 
@@ -394,6 +394,17 @@ pub struct MetricRecord {
 }
 
 impl MetricRecord {
+    fn new(key: &Key, value: MetricValue) -> Self {
+        Self {
+            name: key.name().to_owned(),
+            labels: key
+                .labels()
+                .map(|label| (label.key().to_owned(), label.value().to_owned()))
+                .collect(),
+            value,
+        }
+    }
+
     /// The metric name.
     pub fn name(&self) -> &str {
         &self.name
@@ -434,6 +445,32 @@ pub enum MetricValue {
     Gauge(f64),
     /// Every value a histogram received.
     Histogram(Vec<f64>),
+}
+
+/// A recorder whose values can be read any number of times.
+struct CaptureRecorder {
+    registry: Registry<Key, AtomicStorage>,
+}
+
+impl Recorder for CaptureRecorder {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
+        self.registry
+            .get_or_create_counter(key, |counter| Counter::from_arc(Arc::clone(counter)))
+    }
+
+    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
+        self.registry
+            .get_or_create_gauge(key, |gauge| Gauge::from_arc(Arc::clone(gauge)))
+    }
+
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        self.registry
+            .get_or_create_histogram(key, |histogram| Histogram::from_arc(Arc::clone(histogram)))
+    }
 }
 
 #[derive(Default)]
