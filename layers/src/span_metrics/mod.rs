@@ -900,7 +900,7 @@ impl SpanMetricsLayer {
             key,
             overflowed,
             |recorder| handles(span_labels())(recorder),
-            handles(overflow_labels()),
+            |recorder| handles(overflow_labels())(recorder),
             |handles, series| {
                 handles.calls.increment(1);
                 handles.duration.record(seconds);
