@@ -301,3 +301,80 @@ impl PrometheusPeer {
         samples[0].1
     }
 }
+
+/// Datadog's test agent, receiving OTLP over gRPC and HTTP.
+pub struct TestAgent {
+    pub peer: Peer,
+    /// OTLP/HTTP port; also serves `/test/session/{traces,logs,metrics}`.
+    pub http: SocketAddr,
+    /// OTLP/gRPC port.
+    pub grpc: SocketAddr,
+}
+
+impl TestAgent {
+    /// Starts the agent from `AUTOTEL_TEST_AGENT_BIN` and waits until both
+    /// OTLP ports answer; `None` when skipped.
+    pub fn start() -> Option<Self> {
+        let bin = peer_bin("AUTOTEL_TEST_AGENT_BIN")?;
+        let (apm, http, grpc) = (free_port(), free_port(), free_port());
+        let mut peer = Peer::start(
+            "ddapm-test-agent",
+            &bin,
+            &[
+                "--host".into(),
+                "127.0.0.1".into(),
+                "-p".into(),
+                apm.to_string(),
+                "--otlp-http-port".into(),
+                http.to_string(),
+                "--otlp-grpc-port".into(),
+                grpc.to_string(),
+            ],
+        );
+        let (http, grpc) = (loopback(http), loopback(grpc));
+        peer.wait_for("the OTLP HTTP port", || {
+            get_json(http, "/test/session/traces")
+        });
+        peer.wait_for("the OTLP gRPC port", || {
+            TcpStream::connect_timeout(&grpc, Duration::from_secs(1)).ok()
+        });
+        Some(Self { peer, http, grpc })
+    }
+
+    /// What arrived at `/test/session/{what}`, once `done` accepts it.
+    pub fn received(
+        &mut self,
+        what: &str,
+        mut done: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let (http, path) = (self.http, format!("/test/session/{what}"));
+        self.peer
+            .wait_for(&format!("{what} at the test agent"), || {
+                get_json(http, &path).filter(|v| done(v))
+            })
+    }
+}
+
+/// Decodes standard base64, as protobuf's JSON mapping writes bytes fields.
+pub fn base64_to_hex(text: &str) -> String {
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut hex = String::new();
+    for c in text.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => continue,
+        };
+        bits = (bits << 6) | u32::from(value);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            hex.push_str(&format!("{:02x}", (bits >> count) & 0xff));
+        }
+    }
+    hex
+}

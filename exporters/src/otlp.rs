@@ -1,1 +1,0 @@
-//! OTLP export of traces, logs and metrics.
