@@ -1,0 +1,130 @@
+//! Runs each example and checks what it prints.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Runs the example binary `name` (built alongside the tests) and returns
+/// its standard output.
+fn run_example(name: &str) -> String {
+    let mut path = std::env::current_exe().expect("the test binary has a path");
+    path.pop(); // deps
+    path.pop(); // the profile folder
+    let binary = find_binary(&path.join("examples"), name).unwrap_or_else(|| {
+        panic!(
+            "the {name} example is not built: run the tests with `cargo test --all-targets`, \
+             which builds the examples"
+        )
+    });
+    let output = Command::new(&binary)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+    assert!(
+        output.status.success(),
+        "{name} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("the output is UTF-8")
+}
+
+/// The newest build of example `name` in `dir`: `name` as `cargo build
+/// --example` leaves it, or `name-HASH` as `cargo test` does.
+fn find_binary(dir: &Path, name: &str) -> Option<PathBuf> {
+    let prefix = format!("{name}-");
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let file = entry.file_name();
+            let file = file.to_string_lossy();
+            file == name
+                || file
+                    .strip_prefix(&prefix)
+                    .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .max_by_key(|entry| entry.metadata().and_then(|m| m.modified()).ok())
+        .map(|entry| entry.path())
+}
+
+/// The value of the series whose line starts with `series` (name and labels).
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+}
+
+#[test]
+fn existing_tracing_user_prints_span_metrics() {
+    let text = run_example("existing_tracing_user");
+    assert_eq!(
+        value(
+            &text,
+            r#"span_calls_total{span_name="handle_request",status="ok"}"#
+        ),
+        8.0,
+        "a warning is not an error"
+    );
+    assert_eq!(
+        value(&text, r#"span_calls_total{span_name="charge",status="ok"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"span_calls_total{span_name="charge",status="error"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"span_errors_total{span_name="charge",error_type="_OTHER"}"#
+        ),
+        1.0
+    );
+    assert!(text.contains("span_duration_seconds"), "{text}");
+}
+
+#[test]
+fn data_pipeline_prints_pipeline_metrics() {
+    let text = run_example("data_pipeline");
+    let ok = r#"pipeline_executions_total{pipeline_name="daily_import",status="ok"}"#;
+    let error = r#"pipeline_executions_total{pipeline_name="daily_import",status="error"}"#;
+    assert_eq!(value(&text, ok), 2.0);
+    assert_eq!(value(&text, error), 1.0);
+    assert_eq!(
+        value(
+            &text,
+            r#"step_errors_total{pipeline_name="daily_import",step_name="save",error_type="disk_full"}"#
+        ),
+        1.0
+    );
+    // load + transform for every run, save for the two that succeeded.
+    assert_eq!(
+        value(
+            &text,
+            r#"items_processed_total{pipeline_name="daily_import"}"#
+        ),
+        (2.0 * 3900.0) + 3500.0
+    );
+    assert_eq!(
+        value(&text, r#"api_calls_total{pipeline_name="daily_import"}"#),
+        10.0 + 25.0 + 4.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"pipeline_cost_usd_total{pipeline_name="daily_import"}"#
+        ),
+        0.078
+    );
+    assert!(
+        text.contains("# TYPE pipeline_cost_usd_total counter"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"step_duration_seconds_bucket{pipeline_name="daily_import",step_name="load",le="#
+        ),
+        "{text}"
+    );
+}
