@@ -4,13 +4,19 @@
 
 pub mod catalog;
 mod error;
+mod json;
 mod span_metrics;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
+mod trace_context;
 
 pub use error::Error;
+pub use json::{Clock, JsonLayer, KeyStyle, SpanFields, SystemClock};
 pub use span_metrics::{
     DEFAULT_DURATION_BUCKETS, DEFAULT_ERROR_TYPE, DEFAULT_MAX_SERIES, MAX_DIMENSIONS,
     MAX_LABEL_VALUE_BYTES, MetricsSwitch, OVERFLOW_LABEL, SpanMetricsLayer,
+};
+pub use trace_context::{
+    SetParentError, SpanId, TraceContext, TraceId, TraceParent, TraceParentError,
 };

@@ -1,0 +1,519 @@
+//! Field values: the event visitor, span fields serialised once at span
+//! creation, and redaction of secret-looking field names.
+
+use std::cell::Cell;
+use std::error::Error;
+use std::fmt;
+
+use tracing::Metadata;
+use tracing::field::{Field, Visit};
+
+use super::format::{
+    debug_into, display_into, escape_into, escape_lossy_into, f64_into, i128_into, int_into,
+    string_into, u128_into,
+};
+
+/// What a redacted value is written as.
+pub(crate) const REDACTED: &[u8] = b"\"[REDACTED]\"";
+
+/// The most sources of an error chain that are written, in case a chain loops.
+const MAX_SOURCES: usize = 32;
+
+/// One recorded value, whatever `Visit` method brought it.
+#[derive(Clone, Copy)]
+pub(crate) enum Value<'v> {
+    I64(i64),
+    U64(u64),
+    I128(i128),
+    U128(u128),
+    F64(f64),
+    Bool(bool),
+    Str(&'v str),
+    Bytes(&'v [u8]),
+    Debug(&'v dyn fmt::Debug),
+    Error(&'v (dyn Error + 'static)),
+}
+
+/// Turns every `Visit` call into a call of `F` with a [`Value`].
+pub(crate) struct Visitor<F>(pub(crate) F);
+
+impl<F: FnMut(&Field, Value<'_>)> Visit for Visitor<F> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        (self.0)(field, Value::F64(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        (self.0)(field, Value::I64(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        (self.0)(field, Value::U64(value));
+    }
+    fn record_i128(&mut self, field: &Field, value: i128) {
+        (self.0)(field, Value::I128(value));
+    }
+    fn record_u128(&mut self, field: &Field, value: u128) {
+        (self.0)(field, Value::U128(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        (self.0)(field, Value::Bool(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        (self.0)(field, Value::Str(value));
+    }
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        (self.0)(field, Value::Bytes(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn Error + 'static)) {
+        (self.0)(field, Value::Error(value));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        (self.0)(field, Value::Debug(value));
+    }
+}
+
+impl Value<'_> {
+    /// Appends the value as JSON. Errors write their `Display` text here;
+    /// their sources are written by [`sources_into`].
+    pub(crate) fn json_into(&self, buf: &mut Vec<u8>) {
+        match *self {
+            Value::I64(value) => int_into(buf, value),
+            Value::U64(value) => int_into(buf, value),
+            Value::I128(value) => i128_into(buf, value),
+            Value::U128(value) => u128_into(buf, value),
+            Value::F64(value) => f64_into(buf, value),
+            Value::Bool(value) => buf.extend_from_slice(if value { b"true" } else { b"false" }),
+            Value::Str(value) => string_into(buf, value),
+            Value::Bytes(value) => {
+                buf.push(b'"');
+                escape_lossy_into(buf, value);
+                buf.push(b'"');
+            }
+            Value::Debug(value) => {
+                buf.push(b'"');
+                debug_into(buf, value);
+                buf.push(b'"');
+            }
+            Value::Error(value) => {
+                buf.push(b'"');
+                display_into(buf, value);
+                buf.push(b'"');
+            }
+        }
+    }
+
+    /// Appends the value as text (the inside of a JSON string), for the
+    /// message.
+    pub(crate) fn text_into(&self, buf: &mut Vec<u8>) {
+        match *self {
+            Value::Str(value) => escape_into(buf, value),
+            Value::Bytes(value) => escape_lossy_into(buf, value),
+            Value::Debug(value) => debug_into(buf, value),
+            Value::Error(value) => display_into(buf, value),
+            Value::F64(value) => display_into(buf, &value),
+            Value::I64(value) => int_into(buf, value),
+            Value::U64(value) => int_into(buf, value),
+            Value::I128(value) => int_into(buf, value),
+            Value::U128(value) => int_into(buf, value),
+            Value::Bool(value) => buf.extend_from_slice(if value { b"true" } else { b"false" }),
+        }
+    }
+}
+
+/// Appends the `Display` texts of the sources of `error` as a JSON array, or
+/// returns `false` without writing when it has none.
+pub(crate) fn sources_into(buf: &mut Vec<u8>, error: &(dyn Error + 'static)) -> bool {
+    let mut source = error.source();
+    if source.is_none() {
+        return false;
+    }
+    buf.push(b'[');
+    let mut count = 0;
+    while let Some(error) = source {
+        if count == MAX_SOURCES {
+            break;
+        }
+        if count > 0 {
+            buf.push(b',');
+        }
+        buf.push(b'"');
+        display_into(buf, error);
+        buf.push(b'"');
+        source = error.source();
+        count += 1;
+    }
+    buf.push(b']');
+    true
+}
+
+/// The suffixes of the two keys an error field `name` produces:
+/// `name.message` and `name.sources`.
+pub(crate) const ERROR_MESSAGE_SUFFIX: &str = ".message";
+/// See [`ERROR_MESSAGE_SUFFIX`].
+pub(crate) const ERROR_SOURCES_SUFFIX: &str = ".sources";
+
+/// The field names whose values are written as `"[REDACTED]"`.
+///
+/// A name matches a pattern when the pattern occurs in it after both are
+/// lowercased and stripped of everything but letters and digits, so
+/// `api_key` matches `X-Api-Key` and `token` matches `access_token`.
+#[derive(Clone, Debug)]
+pub(crate) struct Redaction {
+    patterns: Vec<Box<[u8]>>,
+}
+
+/// The names redacted by default.
+pub(crate) const DEFAULT_REDACTED: &[&str] = &[
+    "password",
+    "secret",
+    "token",
+    "authorization",
+    "api_key",
+    "cookie",
+];
+
+impl Redaction {
+    pub(crate) fn new<I, N>(names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let mut redaction = Self {
+            patterns: Vec::new(),
+        };
+        for name in names {
+            redaction.add(name.as_ref());
+        }
+        redaction
+    }
+
+    pub(crate) fn add(&mut self, name: &str) {
+        let pattern: Box<[u8]> = normalize(name).into();
+        if !pattern.is_empty() && !self.patterns.contains(&pattern) {
+            self.patterns.push(pattern);
+        }
+    }
+
+    pub(crate) fn matches(&self, name: &str) -> bool {
+        if self.patterns.is_empty() {
+            return false;
+        }
+        let name = normalize(name);
+        self.patterns.iter().any(|pattern| {
+            name.windows(pattern.len())
+                .any(|window| window == &pattern[..])
+        })
+    }
+
+    /// A bit per field of the callsite (by index, for the first 64 fields):
+    /// set when the field is redacted. Cached per thread and layer, so that
+    /// an event of a known callsite checks no names.
+    pub(crate) fn mask(&self, layer: usize, metadata: &'static Metadata<'static>) -> u64 {
+        let callsite = std::ptr::from_ref(metadata) as usize;
+        let slot = (callsite >> 4 ^ layer.wrapping_mul(0x9e37_79b9)) % MASK_SLOTS;
+        let cached = MASKS.try_with(|masks| {
+            let (cached_layer, cached_callsite, mask) = masks[slot].get();
+            (cached_layer == layer && cached_callsite == callsite).then_some(mask)
+        });
+        if let Ok(Some(mask)) = cached {
+            return mask;
+        }
+        let mut mask = 0u64;
+        for field in metadata.fields().iter().take(64) {
+            if self.matches(field.name()) {
+                mask |= 1 << field.index();
+            }
+        }
+        let _ = MASKS.try_with(|masks| masks[slot].set((layer, callsite, mask)));
+        mask
+    }
+
+    /// Whether `field` is redacted, given the callsite's mask.
+    pub(crate) fn is_redacted(&self, mask: u64, field: &Field) -> bool {
+        match field.index() {
+            index @ 0..64 => mask & (1 << index) != 0,
+            _ => self.matches(field.name()),
+        }
+    }
+}
+
+const MASK_SLOTS: usize = 256;
+
+thread_local! {
+    static MASKS: [Cell<(usize, usize, u64)>; MASK_SLOTS] =
+        const { [const { Cell::new((0, 0, 0)) }; MASK_SLOTS] };
+}
+
+fn normalize(name: &str) -> Vec<u8> {
+    name.bytes()
+        .filter(|byte| !byte.is_ascii() || byte.is_ascii_alphanumeric())
+        .map(|byte| byte.to_ascii_lowercase())
+        .collect()
+}
+
+/// The serialised fields of one span, for one JSON layer: each entry is a
+/// ready `"key":value` fragment, copied into every event inside the span.
+#[derive(Debug, Default)]
+pub(crate) struct FieldSet {
+    layer: usize,
+    text: Vec<u8>,
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    start: u32,
+    key_end: u32,
+    end: u32,
+}
+
+impl FieldSet {
+    /// An empty set belonging to `layer`.
+    pub(crate) fn empty(layer: usize) -> Self {
+        Self {
+            layer,
+            ..Self::default()
+        }
+    }
+
+    /// The set, now belonging to `layer`.
+    pub(crate) fn with_layer(mut self, layer: usize) -> Self {
+        self.layer = layer;
+        self
+    }
+
+    /// Records the fields of `values` (span attributes or a `record` call),
+    /// replacing earlier values of the same keys.
+    pub(crate) fn record(
+        &mut self,
+        values: &dyn RecordFields,
+        prefix: Option<&str>,
+        redaction: &Redaction,
+    ) {
+        let mut fragment = Vec::new();
+        values.record_into(&mut Visitor(|field: &Field, value: Value<'_>| {
+            let redacted = redaction.matches(field.name());
+            if let (Value::Error(error), false) = (&value, redacted) {
+                fragment.clear();
+                let key_end = key_into(&mut fragment, prefix, field.name(), ERROR_MESSAGE_SUFFIX);
+                value.json_into(&mut fragment);
+                self.upsert(&fragment, key_end);
+                fragment.clear();
+                let key_end = key_into(&mut fragment, prefix, field.name(), ERROR_SOURCES_SUFFIX);
+                if sources_into(&mut fragment, *error) {
+                    self.upsert(&fragment, key_end);
+                }
+                return;
+            }
+            fragment.clear();
+            let key_end = key_into(&mut fragment, prefix, field.name(), "");
+            if redacted {
+                fragment.extend_from_slice(REDACTED);
+            } else {
+                value.json_into(&mut fragment);
+            }
+            self.upsert(&fragment, key_end);
+        }));
+    }
+
+    fn upsert(&mut self, fragment: &[u8], key_end: usize) {
+        let key = &fragment[1..key_end];
+        let existing = self
+            .entries
+            .iter()
+            .position(|entry| &self.text[entry.start as usize + 1..entry.key_end as usize] == key);
+        match existing {
+            None => {
+                let start = self.text.len();
+                self.text.extend_from_slice(fragment);
+                self.entries.push(Entry {
+                    start: offset(start),
+                    key_end: offset(start + key_end),
+                    end: offset(self.text.len()),
+                });
+            }
+            Some(index) => {
+                let old = self.entries[index];
+                let (start, end) = (old.start as usize, old.end as usize);
+                self.text.splice(start..end, fragment.iter().copied());
+                let delta = fragment.len() as i64 - (end - start) as i64;
+                self.entries[index] = Entry {
+                    start: old.start,
+                    key_end: offset(start + key_end),
+                    end: offset(start + fragment.len()),
+                };
+                for entry in &mut self.entries[index + 1..] {
+                    entry.start = shift(entry.start, delta);
+                    entry.key_end = shift(entry.key_end, delta);
+                    entry.end = shift(entry.end, delta);
+                }
+            }
+        }
+    }
+
+    /// Appends the fragments to the `data` object under construction,
+    /// skipping keys already written; `seen` holds the ranges of the keys
+    /// written so far, inside `data`.
+    pub(crate) fn merge_into(&self, data: &mut Vec<u8>, seen: &mut Vec<(u32, u32)>) {
+        for entry in &self.entries {
+            let key = &self.text[entry.start as usize + 1..entry.key_end as usize];
+            if seen
+                .iter()
+                .any(|&(start, end)| &data[start as usize..end as usize] == key)
+            {
+                continue;
+            }
+            if !data.is_empty() {
+                data.push(b',');
+            }
+            let start = data.len() + 1;
+            data.extend_from_slice(&self.text[entry.start as usize..entry.end as usize]);
+            seen.push((offset(start), offset(start + key.len())));
+        }
+    }
+
+    /// The number of fields recorded.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+fn offset(value: usize) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+fn shift(value: u32, delta: i64) -> u32 {
+    u32::try_from(i64::from(value) + delta).unwrap_or(u32::MAX)
+}
+
+/// Appends `"prefix.name suffix":` and returns the position just after the
+/// key's text (before the closing quote).
+pub(crate) fn key_into(buf: &mut Vec<u8>, prefix: Option<&str>, name: &str, suffix: &str) -> usize {
+    buf.push(b'"');
+    if let Some(prefix) = prefix {
+        escape_into(buf, prefix);
+        buf.push(b'.');
+    }
+    escape_into(buf, name);
+    escape_into(buf, suffix);
+    let key_end = buf.len();
+    buf.extend_from_slice(b"\":");
+    key_end
+}
+
+/// The span fields of every JSON layer in the stack, in span extensions.
+#[derive(Debug, Default)]
+pub(crate) struct JsonSpanFields {
+    first: FieldSet,
+    more: Vec<FieldSet>,
+}
+
+impl JsonSpanFields {
+    pub(crate) fn get(&self, layer: usize) -> Option<&FieldSet> {
+        if self.first.layer == layer {
+            return Some(&self.first);
+        }
+        self.more.iter().find(|set| set.layer == layer)
+    }
+
+    /// The set of `layer`, created when missing.
+    pub(crate) fn get_or_insert(&mut self, layer: usize) -> &mut FieldSet {
+        if self.first.layer == layer || self.first.layer == 0 {
+            self.first.layer = layer;
+            return &mut self.first;
+        }
+        let index = match self.more.iter().position(|set| set.layer == layer) {
+            Some(index) => index,
+            None => {
+                self.more.push(FieldSet {
+                    layer,
+                    ..FieldSet::default()
+                });
+                self.more.len() - 1
+            }
+        };
+        &mut self.more[index]
+    }
+}
+
+/// Span attributes and `record` values alike.
+pub(crate) trait RecordFields {
+    fn record_into(&self, visitor: &mut dyn Visit);
+}
+
+impl RecordFields for tracing::span::Attributes<'_> {
+    fn record_into(&self, visitor: &mut dyn Visit) {
+        self.record(visitor);
+    }
+}
+
+impl RecordFields for tracing::span::Record<'_> {
+    fn record_into(&self, visitor: &mut dyn Visit) {
+        self.record(visitor);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_matches_names_like_secrets() {
+        let redaction = Redaction::new(DEFAULT_REDACTED);
+        for name in [
+            "password",
+            "db.password",
+            "PASSWORD",
+            "client_secret",
+            "access_token",
+            "Authorization",
+            "x-api-key",
+            "apiKey",
+            "set_cookie",
+        ] {
+            assert!(redaction.matches(name), "{name} not redacted");
+        }
+        for name in [
+            "user",
+            "rows_processed",
+            "api_calls",
+            "passport",
+            "cost_usd",
+        ] {
+            assert!(!redaction.matches(name), "{name} redacted");
+        }
+        assert!(!Redaction::new::<_, &str>([]).matches("password"));
+    }
+
+    #[test]
+    fn upsert_replaces_values_in_place() {
+        let mut set = FieldSet::default();
+        for (key, fragment) in [
+            ("a", "\"a\":1"),
+            ("bb", "\"bb\":2"),
+            ("c", "\"c\":3"),
+            ("bb", "\"bb\":\"long value\""),
+            ("a", "\"a\":true"),
+        ] {
+            set.upsert(fragment.as_bytes(), key.len() + 1);
+        }
+        assert_eq!(set.len(), 3);
+        let mut data = Vec::new();
+        set.merge_into(&mut data, &mut Vec::new());
+        assert_eq!(
+            String::from_utf8(data).unwrap(),
+            r#""a":true,"bb":"long value","c":3"#
+        );
+    }
+
+    #[test]
+    fn merge_skips_keys_already_written() {
+        let mut set = FieldSet::default();
+        set.upsert(b"\"a\":1", 2);
+        set.upsert(b"\"b\":2", 2);
+        let mut data = b"\"b\":0".to_vec();
+        let mut seen = vec![(1, 2)];
+        set.merge_into(&mut data, &mut seen);
+        assert_eq!(String::from_utf8(data).unwrap(), r#""b":0,"a":1"#);
+        assert_eq!(seen.len(), 2);
+    }
+}

@@ -1,0 +1,582 @@
+//! [`JsonLayer`]: one JSON object per event, with trace correlation and
+//! redaction.
+
+mod fields;
+mod format;
+mod style;
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::SystemTime;
+
+use tracing::field::Field;
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
+
+use self::fields::{
+    DEFAULT_REDACTED, ERROR_MESSAGE_SUFFIX, ERROR_SOURCES_SUFFIX, FieldSet, JsonSpanFields,
+    REDACTED, RecordFields, Redaction, Value, Visitor, key_into, sources_into,
+};
+use self::format::{escape_into, timestamp_into};
+pub use self::style::KeyStyle;
+use self::style::member_into;
+use crate::trace_context::{self, TraceContext};
+
+/// Where the time of each line comes from; inject one in tests to get exact
+/// timestamps.
+///
+/// Implemented by [`SystemClock`] and by closures returning a
+/// [`SystemTime`].
+pub trait Clock: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system's wall clock, [`SystemTime::now`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+impl<F> Clock for F
+where
+    F: Fn() -> SystemTime + Send + Sync + 'static,
+{
+    fn now(&self) -> SystemTime {
+        self()
+    }
+}
+
+/// Whether the fields of the spans around an event go into its `data`, and
+/// how keys that occur more than once resolve.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpanFields {
+    /// Only the event's own fields.
+    Omit,
+    /// The event's fields, then those of each enclosing span from the
+    /// innermost out, under their own names; the first value of a name wins,
+    /// so an event field hides a span field of the same name and an inner
+    /// span hides an outer one.
+    #[default]
+    Merge,
+    /// Span fields under `span_name.field_name`; event fields under their own
+    /// names. A recursive span's inner instance hides the outer one.
+    Prefixed,
+}
+
+/// The ids of the layers, which tell apart the span fields that several
+/// JSON layers of one stack store on the same span.
+static NEXT_LAYER_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// A retained line buffer larger than this is shrunk after use.
+const MAX_RETAINED: usize = 64 * 1024;
+
+/// A `tracing_subscriber` layer that writes one JSON object per event.
+///
+/// ```text
+/// {"timestamp":"2026-06-15T14:32:45.123Z","level":"INFO","logger":"data_pipeline","message":"done","service.name":"svc","service.version":"1.0.0","deployment.environment":"production","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","data":{"rows_processed":1000}}
+/// ```
+///
+/// - `logger` is the event's target; `message` its `message` field (empty
+///   when it has none).
+/// - `service.name`, `service.version` and `deployment.environment` appear
+///   when set, followed by the [static fields](JsonLayer::with_static_field).
+/// - `trace_id` and `span_id` are those of the event's span (see
+///   [`TraceContext`]); a line outside any span carries neither.
+/// - `data` holds the event's other fields and, by default, those of the
+///   spans around it (see [`SpanFields`]). Integers and booleans are JSON
+///   numbers and booleans; 128-bit integers beyond the 64-bit range are
+///   strings; floats are numbers that read back exactly, except NaN and the
+///   infinities, which are the strings `"NaN"`, `"Infinity"` and
+///   `"-Infinity"`; `Debug` and `Display` values are strings; bytes that are
+///   not UTF-8 have invalid sequences replaced by U+FFFD.
+/// - An error field `e` recorded as `&dyn Error` gives `e.message` (its
+///   `Display` text) and, when it has sources, `e.sources` (their texts,
+///   outermost first).
+/// - Fields named like secrets are written as `"[REDACTED]"` (see
+///   [`JsonLayer::with_redacted_fields`]).
+///
+/// Each line is written with one `write_all` call on a writer from the
+/// [`MakeWriter`]. Span fields are serialised once, when the span is created
+/// or recorded, and copied into each line; lines are built in a reusable
+/// per-thread buffer, so an event allocates nothing once the buffers have
+/// grown to fit. Pair it with [`crate::writer`] to keep the write off the
+/// producing thread.
+///
+/// ```
+/// use tracing_subscriber::prelude::*;
+///
+/// let layer = autotel_layers::JsonLayer::new(std::io::stdout)
+///     .with_service_name("checkout")
+///     .with_service_version("1.4.2")
+///     .with_environment("production");
+/// let subscriber = tracing_subscriber::registry().with(layer);
+/// tracing::subscriber::with_default(subscriber, || {
+///     let span = tracing::info_span!("order", order_id = 42);
+///     let _entered = span.enter();
+///     tracing::info!(items = 3, "order placed");
+/// });
+/// ```
+pub struct JsonLayer<W = fn() -> io::Stdout> {
+    make_writer: W,
+    id: usize,
+    style: KeyStyle,
+    service_name: Option<String>,
+    service_version: Option<String>,
+    environment: Option<String>,
+    static_fields: Vec<(String, String)>,
+    span_fields: SpanFields,
+    redaction: Redaction,
+    clock: Option<Box<dyn Clock>>,
+    prepared: Prepared,
+    #[cfg(feature = "opentelemetry")]
+    dispatch: std::sync::OnceLock<tracing::dispatcher::WeakDispatch>,
+}
+
+/// The constant parts of every line, rendered once per configuration.
+#[derive(Debug, Default)]
+struct Prepared {
+    /// `{"timestamp":"`
+    open: Vec<u8>,
+    /// `","level":"`
+    level: Vec<u8>,
+    /// `","logger":"`
+    logger: Vec<u8>,
+    /// `","message":"`
+    message: Vec<u8>,
+    /// `","service.name":"svc",...` after the message's closing quote.
+    resource: Vec<u8>,
+}
+
+impl<W> JsonLayer<W>
+where
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    /// A layer that writes each line to a writer from `make_writer`, such as
+    /// `std::io::stdout`, a [`crate::writer::NonBlocking`] or anything else
+    /// implementing [`MakeWriter`].
+    pub fn new(make_writer: W) -> Self {
+        let mut layer = Self {
+            make_writer,
+            id: NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed),
+            style: KeyStyle::default(),
+            service_name: None,
+            service_version: None,
+            environment: None,
+            static_fields: Vec::new(),
+            span_fields: SpanFields::default(),
+            redaction: Redaction::new(DEFAULT_REDACTED),
+            clock: None,
+            prepared: Prepared::default(),
+            #[cfg(feature = "opentelemetry")]
+            dispatch: std::sync::OnceLock::new(),
+        };
+        layer.prepare();
+        layer
+    }
+}
+
+impl<W> JsonLayer<W> {
+    /// Sets `service.name`.
+    ///
+    /// Defaults to none: the key is left out.
+    #[must_use]
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Some(name.into());
+        self.prepare();
+        self
+    }
+
+    /// Sets `service.version`.
+    ///
+    /// Defaults to none: the key is left out.
+    #[must_use]
+    pub fn with_service_version(mut self, version: impl Into<String>) -> Self {
+        self.service_version = Some(version.into());
+        self.prepare();
+        self
+    }
+
+    /// Sets `deployment.environment` (`production`, `staging`, ...).
+    ///
+    /// Defaults to none: the key is left out.
+    #[must_use]
+    pub fn with_environment(mut self, environment: impl Into<String>) -> Self {
+        self.environment = Some(environment.into());
+        self.prepare();
+        self
+    }
+
+    /// Adds a top-level string field written on every line, after the
+    /// service fields (for example `cloud.region`). Use keys that differ from
+    /// the standard ones.
+    ///
+    /// Defaults to no static fields.
+    #[must_use]
+    pub fn with_static_field(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.static_fields.push((key.into(), value.into()));
+        self.prepare();
+        self
+    }
+
+    /// Sets whether span fields go into `data` and how duplicate keys
+    /// resolve.
+    ///
+    /// Defaults to [`SpanFields::Merge`].
+    #[must_use]
+    pub fn with_span_fields(mut self, span_fields: SpanFields) -> Self {
+        self.span_fields = span_fields;
+        self
+    }
+
+    /// Replaces the names of the fields written as `"[REDACTED]"`, in event
+    /// and span fields alike. A field is redacted when one of these names
+    /// occurs in its name, ignoring case and everything but letters and
+    /// digits: `api_key` matches `X-Api-Key`, `token` matches `access_token`.
+    /// An empty list turns redaction off.
+    ///
+    /// Defaults to `password`, `secret`, `token`, `authorization`, `api_key`
+    /// and `cookie`.
+    #[must_use]
+    pub fn with_redacted_fields<I, N>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        self.redaction = Redaction::new(names);
+        self.id = NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed);
+        self
+    }
+
+    /// Adds one name to the redaction list (see
+    /// [`JsonLayer::with_redacted_fields`]).
+    ///
+    /// Defaults to the list described there.
+    #[must_use]
+    pub fn with_redacted_field(mut self, name: impl AsRef<str>) -> Self {
+        self.redaction.add(name.as_ref());
+        self.id = NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed);
+        self
+    }
+
+    /// Sets the names of the top-level keys for a log backend.
+    ///
+    /// Defaults to [`KeyStyle::autotel`], the schema of DESIGN.md.
+    #[must_use]
+    pub fn with_key_style(mut self, style: KeyStyle) -> Self {
+        self.style = style;
+        self.prepare();
+        self
+    }
+
+    /// Sets the clock that stamps each line.
+    ///
+    /// Defaults to [`SystemClock`].
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Box::new(clock));
+        self
+    }
+
+    /// Sets the destination of the lines.
+    ///
+    /// Defaults to the writer given to [`JsonLayer::new`].
+    #[must_use]
+    pub fn with_writer<W2>(self, make_writer: W2) -> JsonLayer<W2>
+    where
+        W2: for<'w> MakeWriter<'w> + 'static,
+    {
+        JsonLayer {
+            make_writer,
+            id: self.id,
+            style: self.style,
+            service_name: self.service_name,
+            service_version: self.service_version,
+            environment: self.environment,
+            static_fields: self.static_fields,
+            span_fields: self.span_fields,
+            redaction: self.redaction,
+            clock: self.clock,
+            prepared: self.prepared,
+            #[cfg(feature = "opentelemetry")]
+            dispatch: self.dispatch,
+        }
+    }
+
+    fn prepare(&mut self) {
+        let style = &self.style;
+        let mut prepared = Prepared::default();
+        prepared.open.extend_from_slice(b"{\"");
+        escape_into(&mut prepared.open, style.timestamp());
+        prepared.open.extend_from_slice(b"\":\"");
+        for (buf, key) in [
+            (&mut prepared.level, style.level_key()),
+            (&mut prepared.logger, style.logger()),
+            (&mut prepared.message, "message"),
+        ] {
+            buf.extend_from_slice(b"\",\"");
+            escape_into(buf, key);
+            buf.extend_from_slice(b"\":\"");
+        }
+        prepared.resource.push(b'"');
+        let [name_key, version_key, environment_key] = style.service_keys();
+        for (key, value) in [
+            (name_key, &self.service_name),
+            (version_key, &self.service_version),
+            (environment_key, &self.environment),
+        ] {
+            if let Some(value) = value {
+                member_into(&mut prepared.resource, key, value);
+            }
+        }
+        for (key, value) in style.constant_fields() {
+            member_into(&mut prepared.resource, key, value);
+        }
+        for (key, value) in &self.static_fields {
+            member_into(&mut prepared.resource, key, value);
+        }
+        self.prepared = prepared;
+    }
+
+    fn now(&self) -> SystemTime {
+        match &self.clock {
+            Some(clock) => clock.now(),
+            None => SystemTime::now(),
+        }
+    }
+
+    fn trace_context<'a, S>(&self, span: &SpanRef<'a, S>) -> TraceContext
+    where
+        S: LookupSpan<'a>,
+    {
+        #[cfg(feature = "opentelemetry")]
+        return trace_context::resolve(span, || self.dispatch.get()?.upgrade());
+        #[cfg(not(feature = "opentelemetry"))]
+        trace_context::resolve(span, || None)
+    }
+
+    fn record_span_fields(&self, fields: &mut FieldSet, values: &dyn RecordFields, name: &str) {
+        let prefix = (self.span_fields == SpanFields::Prefixed).then_some(name);
+        fields.record(values, prefix, &self.redaction);
+    }
+
+    fn format_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, scratch: &mut Scratch)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        scratch.clear();
+        let Scratch {
+            line,
+            message,
+            data,
+            seen,
+        } = scratch;
+        let metadata = event.metadata();
+        let mask = self.redaction.mask(self.id, metadata);
+        let track = self.span_fields != SpanFields::Omit;
+        event.record(&mut Visitor(|field: &Field, value: Value<'_>| {
+            if field.name() == "message" {
+                value.text_into(message);
+                return;
+            }
+            let mut key = |data: &mut Vec<u8>, suffix: &str| {
+                if !data.is_empty() {
+                    data.push(b',');
+                }
+                let start = data.len() + 1;
+                let key_end = key_into(data, None, field.name(), suffix);
+                if track {
+                    seen.push((start as u32, key_end as u32));
+                }
+            };
+            if self.redaction.is_redacted(mask, field) {
+                key(data, "");
+                data.extend_from_slice(REDACTED);
+            } else if let Value::Error(error) = value {
+                key(data, ERROR_MESSAGE_SUFFIX);
+                value.json_into(data);
+                let rollback = data.len();
+                key(data, ERROR_SOURCES_SUFFIX);
+                if !sources_into(data, error) {
+                    data.truncate(rollback);
+                    if track {
+                        seen.pop();
+                    }
+                }
+            } else {
+                key(data, "");
+                value.json_into(data);
+            }
+        }));
+
+        let mut context = None;
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope {
+                if context.is_none() {
+                    context = Some(self.trace_context(&span));
+                }
+                if !track {
+                    break;
+                }
+                let extensions = span.extensions();
+                if let Some(fields) = extensions
+                    .get::<JsonSpanFields>()
+                    .and_then(|fields| fields.get(self.id))
+                {
+                    fields.merge_into(data, seen);
+                }
+            }
+        }
+
+        let prepared = &self.prepared;
+        line.extend_from_slice(&prepared.open);
+        timestamp_into(line, self.now());
+        line.extend_from_slice(&prepared.level);
+        line.extend_from_slice(self.style.level(*metadata.level()).as_bytes());
+        line.extend_from_slice(&prepared.logger);
+        escape_into(line, metadata.target());
+        line.extend_from_slice(&prepared.message);
+        line.extend_from_slice(message);
+        line.extend_from_slice(&prepared.resource);
+        if let Some(context) = &context {
+            self.style.ids_into(line, context);
+        }
+        line.extend_from_slice(b",\"data\":{");
+        line.extend_from_slice(data);
+        line.extend_from_slice(b"}}\n");
+    }
+}
+
+/// The per-thread buffers one line is built in.
+#[derive(Debug, Default)]
+struct Scratch {
+    line: Vec<u8>,
+    message: Vec<u8>,
+    data: Vec<u8>,
+    /// The ranges of the keys written to `data`, to skip duplicates.
+    seen: Vec<(u32, u32)>,
+}
+
+impl Scratch {
+    fn clear(&mut self) {
+        self.line.clear();
+        self.message.clear();
+        self.data.clear();
+        self.seen.clear();
+    }
+
+    fn trim(&mut self) {
+        for buf in [&mut self.line, &mut self.message, &mut self.data] {
+            if buf.capacity() > MAX_RETAINED {
+                buf.clear();
+                buf.shrink_to(MAX_RETAINED / 16);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+impl<S, W> Layer<S> for JsonLayer<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    #[cfg(feature = "opentelemetry")]
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        trace_context::assign(&span);
+        if self.span_fields == SpanFields::Omit || attrs.fields().is_empty() {
+            return;
+        }
+        let mut fields = FieldSet::default();
+        self.record_span_fields(&mut fields, attrs, attrs.metadata().name());
+        let mut extensions = span.extensions_mut();
+        match extensions.get_mut::<JsonSpanFields>() {
+            Some(all) => *all.get_or_insert(self.id) = fields.with_layer(self.id),
+            None => {
+                let mut all = JsonSpanFields::default();
+                *all.get_or_insert(self.id) = fields.with_layer(self.id);
+                extensions.insert(all);
+            }
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if self.span_fields == SpanFields::Omit || values.is_empty() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        // Formatting runs user code, which may log: never hold the
+        // extensions while it runs.
+        let mut fields = span
+            .extensions_mut()
+            .get_mut::<JsonSpanFields>()
+            .map(|all| std::mem::replace(all.get_or_insert(self.id), FieldSet::empty(self.id)))
+            .unwrap_or_default();
+        self.record_span_fields(&mut fields, values, span.name());
+        let mut extensions = span.extensions_mut();
+        match extensions.get_mut::<JsonSpanFields>() {
+            Some(all) => *all.get_or_insert(self.id) = fields.with_layer(self.id),
+            None => {
+                let mut all = JsonSpanFields::default();
+                *all.get_or_insert(self.id) = fields.with_layer(self.id);
+                extensions.insert(all);
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let emit = |scratch: &mut Scratch| {
+            self.format_event(event, &ctx, scratch);
+            let mut writer = self.make_writer.make_writer_for(event.metadata());
+            let _ = writer.write_all(&scratch.line);
+            scratch.trim();
+        };
+        let reused = SCRATCH.try_with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => {
+                emit(&mut scratch);
+                true
+            }
+            Err(_) => false,
+        });
+        if reused != Ok(true) {
+            emit(&mut Scratch::default());
+        }
+    }
+}
+
+impl<W> fmt::Debug for JsonLayer<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonLayer")
+            .field("style", &self.style)
+            .field("service_name", &self.service_name)
+            .field("service_version", &self.service_version)
+            .field("environment", &self.environment)
+            .field("static_fields", &self.static_fields)
+            .field("span_fields", &self.span_fields)
+            .field("redaction", &self.redaction)
+            .field("clock", &self.clock.as_ref().map_or("system", |_| "custom"))
+            .finish_non_exhaustive()
+    }
+}
