@@ -571,3 +571,59 @@ fn counts_are_exact_across_eight_threads() {
         Some(MetricValue::Counter(_))
     ));
 }
+
+#[test]
+fn label_sets_past_the_cap_go_to_one_overflow_series() {
+    let layer = SpanMetricsLayer::new()
+        .with_max_series(2)
+        .unwrap()
+        .with_dimension("tenant")
+        .unwrap();
+    let run = capture_with(layer, || {
+        for tenant in ["a", "b", "c", "d", "a", "c"] {
+            drop(info_span!("req", tenant));
+        }
+        for pipeline in ["p1", "p2", "p3", "p3"] {
+            let _run = info_span!("run", pipeline.name = pipeline).entered();
+            error!(error.type = pipeline, "failed");
+        }
+    });
+    assert_eq!(run.counter("span_calls_total", &[("tenant", "a")]), 2);
+    assert_eq!(run.counter("span_calls_total", &[("tenant", "b")]), 1);
+    let overflow = [("otel_metric_overflow", "true")];
+    assert_eq!(run.counter("span_calls_total", &overflow), 3 + 4);
+    assert_eq!(
+        run.histogram("span_duration_seconds", &overflow).len(),
+        3 + 4
+    );
+    for series in run.series("span_calls_total", &overflow) {
+        assert_eq!(
+            series.labels().len(),
+            1,
+            "the overflow series has one label"
+        );
+    }
+    assert_eq!(
+        run.counter(
+            "autotel_series_overflow_total",
+            &[("metric", "span_calls_total")]
+        ),
+        7
+    );
+    assert_eq!(
+        run.counter("pipeline_executions_total", &[("pipeline_name", "p1")]),
+        1
+    );
+    assert_eq!(run.counter("pipeline_executions_total", &overflow), 2);
+    assert_eq!(
+        run.counter(
+            "autotel_series_overflow_total",
+            &[("metric", "pipeline_executions_total")]
+        ),
+        // Each overflowed run is counted when it starts (active_pipelines)
+        // and when it ends.
+        4
+    );
+    assert_eq!(run.counter("span_errors_total", &overflow), 2);
+    assert_eq!(run.counter("span_errors_total", &[]), 4);
+}
