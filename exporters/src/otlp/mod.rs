@@ -742,7 +742,7 @@ impl OtlpPipeline {
             let left = deadline.saturating_duration_since(Instant::now());
             match receiver.recv_timeout(left) {
                 Ok((_, Ok(()))) => {}
-                Ok((_, Err(opentelemetry_sdk::error::OTelSdkError::Timeout(_)))) => {
+                Ok((_, Err(error))) if is_timeout(&error) => {
                     first_error.get_or_insert(OtlpError::Timeout {
                         action,
                         timeout: self.shutdown_timeout,
@@ -764,6 +764,15 @@ impl OtlpPipeline {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Whether the SDK gave up waiting; a provider reports the timeouts of its
+/// processors inside an aggregated failure.
+fn is_timeout(error: &opentelemetry_sdk::error::OTelSdkError) -> bool {
+    match error {
+        opentelemetry_sdk::error::OTelSdkError::Timeout(_) => true,
+        other => format!("{other:?}").contains("Timeout("),
     }
 }
 

@@ -1,0 +1,155 @@
+//! A collector that is down, or that accepts connections and never answers,
+//! neither blocks nor breaks the program: what cannot be sent is dropped and
+//! counted, and shutdown gives up after its timeout.
+#![cfg(feature = "otlp")]
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use autotel_exporters::otlp::{Otlp, OtlpError, OtlpPipeline, Protocol};
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use tracing_subscriber::layer::SubscriberExt;
+
+/// The process-wide recorder that receives `autotel_*` counters from the
+/// pipelines' threads.
+fn snapshotter() -> &'static Snapshotter {
+    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
+    SNAPSHOTTER.get_or_init(|| {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        recorder
+            .install()
+            .expect("the only global recorder of this test binary");
+        snapshotter
+    })
+}
+
+/// The sum of the global counters `name` with the label `key=value`, since
+/// the start. Snapshots drain counters and tests run in parallel, so every
+/// snapshot is added to one running total.
+fn global_counter(name: &str, key: &str, value: &str) -> u64 {
+    static TOTALS: Mutex<Vec<(String, Vec<(String, String)>, u64)>> = Mutex::new(Vec::new());
+    let mut totals = TOTALS.lock().unwrap_or_else(PoisonError::into_inner);
+    for (key, _, _, value) in snapshotter().snapshot().into_vec() {
+        if let DebugValue::Counter(n) = value {
+            let labels = key
+                .key()
+                .labels()
+                .map(|l| (l.key().to_owned(), l.value().to_owned()))
+                .collect();
+            totals.push((key.key().name().to_owned(), labels, n));
+        }
+    }
+    totals
+        .iter()
+        .filter(|(n, labels, _)| n == name && labels.iter().any(|(k, v)| k == key && v == value))
+        .map(|(_, _, n)| n)
+        .sum()
+}
+
+fn pipeline(endpoint: SocketAddr, protocol: Protocol) -> Otlp {
+    snapshotter();
+    Otlp::new()
+        .with_endpoint(format!("http://{endpoint}"))
+        .expect("a valid endpoint")
+        .with_protocol(protocol)
+        .with_queue_size(10)
+        .with_metrics(false)
+}
+
+fn emit(otlp: &OtlpPipeline, n: usize) {
+    let subscriber = tracing_subscriber::registry()
+        .with(otlp.trace_layer())
+        .with(otlp.log_layer());
+    tracing::subscriber::with_default(subscriber, || {
+        for i in 0..n {
+            let _span = tracing::info_span!("work", i).entered();
+            tracing::info!(i, "step");
+        }
+    });
+}
+
+/// A port on which nothing listens.
+fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = listener.local_addr().expect("an address");
+    drop(listener);
+    address
+}
+
+fn closed_port_counts_export_errors(protocol: Protocol) {
+    // Exports give up (after retries) well before a flush does.
+    let otlp = pipeline(closed_port(), protocol)
+        .with_export_timeout(Duration::from_millis(100))
+        .build()
+        .expect("the pipeline starts even though nothing listens");
+    emit(&otlp, 5);
+    let flushed = otlp.force_flush();
+    assert!(flushed.is_err(), "a flush to a closed port cannot succeed");
+    let stats = otlp.stats();
+    assert!(stats.export_errors() >= 1, "{stats:?}");
+    assert_eq!(stats.dropped_spans(), 5, "{stats:?}");
+    assert_eq!(stats.dropped_logs(), 5, "{stats:?}");
+    assert!(global_counter("autotel_export_errors_total", "exporter", "otlp_traces") >= 1);
+    assert!(global_counter("autotel_dropped_total", "reason", "export_failed") >= 10);
+    // The program goes on: more telemetry is accepted and shutdown returns.
+    emit(&otlp, 5);
+    let _ = otlp.shutdown();
+}
+
+#[test]
+fn closed_port_over_grpc() {
+    closed_port_counts_export_errors(Protocol::Grpc);
+}
+
+#[test]
+fn closed_port_over_http() {
+    closed_port_counts_export_errors(Protocol::HttpProtobuf);
+}
+
+/// A receiver that accepts connections and never reads or answers.
+fn black_hole() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = listener.local_addr().expect("an address");
+    std::thread::spawn(move || {
+        let mut held: Vec<TcpStream> = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    address
+}
+
+fn silent_receiver_drops_beyond_the_queue_and_shutdown_gives_up(protocol: Protocol) {
+    let otlp = pipeline(black_hole(), protocol)
+        .with_shutdown_timeout(Duration::from_millis(500))
+        .build()
+        .expect("the pipeline starts");
+    emit(&otlp, 1000);
+    // Ten spans wait for an export that never ends; the rest did not fit.
+    let stats = otlp.stats();
+    assert!(stats.dropped_spans() >= 990, "{stats:?}");
+    assert!(stats.dropped_logs() >= 990, "{stats:?}");
+    let queue_full = global_counter("autotel_dropped_total", "reason", "queue_full");
+    assert!(queue_full >= 1980, "{queue_full} {stats:?}");
+    match otlp.shutdown() {
+        Err(OtlpError::Timeout { action, timeout }) => {
+            assert_eq!(action, "shutdown");
+            assert_eq!(timeout, Duration::from_millis(500));
+        }
+        other => panic!("shutdown against a silent receiver returned {other:?}"),
+    }
+}
+
+#[test]
+fn silent_receiver_over_grpc() {
+    silent_receiver_drops_beyond_the_queue_and_shutdown_gives_up(Protocol::Grpc);
+}
+
+#[test]
+fn silent_receiver_over_http() {
+    silent_receiver_drops_beyond_the_queue_and_shutdown_gives_up(Protocol::HttpProtobuf);
+}
