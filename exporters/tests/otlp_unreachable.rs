@@ -27,11 +27,14 @@ fn snapshotter() -> &'static Snapshotter {
     })
 }
 
+/// A counter increase: name, labels, amount.
+type Recorded = (String, Vec<(String, String)>, u64);
+
 /// The sum of the global counters `name` with the label `key=value`, since
 /// the start. Snapshots drain counters and tests run in parallel, so every
 /// snapshot is added to one running total.
 fn global_counter(name: &str, key: &str, value: &str) -> u64 {
-    static TOTALS: Mutex<Vec<(String, Vec<(String, String)>, u64)>> = Mutex::new(Vec::new());
+    static TOTALS: Mutex<Vec<Recorded>> = Mutex::new(Vec::new());
     let mut totals = TOTALS.lock().unwrap_or_else(PoisonError::into_inner);
     for (key, _, _, value) in snapshotter().snapshot().into_vec() {
         if let DebugValue::Counter(n) = value {
