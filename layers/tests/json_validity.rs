@@ -1,0 +1,159 @@
+//! Whatever the field values, every line is valid JSON and the values read
+//! back as they were recorded.
+
+mod json_support;
+
+use std::fmt;
+
+use autotel_layers::JsonLayer;
+use json_support::Sink;
+use proptest::prelude::*;
+use serde_json::Value;
+use tracing_subscriber::prelude::*;
+
+fn capture(emit: impl FnOnce()) -> Vec<Value> {
+    let sink = Sink::new();
+    let subscriber = tracing_subscriber::registry().with(JsonLayer::new(sink.clone()));
+    tracing::subscriber::with_default(subscriber, emit);
+    let lines = sink.lines();
+    for line in &lines {
+        assert!(!line.contains('\n'));
+    }
+    sink.json()
+}
+
+/// What a float reads back as: the number, or the string for NaN and the
+/// infinities.
+fn expected_float(value: f64) -> Value {
+    if value.is_nan() {
+        Value::from("NaN")
+    } else if value == f64::INFINITY {
+        Value::from("Infinity")
+    } else if value == f64::NEG_INFINITY {
+        Value::from("-Infinity")
+    } else {
+        Value::from(value)
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn any_values_round_trip(
+        text in any::<String>(),
+        message in any::<String>(),
+        float in any::<f64>(),
+        int in any::<i64>(),
+        big in any::<u128>(),
+        bytes in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let lines = capture(|| {
+            let span = tracing::info_span!("span", span_text = text.as_str());
+            let _entered = span.enter();
+            tracing::info!(
+                text = text.as_str(),
+                debug = ?text,
+                display = %text,
+                float,
+                int,
+                big,
+                bytes = &bytes[..],
+                "{message}"
+            );
+        });
+        let line = &lines[0];
+        prop_assert_eq!(&line["message"], &Value::from(message.as_str()));
+        let data = &line["data"];
+        prop_assert_eq!(&data["text"], &Value::from(text.as_str()));
+        prop_assert_eq!(&data["span_text"], &Value::from(text.as_str()));
+        prop_assert_eq!(&data["debug"], &Value::from(format!("{text:?}")));
+        prop_assert_eq!(&data["display"], &Value::from(text.as_str()));
+        prop_assert_eq!(&data["int"], &Value::from(int));
+        let expected_float = expected_float(float);
+        prop_assert_eq!(&data["float"], &expected_float);
+        if let Ok(small) = u64::try_from(big) {
+            prop_assert_eq!(&data["big"], &Value::from(small));
+        } else {
+            prop_assert_eq!(&data["big"], &Value::from(big.to_string()));
+        }
+        prop_assert_eq!(&data["bytes"], &Value::from(String::from_utf8_lossy(&bytes).as_ref()));
+    }
+
+    #[test]
+    fn any_float_reads_back_bit_for_bit(bits in any::<u64>()) {
+        let float = f64::from_bits(bits);
+        let lines = capture(|| tracing::info!(float));
+        let read = &lines[0]["data"]["float"];
+        match read.as_f64() {
+            Some(value) => prop_assert_eq!(value.to_bits(), float.to_bits()),
+            None => prop_assert!(!float.is_finite()),
+        }
+    }
+}
+
+/// A `Debug` impl that writes whatever text it is given.
+struct Raw(String);
+
+impl fmt::Debug for Raw {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A `Debug` impl that fails half way.
+struct Failing;
+
+impl fmt::Debug for Failing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("partial \"output")?;
+        Err(fmt::Error)
+    }
+}
+
+#[derive(Debug)]
+#[allow(dead_code)]
+struct Nested(Option<Box<Nested>>, &'static str);
+
+#[test]
+fn hostile_values_stay_valid_json() {
+    let surrogate_text = r#"\ud800 \u{d800} "\udc00" \\"#.to_owned();
+    let control: String = (0u8..0x20)
+        .map(char::from)
+        .chain(['\u{7f}', '\u{2028}'])
+        .collect();
+    let big = "é\"\\\n".repeat(256 * 1024);
+    let brackets = format!("{}{}", "[{(".repeat(100_000), ")}]".repeat(100_000));
+    let mut nested = Nested(None, "leaf \"quoted\"");
+    for _ in 0..200 {
+        nested = Nested(Some(Box::new(nested)), "level\n");
+    }
+    let lines = capture(|| {
+        tracing::info!(
+            surrogates = ?Raw(surrogate_text.clone()),
+            wtf8_surrogate = &b"\xed\xa0\x80"[..],
+            control = control.as_str(),
+            failing = ?Failing,
+            nested = ?nested,
+            brackets = ?Raw(brackets.clone()),
+            "{control}"
+        );
+        tracing::info!(big = big.as_str(), "big");
+        tracing::info!("we\"ird\nkey" = 1, "message" = 2);
+    });
+    let data = &lines[0]["data"];
+    assert_eq!(data["surrogates"], surrogate_text.as_str());
+    assert_eq!(data["wtf8_surrogate"], "\u{fffd}\u{fffd}\u{fffd}");
+    assert_eq!(data["control"], control.as_str());
+    assert_eq!(lines[0]["message"], control.as_str());
+    assert_eq!(data["failing"], "partial \"output");
+    assert_eq!(data["nested"], format!("{nested:?}").as_str());
+    assert_eq!(data["brackets"], brackets.as_str());
+    assert_eq!(lines[1]["data"]["big"], big.as_str());
+    assert_eq!(lines[2]["data"]["we\"ird\nkey"], 1);
+    assert_eq!(lines[2]["message"], "2");
+}
