@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 
 use autotel_exporters::ServiceInfo;
 use autotel_exporters::prometheus::Prometheus;
+use autotel_layers::SpanMetricsLayer;
 use support::PrometheusPeer;
+use tracing_subscriber::layer::SubscriberExt;
 
 #[test]
 fn prometheus_server_stores_what_the_program_recorded() {
@@ -23,20 +25,32 @@ fn prometheus_server_stores_what_the_program_recorded() {
         .build()
         .expect("the endpoint starts");
 
+    // Span and pipeline metrics come from real spans through SpanMetricsLayer;
+    // one histogram is recorded directly, with known values.
+    let subscriber = tracing_subscriber::registry().with(SpanMetricsLayer::new());
     metrics::with_local_recorder(&recorder, || {
-        for _ in 0..3 {
-            metrics::counter!("span_calls_total", "span_name" => "charge", "status" => "ok")
-                .increment(1);
-        }
-        metrics::counter!("span_calls_total", "span_name" => "charge", "status" => "error")
-            .increment(1);
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..3 {
+                drop(tracing::info_span!("charge").entered());
+            }
+            drop(tracing::info_span!("charge", error = true).entered());
+            let run = tracing::info_span!(
+                "nightly",
+                pipeline.name = "nightly_etl",
+                items_processed = 5_u64,
+                cost_usd = 0.375
+            );
+            drop(run.entered());
+        });
         for seconds in [0.002, 0.004, 0.2, 3.0] {
-            metrics::histogram!("span_duration_seconds", "span_name" => "charge", "status" => "ok")
-                .record(seconds);
+            metrics::histogram!(
+                "http_server_request_duration_seconds",
+                "http_request_method" => "GET",
+                "http_route" => "/orders/{id}",
+                "http_response_status_code" => "200"
+            )
+            .record(seconds);
         }
-        metrics::counter!("pipeline_executions_total", "pipeline_name" => "nightly_etl", "status" => "ok")
-            .increment(5);
-        metrics::gauge!("pipeline_cost_usd_total", "pipeline_name" => "nightly_etl").set(0.375);
     });
     let target = server.local_addr().expect("a listener");
 
@@ -54,24 +68,24 @@ fn prometheus_server_stores_what_the_program_recorded() {
     );
     assert_eq!(
         prometheus
-            .value(r#"span_duration_seconds_bucket{span_name="charge",status="ok",le="0.005"}"#),
-        2.0
-    );
-    assert_eq!(
-        prometheus
             .value(r#"span_duration_seconds_bucket{span_name="charge",status="ok",le="+Inf"}"#),
-        4.0
+        3.0
     );
     assert_eq!(
-        prometheus.value(r#"span_duration_seconds_count{span_name="charge"}"#),
-        4.0
+        prometheus.value(r#"span_duration_seconds_count{span_name="charge",status="error"}"#),
+        1.0
     );
-    let median = prometheus.value(
-        r#"histogram_quantile(0.5, sum by (le) (span_duration_seconds_bucket{span_name="charge"}))"#,
-    );
+    let http = r#"http_server_request_duration_seconds_bucket{http_route="/orders/{id}""#;
+    assert_eq!(prometheus.value(&format!(r#"{http},le="0.005"}}"#)), 2.0);
+    assert_eq!(prometheus.value(&format!(r#"{http},le="+Inf"}}"#)), 4.0);
+    let median = prometheus.value(&format!("histogram_quantile(0.5, sum by (le) ({http}}}))"));
     assert!((0.0025..=0.005).contains(&median), "median {median}");
     assert_eq!(
         prometheus.value(r#"pipeline_executions_total{pipeline_name="nightly_etl",status="ok"}"#),
+        1.0
+    );
+    assert_eq!(
+        prometheus.value(r#"items_processed_total{pipeline_name="nightly_etl"}"#),
         5.0
     );
     assert_eq!(
