@@ -52,6 +52,7 @@ pub fn for_metric(name: &str) -> &'static [f64] {
 
 /// Whether `values` are usable bucket boundaries: not empty, finite and
 /// strictly increasing.
+#[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
 pub(crate) fn check(values: &[f64]) -> Result<(), &'static str> {
     if values.is_empty() {
         return Err("no boundaries given");

@@ -53,6 +53,7 @@ impl ServiceInfo {
     }
 
     /// The labels of `autotel_build_info`, in catalog order.
+    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
     pub(crate) fn build_info_labels(&self) -> [(&'static str, String); 4] {
         [
             ("service_name", self.name.clone()),
