@@ -10,6 +10,7 @@ mod span_metrics;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod trace_context;
+pub mod writer;
 
 pub use error::Error;
 pub use json::{Clock, JsonLayer, KeyStyle, SpanFields, SystemClock};

@@ -1,0 +1,519 @@
+//! A buffered, non-blocking writer for log lines: producers copy each line
+//! into a shared buffer and a background thread writes the buffer out in
+//! large chunks.
+//!
+//! ```no_run
+//! use tracing_subscriber::prelude::*;
+//!
+//! let (writer, _guard) = autotel_layers::writer::NonBlocking::builder().stdout()?;
+//! tracing_subscriber::registry()
+//!     .with(autotel_layers::JsonLayer::new(writer))
+//!     .init();
+//! tracing::info!("written by the background thread");
+//! // Dropping `_guard` at the end of `main` writes out what is left.
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Lossless by default
+//!
+//! The buffer is bounded ([`NonBlockingBuilder::with_buffer_size`]). When a
+//! line does not fit, the producer waits until the background thread has
+//! taken the buffer, and the wait is counted ([`NonBlocking::waits`]). In
+//! [lossy](NonBlockingBuilder::lossy) mode the line is dropped instead and
+//! counted in `autotel_dropped_total{signal="logs", reason="buffer_full"}`.
+//! Lines written after the guard was dropped count with `reason="closed"`,
+//! and lines the destination refused with `reason="io_error"`.
+//!
+//! # Costs
+//!
+//! A line costs the producer a lock of an uncontended mutex and a copy.
+//! The background thread is woken only when it sleeps with an empty buffer,
+//! so a busy producer makes no system call per line; the background thread
+//! makes one `write` per buffer.
+//!
+//! Each `write` call is the unit that is kept or dropped whole: lines from
+//! several threads never interleave, as long as each line is written with
+//! one call (as [`JsonLayer`](crate::JsonLayer) does). `write!` and
+//! `writeln!` make one call per formatted piece; format the line into a
+//! buffer first. Drops are counted per call.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use tracing_subscriber::fmt::MakeWriter;
+
+use crate::catalog::AUTOTEL_DROPPED_TOTAL;
+
+/// The default size of the buffer, in bytes.
+pub const DEFAULT_BUFFER_SIZE: usize = 1024 * 1024;
+
+/// The default time the guard waits for the background thread to finish.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The writer given to producers: cheap to clone, and a [`MakeWriter`].
+///
+/// Built by [`NonBlockingBuilder`]; the background thread runs until the
+/// [`FlushGuard`] is dropped.
+#[derive(Clone)]
+pub struct NonBlocking {
+    shared: Arc<Shared>,
+}
+
+/// Keeps the background thread running; dropping it writes out everything
+/// buffered (waiting up to the shutdown timeout) and stops the thread.
+#[must_use = "dropping the guard stops the writer: keep it alive as long as lines are written"]
+pub struct FlushGuard {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    timeout: Duration,
+}
+
+/// Configures a [`NonBlocking`] writer.
+#[derive(Debug, Clone)]
+pub struct NonBlockingBuilder {
+    buffer_size: usize,
+    lossy: bool,
+    thread_name: String,
+    shutdown_timeout: Duration,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// The background thread waits here for lines.
+    lines_ready: Condvar,
+    /// Producers wait here for room in the buffer.
+    room: Condvar,
+    /// The guard waits here for the background thread to finish.
+    finished: Condvar,
+    buffer_size: usize,
+    lossy: bool,
+    waits: AtomicU64,
+    dropped: AtomicU64,
+    reported_io_error: AtomicBool,
+    dropped_buffer_full: OnceLock<metrics::Counter>,
+    dropped_closed: OnceLock<metrics::Counter>,
+    dropped_io_error: OnceLock<metrics::Counter>,
+}
+
+#[derive(Default)]
+struct State {
+    buffer: Vec<u8>,
+    /// The background thread sleeps and needs a wake-up for new lines.
+    worker_idle: bool,
+    producers_waiting: usize,
+    closed: bool,
+    finished: bool,
+}
+
+#[derive(Clone, Copy)]
+enum DropReason {
+    BufferFull,
+    Closed,
+    IoError,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn count_dropped(&self, lines: u64, reason: DropReason) {
+        if lines == 0 {
+            return;
+        }
+        self.dropped.fetch_add(lines, Ordering::Relaxed);
+        let (cell, label) = match reason {
+            DropReason::BufferFull => (&self.dropped_buffer_full, "buffer_full"),
+            DropReason::Closed => (&self.dropped_closed, "closed"),
+            DropReason::IoError => (&self.dropped_io_error, "io_error"),
+        };
+        cell.get_or_init(|| {
+            metrics::counter!(AUTOTEL_DROPPED_TOTAL.name(), "signal" => "logs", "reason" => label)
+        })
+        .increment(lines);
+    }
+
+    /// Appends one write call's bytes, waiting for room unless lossy.
+    fn push(&self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut state = self.lock();
+        let mut waited = false;
+        loop {
+            if state.closed {
+                drop(state);
+                self.count_dropped(1, DropReason::Closed);
+                return;
+            }
+            let fits = state.buffer.len() + bytes.len() <= self.buffer_size;
+            if fits || state.buffer.is_empty() {
+                break;
+            }
+            if self.lossy {
+                drop(state);
+                self.count_dropped(1, DropReason::BufferFull);
+                return;
+            }
+            if !waited {
+                waited = true;
+                self.waits.fetch_add(1, Ordering::Relaxed);
+            }
+            state.producers_waiting += 1;
+            state = self
+                .room
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            state.producers_waiting -= 1;
+        }
+        state.buffer.extend_from_slice(bytes);
+        let wake = std::mem::take(&mut state.worker_idle);
+        drop(state);
+        if wake {
+            self.lines_ready.notify_one();
+        }
+    }
+}
+
+fn run<W: Write>(shared: &Shared, mut out: W) {
+    let mut batch = Vec::with_capacity(shared.buffer_size);
+    loop {
+        let mut state = shared.lock();
+        while state.buffer.is_empty() && !state.closed {
+            state.worker_idle = true;
+            state = shared
+                .lines_ready
+                .wait(state)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        state.worker_idle = false;
+        if state.buffer.is_empty() {
+            break;
+        }
+        std::mem::swap(&mut state.buffer, &mut batch);
+        let producers_waiting = state.producers_waiting > 0;
+        drop(state);
+        if producers_waiting {
+            shared.room.notify_all();
+        }
+        if let Err(error) = out.write_all(&batch).and_then(|()| out.flush()) {
+            let lines = batch.iter().filter(|&&byte| byte == b'\n').count();
+            shared.count_dropped(lines.max(1) as u64, DropReason::IoError);
+            if !shared.reported_io_error.swap(true, Ordering::Relaxed) {
+                eprintln!("autotel: the log writer failed and dropped {lines} lines: {error}");
+            }
+        }
+        batch.clear();
+        if batch.capacity() > 4 * shared.buffer_size {
+            batch.shrink_to(shared.buffer_size);
+        }
+    }
+    let _ = out.flush();
+    let mut state = shared.lock();
+    state.finished = true;
+    drop(state);
+    shared.finished.notify_all();
+    shared.room.notify_all();
+}
+
+impl Default for NonBlockingBuilder {
+    fn default() -> Self {
+        Self {
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            lossy: false,
+            thread_name: "autotel-log-writer".to_owned(),
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+        }
+    }
+}
+
+impl NonBlockingBuilder {
+    /// Sets the size of the buffer in bytes (at least 1). A line larger than
+    /// the buffer is still taken whole when the buffer is empty. The
+    /// background thread holds a second buffer of the same size.
+    ///
+    /// Defaults to [`DEFAULT_BUFFER_SIZE`] (1 MiB).
+    #[must_use]
+    pub fn with_buffer_size(mut self, bytes: usize) -> Self {
+        self.buffer_size = bytes.max(1);
+        self
+    }
+
+    /// Sets whether a line that does not fit is dropped (and counted)
+    /// instead of making the producer wait.
+    ///
+    /// Defaults to `false`: lossless, the producer waits.
+    #[must_use]
+    pub fn lossy(mut self, lossy: bool) -> Self {
+        self.lossy = lossy;
+        self
+    }
+
+    /// Sets the name of the background thread.
+    ///
+    /// Defaults to `autotel-log-writer`.
+    #[must_use]
+    pub fn with_thread_name(mut self, name: impl Into<String>) -> Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Sets how long dropping the [`FlushGuard`] waits for the buffered
+    /// lines to be written; past it the background thread finishes on its
+    /// own.
+    ///
+    /// Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`] (5 s).
+    #[must_use]
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// A writer to standard output.
+    ///
+    /// # Errors
+    ///
+    /// When the background thread cannot be started.
+    pub fn stdout(self) -> io::Result<(NonBlocking, FlushGuard)> {
+        self.build(io::stdout())
+    }
+
+    /// A writer appending to the file at `path`, created when missing.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be opened or the background thread cannot be
+    /// started.
+    pub fn file(self, path: impl AsRef<Path>) -> io::Result<(NonBlocking, FlushGuard)> {
+        let file: File = OpenOptions::new().create(true).append(true).open(path)?;
+        self.build(file)
+    }
+
+    /// A writer to `out`, written from a background thread.
+    ///
+    /// # Errors
+    ///
+    /// When the background thread cannot be started.
+    pub fn build<W>(self, out: W) -> io::Result<(NonBlocking, FlushGuard)>
+    where
+        W: Write + Send + 'static,
+    {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                buffer: Vec::with_capacity(self.buffer_size),
+                ..State::default()
+            }),
+            lines_ready: Condvar::new(),
+            room: Condvar::new(),
+            finished: Condvar::new(),
+            buffer_size: self.buffer_size,
+            lossy: self.lossy,
+            waits: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            reported_io_error: AtomicBool::new(false),
+            dropped_buffer_full: OnceLock::new(),
+            dropped_closed: OnceLock::new(),
+            dropped_io_error: OnceLock::new(),
+        });
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name(self.thread_name)
+            .spawn(move || run(&worker, out))?;
+        Ok((
+            NonBlocking {
+                shared: Arc::clone(&shared),
+            },
+            FlushGuard {
+                shared,
+                thread: Some(thread),
+                timeout: self.shutdown_timeout,
+            },
+        ))
+    }
+}
+
+impl NonBlocking {
+    /// A builder with the defaults: a 1 MiB buffer, lossless.
+    pub fn builder() -> NonBlockingBuilder {
+        NonBlockingBuilder::default()
+    }
+
+    /// How many times a producer waited for room in the buffer.
+    pub fn waits(&self) -> u64 {
+        self.shared.waits.load(Ordering::Relaxed)
+    }
+
+    /// How many lines were dropped, for any reason.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl Write for &NonBlocking {
+    /// Takes the whole of `buf` or, when it must be dropped, none of it;
+    /// either way it reports `buf.len()` bytes written.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.shared.push(buf);
+        Ok(buf.len())
+    }
+
+    /// Returns at once: the background thread writes the buffer out as soon
+    /// as it can, and dropping the [`FlushGuard`] writes out the rest.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for NonBlocking {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self).flush()
+    }
+}
+
+impl<'a> MakeWriter<'a> for NonBlocking {
+    type Writer = &'a NonBlocking;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self
+    }
+}
+
+impl FlushGuard {
+    /// How many times a producer waited for room in the buffer.
+    pub fn waits(&self) -> u64 {
+        self.shared.waits.load(Ordering::Relaxed)
+    }
+
+    /// How many lines were dropped, for any reason.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for FlushGuard {
+    fn drop(&mut self) {
+        let mut state = self.shared.lock();
+        state.closed = true;
+        drop(state);
+        self.shared.lines_ready.notify_one();
+        self.shared.room.notify_all();
+        let state = self.shared.lock();
+        let (state, _) = self
+            .shared
+            .finished
+            .wait_timeout_while(state, self.timeout, |state| !state.finished)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let finished = state.finished;
+        drop(state);
+        if finished && let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl fmt::Debug for NonBlocking {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NonBlocking")
+            .field("buffer_size", &self.shared.buffer_size)
+            .field("lossy", &self.shared.lossy)
+            .field("waits", &self.waits())
+            .field("dropped", &self.dropped())
+            .finish()
+    }
+}
+
+impl fmt::Debug for FlushGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FlushGuard")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A destination that keeps every chunk it is given.
+    #[derive(Clone, Default)]
+    struct Chunks(Arc<Mutex<Vec<Vec<u8>>>>);
+
+    impl Write for Chunks {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().push(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn drop_writes_out_everything_in_order() {
+        let chunks = Chunks::default();
+        let (writer, guard) = NonBlocking::builder().build(chunks.clone()).unwrap();
+        for i in 0..1000 {
+            writeln!(&writer, "line {i}").unwrap();
+        }
+        drop(guard);
+        let all = String::from_utf8(chunks.0.lock().unwrap().concat()).unwrap();
+        let expected: String = (0..1000).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(all, expected);
+    }
+
+    #[test]
+    fn lines_after_the_guard_are_dropped_and_counted() {
+        let (mut writer, guard) = NonBlocking::builder().build(io::sink()).unwrap();
+        drop(guard);
+        writer.write_all(b"late\n").unwrap();
+        assert_eq!(writer.dropped(), 1);
+    }
+
+    #[test]
+    fn a_line_larger_than_the_buffer_is_kept_whole() {
+        let chunks = Chunks::default();
+        let (writer, guard) = NonBlocking::builder()
+            .with_buffer_size(8)
+            .build(chunks.clone())
+            .unwrap();
+        (&writer).write_all(b"short\n").unwrap();
+        (&writer)
+            .write_all(b"a line longer than eight bytes\n")
+            .unwrap();
+        drop(guard);
+        let all = String::from_utf8(chunks.0.lock().unwrap().concat()).unwrap();
+        assert_eq!(all, "short\na line longer than eight bytes\n");
+        assert_eq!(writer.dropped(), 0);
+    }
+
+    struct Broken;
+
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::other("disk gone"))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn write_errors_count_the_lines_lost() {
+        let (writer, guard) = NonBlocking::builder().build(Broken).unwrap();
+        (&writer).write_all(b"one\ntwo\n").unwrap();
+        drop(guard);
+        assert_eq!(writer.dropped(), 2);
+    }
+}
