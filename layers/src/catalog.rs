@@ -166,8 +166,8 @@ catalog! {
     HTTP_SERVER_ACTIVE_REQUESTS = ("http_server_active_requests", Gauge, None,
         "HTTP server requests in progress", ["http_request_method"]);
 
-    /// CPU time of the process, user and system.
-    PROCESS_CPU_SECONDS_TOTAL = ("process_cpu_seconds_total", Counter, Some(Unit::Seconds),
+    /// CPU time of the process, user and system (a fractional counter).
+    PROCESS_CPU_SECONDS_TOTAL = ("process_cpu_seconds_total", FractionalCounter, Some(Unit::Seconds),
         "CPU time of the process, user and system", []);
     /// Resident memory of the process.
     PROCESS_RESIDENT_MEMORY_BYTES = ("process_resident_memory_bytes", Gauge, Some(Unit::Bytes),
@@ -222,6 +222,16 @@ catalog! {
     /// cap on distinct label sets.
     AUTOTEL_SERIES_OVERFLOW_TOTAL = ("autotel_series_overflow_total", Counter, None,
         "Recordings sent to the overflow series of a metric past its label-set cap", ["metric"]);
+
+    /// Worker threads of the tokio runtime.
+    TOKIO_WORKERS = ("tokio_workers", Gauge, None,
+        "Worker threads of the tokio runtime", []);
+    /// Tasks alive in the tokio runtime.
+    TOKIO_ALIVE_TASKS = ("tokio_alive_tasks", Gauge, None,
+        "Tasks alive in the tokio runtime", []);
+    /// Tasks waiting in the global queue of the tokio runtime.
+    TOKIO_GLOBAL_QUEUE_DEPTH = ("tokio_global_queue_depth", Gauge, None,
+        "Tasks waiting in the global queue of the tokio runtime", []);
 }
 
 /// Looks a metric up by its catalog name.
@@ -263,7 +273,7 @@ mod tests {
                 "{}: only counters end in _total",
                 def.name
             );
-            if def.unit == Some(Unit::Seconds) && def.kind != MetricKind::Counter {
+            if def.unit == Some(Unit::Seconds) && !counter_like {
                 assert!(def.name.ends_with("_seconds"), "{}", def.name);
             }
             if def.unit == Some(Unit::Bytes) && def.kind != MetricKind::Counter {
