@@ -164,6 +164,12 @@ impl TraceContext {
         self.sampled
     }
 
+    /// Whether the ids are final: with the `opentelemetry` feature, autotel's
+    /// own ids are replaced by an OpenTelemetry span's on first resolution.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.origin != Origin::Own || cfg!(not(feature = "opentelemetry"))
+    }
+
     /// The `traceparent` value to send to a downstream service, naming this
     /// span as the parent.
     pub const fn traceparent(&self) -> TraceParent {
@@ -258,9 +264,7 @@ where
 {
     let cached = span.extensions().get::<TraceContext>().copied();
     match cached {
-        Some(cached) if cached.origin != Origin::Own || cfg!(not(feature = "opentelemetry")) => {
-            return cached;
-        }
+        Some(cached) if cached.is_settled() => return cached,
         _ => {}
     }
     #[cfg(feature = "opentelemetry")]

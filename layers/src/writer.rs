@@ -26,10 +26,14 @@
 //!
 //! # Costs
 //!
-//! A line costs the producer a lock of an uncontended mutex and a copy.
-//! The background thread is woken only when it sleeps with an empty buffer,
-//! so a busy producer makes no system call per line; the background thread
-//! makes one `write` per buffer.
+//! A line costs the producer a lock of a mutex that the background thread
+//! rarely takes, and a copy. The background thread writes the buffer when a
+//! quarter of it is full or, with less, at the latest one
+//! [flush interval](NonBlockingBuilder::with_flush_interval) after the
+//! first line, with one `write` per buffer. A producer wakes it (a system
+//! call) only when it crosses that quarter, or when the thread went to sleep
+//! after a quiet spell (about 50 empty intervals): a busy producer makes no
+//! system call per line.
 //!
 //! Each `write` call is the unit that is kept or dropped whole: lines from
 //! several threads never interleave, as long as each line is written with
@@ -52,6 +56,13 @@ use crate::catalog::AUTOTEL_DROPPED_TOTAL;
 
 /// The default size of the buffer, in bytes.
 pub const DEFAULT_BUFFER_SIZE: usize = 1024 * 1024;
+
+/// The default longest time a line waits in the buffer.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(5);
+
+/// Empty flush intervals after which the background thread sleeps until a
+/// producer wakes it.
+const IDLE_INTERVALS_BEFORE_SLEEP: u32 = 50;
 
 /// The default time the guard waits for the background thread to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -80,6 +91,7 @@ pub struct NonBlockingBuilder {
     buffer_size: usize,
     lossy: bool,
     thread_name: String,
+    flush_interval: Duration,
     shutdown_timeout: Duration,
 }
 
@@ -92,6 +104,9 @@ struct Shared {
     /// The guard waits here for the background thread to finish.
     finished: Condvar,
     buffer_size: usize,
+    /// The background thread writes as soon as the buffer holds this much.
+    threshold: usize,
+    flush_interval: Duration,
     lossy: bool,
     waits: AtomicU64,
     dropped: AtomicU64,
@@ -104,8 +119,10 @@ struct Shared {
 #[derive(Default)]
 struct State {
     buffer: Vec<u8>,
-    /// The background thread sleeps and needs a wake-up for new lines.
-    worker_idle: bool,
+    /// The background thread waits on `lines_ready` and nobody woke it yet.
+    worker_waiting: bool,
+    /// ... and it waits without a timeout: the next line must wake it.
+    worker_asleep: bool,
     producers_waiting: usize,
     closed: bool,
     finished: bool,
@@ -167,6 +184,9 @@ impl Shared {
                 waited = true;
                 self.waits.fetch_add(1, Ordering::Relaxed);
             }
+            if std::mem::take(&mut state.worker_waiting) {
+                self.lines_ready.notify_one();
+            }
             state.producers_waiting += 1;
             state = self
                 .room
@@ -175,7 +195,11 @@ impl Shared {
             state.producers_waiting -= 1;
         }
         state.buffer.extend_from_slice(bytes);
-        let wake = std::mem::take(&mut state.worker_idle);
+        let wake =
+            state.worker_waiting && (state.worker_asleep || state.buffer.len() >= self.threshold);
+        if wake {
+            state.worker_waiting = false;
+        }
         drop(state);
         if wake {
             self.lines_ready.notify_one();
@@ -185,19 +209,48 @@ impl Shared {
 
 fn run<W: Write>(shared: &Shared, mut out: W) {
     let mut batch = Vec::with_capacity(shared.buffer_size);
+    let mut idle_intervals = 0;
     loop {
         let mut state = shared.lock();
-        while state.buffer.is_empty() && !state.closed {
-            state.worker_idle = true;
-            state = shared
-                .lines_ready
-                .wait(state)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Write when the buffer reaches the threshold, when lines waited a
+        // whole interval, or when closing.
+        let mut waited_an_interval = false;
+        while !state.closed
+            && state.buffer.len() < shared.threshold
+            && (state.buffer.is_empty() || !waited_an_interval)
+        {
+            let asleep = state.buffer.is_empty() && idle_intervals >= IDLE_INTERVALS_BEFORE_SLEEP;
+            state.worker_waiting = true;
+            state.worker_asleep = asleep;
+            if asleep {
+                state = shared
+                    .lines_ready
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                idle_intervals = 0;
+            } else {
+                let (woken, timeout) = shared
+                    .lines_ready
+                    .wait_timeout(state, shared.flush_interval)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                state = woken;
+                if timeout.timed_out() {
+                    waited_an_interval = true;
+                    if state.buffer.is_empty() {
+                        idle_intervals += 1;
+                    }
+                }
+            }
+            state.worker_waiting = false;
+            state.worker_asleep = false;
         }
-        state.worker_idle = false;
         if state.buffer.is_empty() {
-            break;
+            if state.closed {
+                break;
+            }
+            continue;
         }
+        idle_intervals = 0;
         std::mem::swap(&mut state.buffer, &mut batch);
         let producers_waiting = state.producers_waiting > 0;
         drop(state);
@@ -230,6 +283,7 @@ impl Default for NonBlockingBuilder {
             buffer_size: DEFAULT_BUFFER_SIZE,
             lossy: false,
             thread_name: "autotel-log-writer".to_owned(),
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
         }
     }
@@ -263,6 +317,17 @@ impl NonBlockingBuilder {
     #[must_use]
     pub fn with_thread_name(mut self, name: impl Into<String>) -> Self {
         self.thread_name = name.into();
+        self
+    }
+
+    /// Sets the longest time a line waits in the buffer before the
+    /// background thread writes it (when the buffer fills faster, it writes
+    /// sooner).
+    ///
+    /// Defaults to [`DEFAULT_FLUSH_INTERVAL`] (5 ms).
+    #[must_use]
+    pub fn with_flush_interval(mut self, interval: Duration) -> Self {
+        self.flush_interval = interval.max(Duration::from_micros(100));
         self
     }
 
@@ -315,6 +380,8 @@ impl NonBlockingBuilder {
             room: Condvar::new(),
             finished: Condvar::new(),
             buffer_size: self.buffer_size,
+            threshold: (self.buffer_size / 4).max(1),
+            flush_interval: self.flush_interval,
             lossy: self.lossy,
             waits: AtomicU64::new(0),
             dropped: AtomicU64::new(0),

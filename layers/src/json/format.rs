@@ -25,11 +25,33 @@ static ESCAPE: [u8; 256] = {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Whether any of the eight bytes of `word` needs an escape: a control
+/// character, `"` or `\\`.
+#[inline]
+fn word_needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
+    let quote = has_zero(word ^ (ONES * u64::from(b'"')));
+    let backslash = has_zero(word ^ (ONES * u64::from(b'\\')));
+    control | quote | backslash != 0
+}
+
 /// Appends `text` escaped as the inside of a JSON string.
 pub(crate) fn escape_into(buf: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
+    // Skip eight bytes at a time while none needs an escape.
+    let mut clean = 0;
+    while let Some(chunk) = bytes.get(clean..clean + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        if word_needs_escape(word) {
+            break;
+        }
+        clean += 8;
+    }
     let mut start = 0;
-    for (index, &byte) in bytes.iter().enumerate() {
+    for (index, &byte) in bytes.iter().enumerate().skip(clean) {
         let escape = ESCAPE[usize::from(byte)];
         if escape == 0 {
             continue;
@@ -138,28 +160,44 @@ pub(crate) fn f64_into(buf: &mut Vec<u8>, value: f64) {
 /// The latest time the timestamp format can show: 9999-12-31T23:59:59.999Z.
 const MAX_MILLIS: u64 = 253_402_300_799_999;
 
+/// The date and time to the second of the last timestamp written, so that
+/// lines within one second only format their milliseconds.
+#[derive(Debug, Default)]
+pub(crate) struct TimestampCache {
+    second: Option<u64>,
+    text: [u8; 20],
+}
+
 /// Appends `time` as RFC 3339 in UTC with milliseconds and `Z`, for example
 /// `2026-06-15T14:32:45.123Z`. Times before 1970 show as the epoch; times
 /// after 9999 as the last millisecond of 9999.
-pub(crate) fn timestamp_into(buf: &mut Vec<u8>, time: SystemTime) {
+pub(crate) fn timestamp_into(buf: &mut Vec<u8>, time: SystemTime, cache: &mut TimestampCache) {
     let millis = time
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| {
             u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
         })
         .min(MAX_MILLIS);
-    let (days, millis_of_day) = (millis / 86_400_000, millis % 86_400_000);
-    let (year, month, day) = civil_from_days(days);
-    let seconds_of_day = millis_of_day / 1000;
-    let mut out = *b"0000-00-00T00:00:00.000Z";
-    put_digits(&mut out[0..4], year);
-    put_digits(&mut out[5..7], month);
-    put_digits(&mut out[8..10], day);
-    put_digits(&mut out[11..13], seconds_of_day / 3600);
-    put_digits(&mut out[14..16], seconds_of_day / 60 % 60);
-    put_digits(&mut out[17..19], seconds_of_day % 60);
-    put_digits(&mut out[20..23], millis_of_day % 1000);
-    buf.extend_from_slice(&out);
+    let second = millis / 1000;
+    if cache.second != Some(second) {
+        let (days, second_of_day) = (second / 86_400, second % 86_400);
+        let (year, month, day) = civil_from_days(days);
+        let mut text = *b"0000-00-00T00:00:00.";
+        put_digits(&mut text[0..4], year);
+        put_digits(&mut text[5..7], month);
+        put_digits(&mut text[8..10], day);
+        put_digits(&mut text[11..13], second_of_day / 3600);
+        put_digits(&mut text[14..16], second_of_day / 60 % 60);
+        put_digits(&mut text[17..19], second_of_day % 60);
+        *cache = TimestampCache {
+            second: Some(second),
+            text,
+        };
+    }
+    let mut fraction = *b"000Z";
+    put_digits(&mut fraction[0..3], millis % 1000);
+    buf.extend_from_slice(&cache.text);
+    buf.extend_from_slice(&fraction);
 }
 
 fn put_digits(out: &mut [u8], mut value: u64) {
@@ -199,6 +237,23 @@ mod tests {
         let mut buf = Vec::new();
         string_into(&mut buf, text);
         String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn escapes_every_byte_at_every_position() {
+        for position in 0..20 {
+            for byte in 0u8..0x80 {
+                let mut text = "abcdefghijklmnopqrst".to_owned().into_bytes();
+                text[position] = byte;
+                let text = String::from_utf8(text).unwrap();
+                let mut buf = Vec::new();
+                string_into(&mut buf, &text);
+                let back: String = serde_json::from_slice(&buf).unwrap();
+                assert_eq!(back, text);
+                let needs = byte < 0x20 || byte == b'"' || byte == b'\\';
+                assert_eq!(buf.len() > text.len() + 2, needs, "{byte:#x} at {position}");
+            }
+        }
     }
 
     #[test]
@@ -250,7 +305,11 @@ mod tests {
 
     fn stamp(millis: u64) -> String {
         let mut buf = Vec::new();
-        timestamp_into(&mut buf, UNIX_EPOCH + Duration::from_millis(millis));
+        timestamp_into(
+            &mut buf,
+            UNIX_EPOCH + Duration::from_millis(millis),
+            &mut TimestampCache::default(),
+        );
         String::from_utf8(buf).unwrap()
     }
 
@@ -260,8 +319,27 @@ mod tests {
         assert_eq!(stamp(1_781_533_965_123), "2026-06-15T14:32:45.123Z");
         assert_eq!(stamp(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(stamp(u64::MAX), "9999-12-31T23:59:59.999Z");
+        let mut cache = TimestampCache::default();
         let mut buf = Vec::new();
-        timestamp_into(&mut buf, UNIX_EPOCH - Duration::from_secs(1));
+        for millis in [1_781_533_965_123, 1_781_533_965_999, 1_781_533_966_000, 5] {
+            timestamp_into(
+                &mut buf,
+                UNIX_EPOCH + Duration::from_millis(millis),
+                &mut cache,
+            );
+            buf.push(b' ');
+        }
+        assert_eq!(
+            String::from_utf8(buf).unwrap(),
+            "2026-06-15T14:32:45.123Z 2026-06-15T14:32:45.999Z 2026-06-15T14:32:46.000Z \
+             1970-01-01T00:00:00.005Z "
+        );
+        let mut buf = Vec::new();
+        timestamp_into(
+            &mut buf,
+            UNIX_EPOCH - Duration::from_secs(1),
+            &mut TimestampCache::default(),
+        );
         assert_eq!(buf, b"1970-01-01T00:00:00.000Z");
     }
 }

@@ -22,7 +22,7 @@ use self::fields::{
     DEFAULT_REDACTED, ERROR_MESSAGE_SUFFIX, ERROR_SOURCES_SUFFIX, FieldSet, JsonSpanFields,
     REDACTED, RecordFields, Redaction, Value, Visitor, key_into, sources_into,
 };
-use self::format::{escape_into, timestamp_into};
+use self::format::{TimestampCache, escape_into, timestamp_into};
 pub use self::style::KeyStyle;
 use self::style::member_into;
 use crate::trace_context::{self, TraceContext};
@@ -148,10 +148,8 @@ pub struct JsonLayer<W = fn() -> io::Stdout> {
 struct Prepared {
     /// `{"timestamp":"`
     open: Vec<u8>,
-    /// `","level":"`
-    level: Vec<u8>,
-    /// `","logger":"`
-    logger: Vec<u8>,
+    /// `","level":"INFO","logger":"`, for each level from TRACE to ERROR.
+    level_and_logger: [Vec<u8>; 5],
     /// `","message":"`
     message: Vec<u8>,
     /// `","service.name":"svc",...` after the message's closing quote.
@@ -319,15 +317,24 @@ impl<W> JsonLayer<W> {
         prepared.open.extend_from_slice(b"{\"");
         escape_into(&mut prepared.open, style.timestamp());
         prepared.open.extend_from_slice(b"\":\"");
-        for (buf, key) in [
-            (&mut prepared.level, style.level_key()),
-            (&mut prepared.logger, style.logger()),
-            (&mut prepared.message, "message"),
-        ] {
-            buf.extend_from_slice(b"\",\"");
-            escape_into(buf, key);
-            buf.extend_from_slice(b"\":\"");
+        for (buf, level) in prepared.level_and_logger.iter_mut().zip([
+            tracing::Level::TRACE,
+            tracing::Level::DEBUG,
+            tracing::Level::INFO,
+            tracing::Level::WARN,
+            tracing::Level::ERROR,
+        ]) {
+            for (key, value) in [
+                (style.level_key(), style.level(level)),
+                (style.logger(), ""),
+            ] {
+                buf.extend_from_slice(b"\",\"");
+                escape_into(buf, key);
+                buf.extend_from_slice(b"\":\"");
+                escape_into(buf, value);
+            }
         }
+        prepared.message.extend_from_slice(b"\",\"message\":\"");
         prepared.resource.push(b'"');
         let [name_key, version_key, environment_key] = style.service_keys();
         for (key, value) in [
@@ -380,6 +387,7 @@ impl<W> JsonLayer<W> {
             message,
             data,
             seen,
+            timestamps,
         } = scratch;
         let metadata = event.metadata();
         let mask = self.redaction.mask(self.id, metadata);
@@ -422,13 +430,20 @@ impl<W> JsonLayer<W> {
         let mut context = None;
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope {
+                let mut extensions = span.extensions();
                 if context.is_none() {
-                    context = Some(self.trace_context(&span));
+                    match extensions.get::<TraceContext>() {
+                        Some(cached) if cached.is_settled() => context = Some(*cached),
+                        _ => {
+                            drop(extensions);
+                            context = Some(self.trace_context(&span));
+                            extensions = span.extensions();
+                        }
+                    }
                 }
                 if !track {
                     break;
                 }
-                let extensions = span.extensions();
                 if let Some(fields) = extensions
                     .get::<JsonSpanFields>()
                     .and_then(|fields| fields.get(self.id))
@@ -440,10 +455,15 @@ impl<W> JsonLayer<W> {
 
         let prepared = &self.prepared;
         line.extend_from_slice(&prepared.open);
-        timestamp_into(line, self.now());
-        line.extend_from_slice(&prepared.level);
-        line.extend_from_slice(self.style.level(*metadata.level()).as_bytes());
-        line.extend_from_slice(&prepared.logger);
+        timestamp_into(line, self.now(), timestamps);
+        let level = match *metadata.level() {
+            tracing::Level::TRACE => 0,
+            tracing::Level::DEBUG => 1,
+            tracing::Level::INFO => 2,
+            tracing::Level::WARN => 3,
+            tracing::Level::ERROR => 4,
+        };
+        line.extend_from_slice(&prepared.level_and_logger[level]);
         escape_into(line, metadata.target());
         line.extend_from_slice(&prepared.message);
         line.extend_from_slice(message);
@@ -465,6 +485,7 @@ struct Scratch {
     data: Vec<u8>,
     /// The ranges of the keys written to `data`, to skip duplicates.
     seen: Vec<(u32, u32)>,
+    timestamps: TimestampCache,
 }
 
 impl Scratch {
