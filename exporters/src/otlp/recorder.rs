@@ -25,7 +25,8 @@ use crate::{buckets, is_fractional_counter};
 /// (`http_server_request_duration_seconds` leaves as
 /// `http.server.request.duration`), the Prometheus names otherwise.
 ///
-/// Get one from [`Otlp::metrics_recorder`](super::Otlp::metrics_recorder).
+/// Get one from [`OtlpPipeline::metrics_recorder`](super::OtlpPipeline::metrics_recorder),
+/// or make one for your own meter with [`OtelRecorder::new`].
 #[derive(Debug, Clone)]
 pub struct OtelRecorder {
     inner: Arc<Inner>,
@@ -100,8 +101,10 @@ fn cached<T>(map: &Mutex<HashMap<Key, Arc<T>>>, key: &Key, make: impl FnOnce() -
 }
 
 impl OtelRecorder {
-    /// A recorder that creates its instruments with `meter`.
-    pub(crate) fn new(meter: Meter) -> Self {
+    /// A recorder that creates its instruments with `meter`, for programs
+    /// that run their own `MeterProvider`. Catalog metrics are described
+    /// from the start.
+    pub fn new(meter: Meter) -> Self {
         let descriptions = catalog::ALL
             .iter()
             .map(|def| {
