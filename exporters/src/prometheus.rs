@@ -5,7 +5,7 @@
 //! - exposes histograms with buckets by default, chosen by unit suffix
 //!   ([`buckets::for_metric`]), and summaries (p50, p90, p95, p99) for the
 //!   metrics named with [`Prometheus::with_summary`];
-//! - describes every metric of the [catalog](autotel_layers::catalog), so each
+//! - describes every metric of the catalog ([`autotel_layers::catalog`]), so each
 //!   one has `HELP` and `TYPE` lines;
 //! - publishes fractional counters (`pipeline_cost_usd_total`), which the
 //!   facade records as a gauge holding the running total, as `TYPE counter`;
