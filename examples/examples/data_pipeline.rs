@@ -6,10 +6,18 @@
 //! ```
 //!
 //! It runs the pipeline three times; the last run fails in `save`. Then it
-//! prints the pipeline and step metrics in the Prometheus text format.
+//! prints the pipeline and step metrics in the Prometheus text format. With
+//! `--json` its logs on stderr are JSON lines from `autotel_layers::JsonLayer`
+//! through the non-blocking writer, each carrying the pipeline and step
+//! fields and the trace and span ids:
+//!
+//! ```text
+//! cargo run -p autotel-examples --example data_pipeline -- --json
+//! ```
 
 use autotel_exporters::prometheus::Prometheus;
-use autotel_layers::SpanMetricsLayer;
+use autotel_layers::writer::NonBlocking;
+use autotel_layers::{JsonLayer, SpanMetricsLayer};
 use tracing::{info, info_span, instrument};
 use tracing_subscriber::prelude::*;
 
@@ -74,8 +82,22 @@ fn main() {
     let metrics = recorder.handle();
     metrics::set_global_recorder(recorder).expect("no other recorder is installed");
 
+    // `--json`: JSON lines written by a background thread; dropping the
+    // guard at the end of `main` writes out what is left.
+    let json = std::env::args().any(|arg| arg == "--json");
+    let (writer, _flush_guard) = json
+        .then(|| NonBlocking::builder().build(std::io::stderr()))
+        .transpose()
+        .expect("the writer thread starts")
+        .unzip();
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with((!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr)))
+        .with(writer.map(|writer| {
+            JsonLayer::new(writer)
+                .with_service_name("data_pipeline")
+                .with_service_version(env!("CARGO_PKG_VERSION"))
+                .with_environment("development")
+        }))
         .with(SpanMetricsLayer::new())
         .init();
 

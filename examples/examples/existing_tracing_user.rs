@@ -6,7 +6,12 @@
 //! ```
 //!
 //! Its logs go to stderr as before; at the end it prints the Prometheus text
-//! of its metrics on stdout.
+//! of its metrics on stdout. With `--json` the logs are JSON lines from
+//! `autotel_layers::JsonLayer`, with trace and span ids:
+//!
+//! ```text
+//! cargo run -p autotel-examples --example existing_tracing_user -- --json
+//! ```
 
 use std::time::Duration;
 
@@ -39,8 +44,14 @@ fn main() {
     metrics::set_global_recorder(recorder).expect("no other recorder is installed");
 
     // ...and a fmt subscriber. The one added line is the `SpanMetricsLayer`.
+    // (`--json` swaps the fmt layer for autotel's JSON lines.)
+    let json = std::env::args().any(|arg| arg == "--json");
     tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with((!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr)))
+        .with(json.then(|| {
+            autotel_layers::JsonLayer::new(std::io::stderr)
+                .with_service_name("existing_tracing_user")
+        }))
         .with(autotel_layers::SpanMetricsLayer::new())
         .init();
 

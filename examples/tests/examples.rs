@@ -6,6 +6,12 @@ use std::process::Command;
 /// Runs the example binary `name` (built alongside the tests) and returns
 /// its standard output.
 fn run_example(name: &str) -> String {
+    let output = run_example_with(name, &[]);
+    String::from_utf8(output.stdout).expect("the output is UTF-8")
+}
+
+/// Runs the example binary `name` with `args`; it must succeed.
+fn run_example_with(name: &str, args: &[&str]) -> std::process::Output {
     let mut path = std::env::current_exe().expect("the test binary has a path");
     path.pop(); // deps
     path.pop(); // the profile folder
@@ -16,6 +22,7 @@ fn run_example(name: &str) -> String {
         )
     });
     let output = Command::new(&binary)
+        .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
     assert!(
@@ -23,7 +30,7 @@ fn run_example(name: &str) -> String {
         "{name} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout).expect("the output is UTF-8")
+    output
 }
 
 /// The newest build of example `name` in `dir`: `name` as `cargo build
@@ -126,5 +133,67 @@ fn data_pipeline_prints_pipeline_metrics() {
             r#"step_duration_seconds_bucket{pipeline_name="daily_import",step_name="load",le="#
         ),
         "{text}"
+    );
+}
+
+/// The JSON log lines an example writes to stderr with `--json`; every other
+/// stderr line must start with one of `allowed`.
+fn json_logs(name: &str, allowed: &[&str]) -> Vec<serde_json::Value> {
+    let output = run_example_with(name, &["--json"]);
+    let stderr = String::from_utf8(output.stderr).expect("the logs are UTF-8");
+    let mut lines = Vec::new();
+    for line in stderr.lines() {
+        match serde_json::from_str(line) {
+            Ok(value) => lines.push(value),
+            Err(error) => assert!(
+                allowed.iter().any(|prefix| line.starts_with(prefix)),
+                "not a JSON line ({error}): {line}"
+            ),
+        }
+    }
+    assert!(!lines.is_empty(), "no JSON lines in:\n{stderr}");
+    lines
+}
+
+#[test]
+fn existing_tracing_user_prints_json_lines() {
+    let lines = json_logs("existing_tracing_user", &[]);
+    let handled = lines
+        .iter()
+        .find(|line| line["message"] == "handled")
+        .expect("a `handled` line");
+    assert_eq!(handled["level"], "INFO");
+    assert_eq!(handled["service.name"], "existing_tracing_user");
+    assert_eq!(handled["data"]["id"], 0);
+    assert_eq!(handled["trace_id"].as_str().map(str::len), Some(32));
+    assert_eq!(handled["span_id"].as_str().map(str::len), Some(16));
+}
+
+#[test]
+fn data_pipeline_prints_json_lines() {
+    let lines = json_logs("data_pipeline", &["pipeline failed:"]);
+    let saved: Vec<_> = lines
+        .iter()
+        .filter(|line| line["message"] == "saved")
+        .collect();
+    assert_eq!(saved.len(), 2);
+    for line in &saved {
+        assert_eq!(line["data"]["pipeline.name"], "daily_import");
+        assert_eq!(line["data"]["step.name"], "save");
+        assert_eq!(line["deployment.environment"], "development");
+    }
+    // Each run is one trace: its lines share a trace id, the runs differ.
+    let loaded: Vec<_> = lines
+        .iter()
+        .filter(|line| line["message"] == "loaded")
+        .collect();
+    assert_eq!(loaded.len(), 3);
+    assert_ne!(loaded[0]["trace_id"], loaded[1]["trace_id"]);
+    assert!(
+        lines
+            .iter()
+            .filter(|line| line["trace_id"] == loaded[0]["trace_id"])
+            .count()
+            >= 4
     );
 }
