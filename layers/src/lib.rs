@@ -1,5 +1,38 @@
 //! tracing-subscriber layers that derive metrics and structured logs from
 //! `tracing` spans and events.
+//!
+//! # JSON logs
+//!
+//! [`JsonLayer`] writes one JSON object per event, with the schema of
+//! DESIGN.md: timestamp, level, logger (the target), message, service name,
+//! version and environment, `trace_id` / `span_id` of the event's span, and
+//! the fields under `data`. Secret-looking fields are redacted; other key
+//! styles ([`KeyStyle`]) suit ECS, Google Cloud Logging and Datadog.
+//! [`writer::NonBlocking`] takes the writing off the producing thread.
+//!
+//! ```no_run
+//! use tracing_subscriber::prelude::*;
+//!
+//! let (writer, _guard) = autotel_layers::writer::NonBlocking::builder().stdout()?;
+//! tracing_subscriber::registry()
+//!     .with(autotel_layers::JsonLayer::new(writer).with_service_name("checkout"))
+//!     .init();
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Trace ids
+//!
+//! Every span gets W3C ids ([`TraceContext`]) stored in its extensions, so any
+//! layer can read them with [`TraceContext::for_span_ref`], and application
+//! code with [`TraceContext::current`]. A remote parent from a `traceparent`
+//! header is set with [`TraceContext::set_remote_parent`].
+//!
+//! # Feature flags
+//!
+//! - `opentelemetry`: with a `tracing_opentelemetry` layer in the stack, the
+//!   ids are those of the OpenTelemetry spans, so log lines match exported
+//!   traces, and remote parents are set on the OpenTelemetry span too.
+//! - `testing`: a harness that captures spans, events and metrics.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod alloc;
