@@ -9,8 +9,8 @@ use tracing::Metadata;
 use tracing::field::{Field, Visit};
 
 use super::format::{
-    debug_into, display_into, escape_into, escape_lossy_into, f64_into, i128_into, int_into,
-    string_into, u128_into,
+    debug_into, display_into, escape_into, escape_lossy_into, f64_into, int_into, string_into,
+    wide_int_into,
 };
 
 /// What a redacted value is written as.
@@ -77,8 +77,8 @@ impl Value<'_> {
         match *self {
             Value::I64(value) => int_into(buf, value),
             Value::U64(value) => int_into(buf, value),
-            Value::I128(value) => i128_into(buf, value),
-            Value::U128(value) => u128_into(buf, value),
+            Value::I128(value) => wide_int_into(buf, value),
+            Value::U128(value) => wide_int_into(buf, value),
             Value::F64(value) => f64_into(buf, value),
             Value::Bool(value) => buf.extend_from_slice(if value { b"true" } else { b"false" }),
             Value::Str(value) => string_into(buf, value),
@@ -413,6 +413,12 @@ impl JsonSpanFields {
             return Some(&self.first);
         }
         self.more.iter().find(|set| set.layer == layer)
+    }
+
+    /// Stores `fields` as the set of its layer.
+    pub(crate) fn put(&mut self, fields: FieldSet) {
+        let layer = fields.layer;
+        *self.get_or_insert(layer) = fields;
     }
 
     /// The set of `layer`, created when missing.

@@ -121,19 +121,12 @@ pub(crate) fn int_into(buf: &mut Vec<u8>, value: impl itoa::Integer) {
 
 /// Appends a 128-bit integer: a JSON number when it fits in 64 bits (which
 /// JSON parsers read exactly), otherwise its decimal digits as a string.
-pub(crate) fn i128_into(buf: &mut Vec<u8>, value: i128) {
-    if i64::try_from(value).is_ok() || u64::try_from(value).is_ok() {
-        int_into(buf, value);
-    } else {
-        buf.push(b'"');
-        int_into(buf, value);
-        buf.push(b'"');
-    }
-}
-
-/// Appends an unsigned 128-bit integer (see [`i128_into`]).
-pub(crate) fn u128_into(buf: &mut Vec<u8>, value: u128) {
-    if u64::try_from(value).is_ok() {
+pub(crate) fn wide_int_into<T>(buf: &mut Vec<u8>, value: T)
+where
+    T: itoa::Integer + TryInto<i64> + TryInto<u64> + Copy,
+{
+    let fits = TryInto::<i64>::try_into(value).is_ok() || TryInto::<u64>::try_into(value).is_ok();
+    if fits {
         int_into(buf, value);
     } else {
         buf.push(b'"');
@@ -292,11 +285,11 @@ mod tests {
     #[test]
     fn big_integers_outside_64_bits_are_strings() {
         let mut buf = Vec::new();
-        i128_into(&mut buf, -5);
+        wide_int_into(&mut buf, -5i128);
         buf.push(b' ');
-        u128_into(&mut buf, u128::from(u64::MAX));
+        wide_int_into(&mut buf, u128::from(u64::MAX));
         buf.push(b' ');
-        u128_into(&mut buf, u128::MAX);
+        wide_int_into(&mut buf, u128::MAX);
         assert_eq!(
             String::from_utf8(buf).unwrap(),
             "-5 18446744073709551615 \"340282366920938463463374607431768211455\""

@@ -16,7 +16,7 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use tracing_subscriber::registry::{ExtensionsMut, LookupSpan, SpanRef};
 
 use self::fields::{
     DEFAULT_REDACTED, ERROR_MESSAGE_SUFFIX, ERROR_SOURCES_SUFFIX, FieldSet, JsonSpanFields,
@@ -477,6 +477,18 @@ impl<W> JsonLayer<W> {
     }
 }
 
+/// Puts the span fields of one layer into the span's extensions.
+fn store_fields(extensions: &mut ExtensionsMut<'_>, fields: FieldSet) {
+    match extensions.get_mut::<JsonSpanFields>() {
+        Some(all) => all.put(fields),
+        None => {
+            let mut all = JsonSpanFields::default();
+            all.put(fields);
+            extensions.insert(all);
+        }
+    }
+}
+
 /// The per-thread buffers one line is built in.
 #[derive(Debug, Default)]
 struct Scratch {
@@ -530,15 +542,7 @@ where
         }
         let mut fields = FieldSet::default();
         self.record_span_fields(&mut fields, attrs, attrs.metadata().name());
-        let mut extensions = span.extensions_mut();
-        match extensions.get_mut::<JsonSpanFields>() {
-            Some(all) => *all.get_or_insert(self.id) = fields.with_layer(self.id),
-            None => {
-                let mut all = JsonSpanFields::default();
-                *all.get_or_insert(self.id) = fields.with_layer(self.id);
-                extensions.insert(all);
-            }
-        }
+        store_fields(&mut span.extensions_mut(), fields.with_layer(self.id));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -556,15 +560,7 @@ where
             .map(|all| std::mem::replace(all.get_or_insert(self.id), FieldSet::empty(self.id)))
             .unwrap_or_default();
         self.record_span_fields(&mut fields, values, span.name());
-        let mut extensions = span.extensions_mut();
-        match extensions.get_mut::<JsonSpanFields>() {
-            Some(all) => *all.get_or_insert(self.id) = fields.with_layer(self.id),
-            None => {
-                let mut all = JsonSpanFields::default();
-                *all.get_or_insert(self.id) = fields.with_layer(self.id);
-                extensions.insert(all);
-            }
-        }
+        store_fields(&mut span.extensions_mut(), fields.with_layer(self.id));
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

@@ -124,17 +124,15 @@ impl KeyStyle {
         let trace_hex = context.trace_id().to_hex();
         let span_hex = context.span_id().to_hex();
         match &self.0 {
-            Style::Autotel => {
-                buf.extend_from_slice(b",\"trace_id\":\"");
+            Style::Autotel | Style::Ecs => {
+                let (trace_key, span_key): (&[u8], &[u8]) = if self.0 == Style::Autotel {
+                    (b",\"trace_id\":\"", b"\",\"span_id\":\"")
+                } else {
+                    (b",\"trace.id\":\"", b"\",\"span.id\":\"")
+                };
+                buf.extend_from_slice(trace_key);
                 buf.extend_from_slice(&trace_hex);
-                buf.extend_from_slice(b"\",\"span_id\":\"");
-                buf.extend_from_slice(&span_hex);
-                buf.push(b'"');
-            }
-            Style::Ecs => {
-                buf.extend_from_slice(b",\"trace.id\":\"");
-                buf.extend_from_slice(&trace_hex);
-                buf.extend_from_slice(b"\",\"span.id\":\"");
+                buf.extend_from_slice(span_key);
                 buf.extend_from_slice(&span_hex);
                 buf.push(b'"');
             }
