@@ -315,6 +315,10 @@ impl FieldSet {
     }
 
     fn upsert(&mut self, fragment: &[u8], key_end: usize) {
+        // Offsets are 32-bit: span fields past 4 GiB are left out.
+        if self.text.len() + fragment.len() > u32::MAX as usize {
+            return;
+        }
         let key = &fragment[1..key_end];
         let existing = self
             .entries
@@ -357,7 +361,7 @@ impl FieldSet {
             let key = &self.text[entry.start as usize + 1..entry.key_end as usize];
             if seen
                 .iter()
-                .any(|&(start, end)| &data[start as usize..end as usize] == key)
+                .any(|&(start, end)| data.get(start as usize..end as usize) == Some(key))
             {
                 continue;
             }
