@@ -270,11 +270,10 @@ impl SpanResourcesLayer {
         self
     }
 
-    fn measures(&self, attrs: &Attributes<'_>) -> bool {
+    fn measures(&self, fields: &FieldSet) -> bool {
         match self.scope {
             ResourceScope::AllSpans => true,
             ResourceScope::PipelinesAndSteps => {
-                let fields = attrs.metadata().fields();
                 fields.field(PIPELINE_FIELD).is_some() || fields.field(STEP_FIELD).is_some()
             }
         }
@@ -369,7 +368,7 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        if !self.measures(attrs) {
+        if !self.measures(attrs.metadata().fields()) {
             return;
         }
         let Some(span) = ctx.span(id) else {
@@ -421,10 +420,12 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else {
+        // The callsite tells whether the span is measured, without taking
+        // the lock of its extensions.
+        let Some(metadata) = ctx.metadata(id) else {
             return;
         };
-        if span.extensions().get::<SpanResources>().is_none() {
+        if !self.measures(metadata.fields()) {
             return;
         }
         let Some(cpu) = thread_cpu_nanos() else {
@@ -475,6 +476,9 @@ where
         let Some(span) = ctx.span(&id) else {
             return;
         };
+        if span.metadata().fields().field(PIPELINE_FIELD).is_none() {
+            return;
+        }
         let extensions = span.extensions();
         let Some(resources) = extensions.get::<SpanResources>() else {
             return;
