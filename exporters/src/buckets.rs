@@ -5,11 +5,10 @@
 //! follows the metric's name: `_seconds` metrics get [`SECONDS`], `_bytes`
 //! metrics get [`BYTES`], every other histogram gets [`DEFAULT`].
 
-/// Upper bounds for durations in seconds, from half a millisecond to five minutes.
-pub const SECONDS: &[f64] = &[
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    60.0, 120.0, 300.0,
-];
+/// Upper bounds for durations in seconds, from half a millisecond to five
+/// minutes: the span metrics layer's defaults,
+/// [`autotel_layers::DEFAULT_DURATION_BUCKETS`].
+pub const SECONDS: &[f64] = autotel_layers::DEFAULT_DURATION_BUCKETS;
 
 /// Upper bounds for sizes in bytes, powers of four from 1 KiB to 4 GiB.
 pub const BYTES: &[f64] = &[

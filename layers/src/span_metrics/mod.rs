@@ -36,10 +36,12 @@ pub const MAX_DIMENSIONS: usize = 8;
 /// character boundary).
 pub const MAX_LABEL_VALUE_BYTES: usize = 128;
 
-/// Histogram buckets, in seconds, for the duration metrics unless configured
-/// otherwise (the OpenTelemetry SDK's default boundaries, in seconds).
+/// Histogram bucket boundaries, in seconds, for duration metrics unless
+/// configured otherwise: from half a millisecond to five minutes. The
+/// exporters use the same boundaries for every `_seconds` histogram.
 pub const DEFAULT_DURATION_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 120.0, 300.0,
 ];
 
 /// The label that marks the series collecting label sets past a metric's cap.
