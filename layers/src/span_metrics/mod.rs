@@ -4,8 +4,9 @@ mod fields;
 mod store;
 mod switch;
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use arc_swap::ArcSwap;
 use metrics::{Counter, Gauge, Histogram, Key, Label, Recorder, SharedString};
@@ -17,7 +18,9 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::Error;
 use crate::catalog::{self, MetricDef};
 use fields::{Captured, FieldVisitor, Role, RoleKind};
-use store::{ABSENT, FastHash, Interner, OVERFLOW, Series, SeriesCache, SpanTable};
+use store::{
+    ABSENT, AppendOnly, FastHash, Interner, OVERFLOW, Series, SeriesCache, SpanTable, recorder_id,
+};
 
 use switch::CachedDecision;
 pub use switch::MetricsSwitch;
@@ -452,24 +455,32 @@ struct Callsite {
     roles: Box<[Role]>,
     any_role: bool,
     decision: CachedDecision,
+    /// The handles of the callsite's two label sets (`ok`, `error`) when the
+    /// layer has no dimensions, registered with the first recorder that
+    /// recorded them. Label sets that come from callsites are bounded by the
+    /// program's code, so they sit outside the series cap.
+    handles: OnceLock<CallsiteHandles>,
 }
 
-#[derive(Clone, Default)]
-struct CallsiteTable {
-    by_address: std::collections::HashMap<usize, u32, FastHash>,
-    list: Vec<Arc<Callsite>>,
+struct CallsiteHandles {
+    recorder: usize,
+    ok: SpanHandles,
+    error: SpanHandles,
 }
 
-/// The index of every callsite seen, read without locking.
+/// Every callsite seen: an index by metadata address, read without locking,
+/// and the callsites themselves in an append-only array read by index.
 struct Callsites {
-    table: ArcSwap<CallsiteTable>,
+    by_address: ArcSwap<HashMap<usize, u32, FastHash>>,
+    sites: AppendOnly<Callsite>,
     write: Mutex<()>,
 }
 
 impl Callsites {
     fn new() -> Self {
         Self {
-            table: ArcSwap::from_pointee(CallsiteTable::default()),
+            by_address: ArcSwap::from_pointee(HashMap::with_hasher(FastHash)),
+            sites: AppendOnly::new(),
             write: Mutex::new(()),
         }
     }
@@ -482,44 +493,41 @@ impl Callsites {
         metadata: &'static Metadata<'static>,
         config: &Config,
         f: impl FnOnce(u32, &Callsite) -> R,
-    ) -> R {
+    ) -> Option<R> {
         let address = std::ptr::from_ref(metadata) as usize;
-        {
-            let table = self.table.load();
-            if let Some(&index) = table.by_address.get(&address) {
-                return f(index, &table.list[index as usize]);
-            }
-        }
-        let (index, site) = self.register(metadata, config);
-        f(index, &site)
+        let known = self.by_address.load().get(&address).copied();
+        let index = match known {
+            Some(index) => index,
+            None => self.register(metadata, config),
+        };
+        // Registration stores a site before it publishes its index, so the
+        // site is always there.
+        self.get(index).map(|site| f(index, site))
+    }
+
+    #[inline]
+    fn get(&self, index: u32) -> Option<&Callsite> {
+        self.sites.get(index as usize)
     }
 
     fn with_index<R>(&self, index: u32, f: impl FnOnce(&Callsite) -> R) -> Option<R> {
-        self.table
-            .load()
-            .list
-            .get(index as usize)
-            .map(|site| f(site))
+        self.get(index).map(f)
     }
 
     #[cold]
-    fn register(
-        &self,
-        metadata: &'static Metadata<'static>,
-        config: &Config,
-    ) -> (u32, Arc<Callsite>) {
+    fn register(&self, metadata: &'static Metadata<'static>, config: &Config) -> u32 {
         let address = std::ptr::from_ref(metadata) as usize;
         let _write = self.write.lock().unwrap_or_else(PoisonError::into_inner);
-        let current = self.table.load_full();
-        if let Some(&index) = current.by_address.get(&address) {
-            return (index, Arc::clone(&current.list[index as usize]));
+        let current = self.by_address.load_full();
+        if let Some(&index) = current.get(&address) {
+            return index;
         }
         let roles: Box<[Role]> = metadata
             .fields()
             .iter()
             .map(|field| Role::for_field(field.name(), &config.dimensions))
             .collect();
-        let site = Arc::new(Callsite {
+        let site = Callsite {
             name: metadata.name(),
             tracked: metadata.is_span() && config.tracks(metadata),
             any_role: roles
@@ -527,13 +535,13 @@ impl Callsites {
                 .any(|role| role.kind != RoleKind::None || role.dim.is_some()),
             roles,
             decision: CachedDecision::new(),
-        });
-        let mut next = CallsiteTable::clone(&current);
-        let index = next.list.len() as u32;
-        next.list.push(Arc::clone(&site));
-        next.by_address.insert(address, index);
-        self.table.store(Arc::new(next));
-        (index, site)
+            handles: OnceLock::new(),
+        };
+        let index = self.sites.push(site) as u32;
+        let mut next = HashMap::clone(&current);
+        next.insert(address, index);
+        self.by_address.store(Arc::new(next));
+        index
     }
 }
 
@@ -890,28 +898,56 @@ impl SpanMetricsLayer {
             }
             labels
         };
+        let site_labels = |name: &'static str, status: &'static str| {
+            vec![
+                Label::new("span_name", name),
+                Label::from_static_parts("status", status),
+            ]
+        };
         let handles = |labels: Vec<Label>| {
             move |recorder: &dyn Recorder| SpanHandles {
                 calls: counter(recorder, &names.calls, labels.clone()),
                 duration: histogram(recorder, &names.duration, labels),
             }
         };
-        let overflowed = span.dims[..dim_count].contains(&OVERFLOW);
-        state.span_series.with(
-            recorder,
-            key,
-            overflowed,
-            |recorder| handles(span_labels())(recorder),
-            |recorder| handles(overflow_labels())(recorder),
-            |handles, series| {
+        let rid = recorder_id(recorder);
+        let from_callsite = dim_count == 0
+            && state.callsites.get(span.callsite).is_some_and(|site| {
+                let cached = site.handles.get_or_init(|| CallsiteHandles {
+                    recorder: rid,
+                    ok: handles(site_labels(site.name, "ok"))(recorder),
+                    error: handles(site_labels(site.name, "error"))(recorder),
+                });
+                if cached.recorder != rid {
+                    return false;
+                }
+                let handles = if span.error {
+                    &cached.error
+                } else {
+                    &cached.ok
+                };
                 handles.calls.increment(1);
                 handles.duration.record(seconds);
-                if series == Series::Overflow {
-                    count_overflow(recorder, &names.calls);
-                    count_overflow(recorder, &names.duration);
-                }
-            },
-        );
+                true
+            });
+        if !from_callsite {
+            let overflowed = span.dims[..dim_count].contains(&OVERFLOW);
+            state.span_series.with(
+                recorder,
+                key,
+                overflowed,
+                |recorder| handles(span_labels())(recorder),
+                |recorder| handles(overflow_labels())(recorder),
+                |handles, series| {
+                    handles.calls.increment(1);
+                    handles.duration.record(seconds);
+                    if series == Series::Overflow {
+                        count_overflow(recorder, &names.calls);
+                        count_overflow(recorder, &names.duration);
+                    }
+                },
+            );
+        }
 
         let error_type = if span.error_type == ABSENT {
             None
@@ -1102,7 +1138,7 @@ where
                 ));
                 Some(captured)
             });
-        if let Some(captured) = captured {
+        if let Some(captured) = captured.flatten() {
             self.apply_fields(id, &captured, &ctx);
         }
     }
@@ -1148,7 +1184,7 @@ where
             }
             Some(captured)
         });
-        let Some(mut captured) = captured else {
+        let Some(mut captured) = captured.flatten() else {
             return;
         };
         let span = match event.parent() {

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use arc_swap::ArcSwap;
 use metrics::Recorder;
@@ -154,6 +154,54 @@ impl<V> SpanTable<V> {
             .iter()
             .map(|shard| shard.len.load(Ordering::Relaxed))
             .sum()
+    }
+}
+
+const FIRST_SEGMENT: usize = 32;
+const SEGMENTS: usize = 26;
+
+/// An array that only grows, read by index without locking: segment `k`
+/// holds `32 << k` slots and is allocated when first needed.
+pub(crate) struct AppendOnly<T> {
+    segments: [OnceLock<Box<[OnceLock<T>]>>; SEGMENTS],
+    len: Mutex<usize>,
+}
+
+impl<T> AppendOnly<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            segments: std::array::from_fn(|_| OnceLock::new()),
+            len: Mutex::new(0),
+        }
+    }
+
+    /// The segment and the slot within it of `index`.
+    #[inline]
+    fn locate(index: usize) -> (usize, usize) {
+        let n = index / FIRST_SEGMENT + 1;
+        let segment = (usize::BITS - 1 - n.leading_zeros()) as usize;
+        (segment, index - FIRST_SEGMENT * ((1 << segment) - 1))
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, index: usize) -> Option<&T> {
+        let (segment, slot) = Self::locate(index);
+        self.segments.get(segment)?.get()?.get(slot)?.get()
+    }
+
+    /// Appends `value` and returns its index.
+    pub(crate) fn push(&self, value: T) -> usize {
+        let mut len = lock(&self.len);
+        let index = *len;
+        let (segment, slot) = Self::locate(index);
+        let slots = self.segments[segment].get_or_init(|| {
+            (0..FIRST_SEGMENT << segment)
+                .map(|_| OnceLock::new())
+                .collect()
+        });
+        let _ = slots[slot].set(value);
+        *len += 1;
+        index
     }
 }
 
@@ -363,6 +411,22 @@ mod tests {
         assert_eq!(table.remove(7), None);
         assert_eq!(table.with(1001, |v| *v), None);
         assert_eq!(table.len(), 999);
+    }
+
+    #[test]
+    fn append_only_keeps_every_value_at_its_index() {
+        let array = AppendOnly::new();
+        for i in 0..10_000usize {
+            assert_eq!(array.push(i * 3), i);
+        }
+        for i in 0..10_000usize {
+            assert_eq!(array.get(i), Some(&(i * 3)));
+        }
+        assert_eq!(array.get(10_000), None);
+        assert_eq!(AppendOnly::<u8>::locate(31), (0, 31));
+        assert_eq!(AppendOnly::<u8>::locate(32), (1, 0));
+        assert_eq!(AppendOnly::<u8>::locate(95), (1, 63));
+        assert_eq!(AppendOnly::<u8>::locate(96), (2, 0));
     }
 
     #[test]
