@@ -85,6 +85,14 @@ proptest! {
     }
 
     #[test]
+    fn short_decimals_read_back_bit_for_bit(n in -9_000_000_000_000_000i64..9_000_000_000_000_000, k in 0i32..9) {
+        let float = n as f64 / 10f64.powi(k);
+        let lines = capture(|| tracing::info!(float));
+        let read = lines[0]["data"]["float"].as_f64().unwrap();
+        prop_assert_eq!(read.to_bits(), float.to_bits());
+    }
+
+    #[test]
     fn any_float_reads_back_bit_for_bit(bits in any::<u64>()) {
         let float = f64::from_bits(bits);
         let lines = capture(|| tracing::info!(float));

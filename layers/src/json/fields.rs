@@ -1,7 +1,6 @@
 //! Field values: the event visitor, span fields serialised once at span
 //! creation, and redaction of secret-looking field names.
 
-use std::cell::Cell;
 use std::error::Error;
 use std::fmt;
 
@@ -202,44 +201,6 @@ impl Redaction {
                 .any(|window| window == &pattern[..])
         })
     }
-
-    /// A bit per field of the callsite (by index, for the first 64 fields):
-    /// set when the field is redacted. Cached per thread and layer, so that
-    /// an event of a known callsite checks no names.
-    pub(crate) fn mask(&self, layer: usize, metadata: &'static Metadata<'static>) -> u64 {
-        let callsite = std::ptr::from_ref(metadata) as usize;
-        let slot = (callsite >> 4 ^ layer.wrapping_mul(0x9e37_79b9)) % MASK_SLOTS;
-        let cached = MASKS.try_with(|masks| {
-            let (cached_layer, cached_callsite, mask) = masks[slot].get();
-            (cached_layer == layer && cached_callsite == callsite).then_some(mask)
-        });
-        if let Ok(Some(mask)) = cached {
-            return mask;
-        }
-        let mut mask = 0u64;
-        for field in metadata.fields().iter().take(64) {
-            if self.matches(field.name()) {
-                mask |= 1 << field.index();
-            }
-        }
-        let _ = MASKS.try_with(|masks| masks[slot].set((layer, callsite, mask)));
-        mask
-    }
-
-    /// Whether `field` is redacted, given the callsite's mask.
-    pub(crate) fn is_redacted(&self, mask: u64, field: &Field) -> bool {
-        match field.index() {
-            index @ 0..64 => mask & (1 << index) != 0,
-            _ => self.matches(field.name()),
-        }
-    }
-}
-
-const MASK_SLOTS: usize = 256;
-
-thread_local! {
-    static MASKS: [Cell<(usize, usize, u64)>; MASK_SLOTS] =
-        const { [const { Cell::new((0, 0, 0)) }; MASK_SLOTS] };
 }
 
 fn normalize(name: &str) -> Vec<u8> {
@@ -247,6 +208,73 @@ fn normalize(name: &str) -> Vec<u8> {
         .filter(|byte| !byte.is_ascii() || byte.is_ascii_alphanumeric())
         .map(|byte| byte.to_ascii_lowercase())
         .collect()
+}
+
+/// The `"key":` text of each field of one callsite and whether the field is
+/// redacted, computed once per thread, layer and callsite.
+#[derive(Debug, Default)]
+pub(crate) struct CallsiteKeys {
+    layer: usize,
+    callsite: usize,
+    text: Vec<u8>,
+    /// By field index: where its key text ends, and whether it is redacted.
+    fields: Vec<(u32, bool)>,
+}
+
+impl CallsiteKeys {
+    fn fill(&mut self, layer: usize, metadata: &'static Metadata<'static>, redaction: &Redaction) {
+        self.layer = layer;
+        self.callsite = callsite_address(metadata);
+        self.text.clear();
+        self.fields.clear();
+        for field in metadata.fields() {
+            key_into(&mut self.text, None, field.name(), "");
+            self.fields
+                .push((offset(self.text.len()), redaction.matches(field.name())));
+        }
+    }
+
+    /// The `"key":` text of the field at `index`, and whether it is redacted.
+    pub(crate) fn get(&self, index: usize) -> Option<(&[u8], bool)> {
+        let &(end, redacted) = self.fields.get(index)?;
+        let start = match index {
+            0 => 0,
+            _ => self.fields[index - 1].0,
+        };
+        Some((self.text.get(start as usize..end as usize)?, redacted))
+    }
+}
+
+fn callsite_address(metadata: &'static Metadata<'static>) -> usize {
+    std::ptr::from_ref(metadata) as usize
+}
+
+/// A per-thread, direct-mapped cache of [`CallsiteKeys`].
+#[derive(Debug, Default)]
+pub(crate) struct CallsiteCache(Vec<CallsiteKeys>);
+
+const CALLSITE_SLOTS: usize = 128;
+
+impl CallsiteCache {
+    /// The keys of `metadata`'s fields for `layer`, computed on a miss (a
+    /// slot's buffers are reused, so a warm cache allocates nothing).
+    pub(crate) fn get(
+        &mut self,
+        layer: usize,
+        metadata: &'static Metadata<'static>,
+        redaction: &Redaction,
+    ) -> &CallsiteKeys {
+        if self.0.is_empty() {
+            self.0.resize_with(CALLSITE_SLOTS, CallsiteKeys::default);
+        }
+        let callsite = callsite_address(metadata);
+        let slot = (callsite >> 4 ^ layer.wrapping_mul(0x9e37_79b9)) % CALLSITE_SLOTS;
+        let keys = &mut self.0[slot];
+        if keys.layer != layer || keys.callsite != callsite {
+            keys.fill(layer, metadata, redaction);
+        }
+        keys
+    }
 }
 
 /// The serialised fields of one span, for one JSON layer: each entry is a
@@ -263,6 +291,7 @@ struct Entry {
     start: u32,
     key_end: u32,
     end: u32,
+    fingerprint: u64,
 }
 
 impl FieldSet {
@@ -332,6 +361,7 @@ impl FieldSet {
                     start: offset(start),
                     key_end: offset(start + key_end),
                     end: offset(self.text.len()),
+                    fingerprint: fingerprint(key),
                 });
             }
             Some(index) => {
@@ -340,9 +370,8 @@ impl FieldSet {
                 self.text.splice(start..end, fragment.iter().copied());
                 let delta = fragment.len() as i64 - (end - start) as i64;
                 self.entries[index] = Entry {
-                    start: old.start,
-                    key_end: offset(start + key_end),
                     end: offset(start + fragment.len()),
+                    ..old
                 };
                 for entry in &mut self.entries[index + 1..] {
                     entry.start = shift(entry.start, delta);
@@ -354,15 +383,11 @@ impl FieldSet {
     }
 
     /// Appends the fragments to the `data` object under construction,
-    /// skipping keys already written; `seen` holds the ranges of the keys
-    /// written so far, inside `data`.
-    pub(crate) fn merge_into(&self, data: &mut Vec<u8>, seen: &mut Vec<(u32, u32)>) {
+    /// skipping keys already written (`seen`).
+    pub(crate) fn merge_into(&self, data: &mut Vec<u8>, seen: &mut SeenKeys) {
         for entry in &self.entries {
             let key = &self.text[entry.start as usize + 1..entry.key_end as usize];
-            if seen
-                .iter()
-                .any(|&(start, end)| data.get(start as usize..end as usize) == Some(key))
-            {
+            if seen.contains(data, key, entry.fingerprint) {
                 continue;
             }
             if !data.is_empty() {
@@ -370,7 +395,7 @@ impl FieldSet {
             }
             let start = data.len() + 1;
             data.extend_from_slice(&self.text[entry.start as usize..entry.end as usize]);
-            seen.push((offset(start), offset(start + key.len())));
+            seen.push(start, start + key.len(), entry.fingerprint);
         }
     }
 
@@ -379,6 +404,53 @@ impl FieldSet {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
+}
+
+/// The keys written so far to the `data` object of a line, as ranges of it,
+/// with a fingerprint that makes most comparisons one integer compare.
+#[derive(Debug, Default)]
+pub(crate) struct SeenKeys(Vec<(u32, u32, u64)>);
+
+impl SeenKeys {
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// Notes the key at `data[start..end]`.
+    pub(crate) fn record(&mut self, data: &[u8], start: usize, end: usize) {
+        let key = data.get(start..end).unwrap_or_default();
+        self.push(start, end, fingerprint(key));
+    }
+
+    fn push(&mut self, start: usize, end: usize, fingerprint: u64) {
+        self.0.push((offset(start), offset(end), fingerprint));
+    }
+
+    /// Forgets the key noted last.
+    pub(crate) fn pop(&mut self) {
+        self.0.pop();
+    }
+
+    fn contains(&self, data: &[u8], key: &[u8], fingerprint: u64) -> bool {
+        self.0.iter().any(|&(start, end, seen)| {
+            seen == fingerprint && data.get(start as usize..end as usize) == Some(key)
+        })
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// The length and first seven bytes of a key, packed.
+fn fingerprint(key: &[u8]) -> u64 {
+    key.iter()
+        .take(7)
+        .enumerate()
+        .fold((key.len() as u64) << 56, |print, (index, &byte)| {
+            print | u64::from(byte) << (8 * index)
+        })
 }
 
 fn offset(value: usize) -> u32 {
@@ -508,7 +580,7 @@ mod tests {
         }
         assert_eq!(set.len(), 3);
         let mut data = Vec::new();
-        set.merge_into(&mut data, &mut Vec::new());
+        set.merge_into(&mut data, &mut SeenKeys::default());
         assert_eq!(
             String::from_utf8(data).unwrap(),
             r#""a":true,"bb":"long value","c":3"#
@@ -521,7 +593,8 @@ mod tests {
         set.upsert(b"\"a\":1", 2);
         set.upsert(b"\"b\":2", 2);
         let mut data = b"\"b\":0".to_vec();
-        let mut seen = vec![(1, 2)];
+        let mut seen = SeenKeys::default();
+        seen.record(&data, 1, 2);
         set.merge_into(&mut data, &mut seen);
         assert_eq!(String::from_utf8(data).unwrap(), r#""b":0,"a":1"#);
         assert_eq!(seen.len(), 2);

@@ -140,7 +140,9 @@ where
 /// numbers cannot express.
 pub(crate) fn f64_into(buf: &mut Vec<u8>, value: f64) {
     if value.is_finite() {
-        buf.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+        if !short_decimal_into(buf, value) {
+            buf.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+        }
     } else if value.is_nan() {
         buf.extend_from_slice(b"\"NaN\"");
     } else if value > 0.0 {
@@ -148,6 +150,48 @@ pub(crate) fn f64_into(buf: &mut Vec<u8>, value: f64) {
     } else {
         buf.extend_from_slice(b"\"-Infinity\"");
     }
+}
+
+/// Writes `value` as `int.frac` when it is exactly the nearest double to a
+/// decimal with at most six digits after the point (most measured values),
+/// without the general shortest-representation search; returns `false`,
+/// writing nothing, for any other value.
+///
+/// The check is exact: `n / 10^6` in floating point is the correctly rounded
+/// value of that decimal, so a JSON parser reads the written text back to
+/// `value`.
+fn short_decimal_into(buf: &mut Vec<u8>, value: f64) -> bool {
+    const SCALE: f64 = 1e6;
+    // |n| stays below 2^53, where every integer is exact; zeros keep their
+    // sign through ryu.
+    if value == 0.0 || value.abs() >= 9.0e9 {
+        return false;
+    }
+    let scaled = (value * SCALE).round();
+    if scaled / SCALE != value {
+        return false;
+    }
+    let scaled = scaled as i64;
+    if scaled < 0 {
+        buf.push(b'-');
+    }
+    let magnitude = scaled.unsigned_abs();
+    int_into(buf, magnitude / 1_000_000);
+    buf.push(b'.');
+    let mut fraction = magnitude % 1_000_000;
+    if fraction == 0 {
+        buf.push(b'0');
+        return true;
+    }
+    let mut digits = 6;
+    while fraction.is_multiple_of(10) {
+        fraction /= 10;
+        digits -= 1;
+    }
+    let mut text = [b'0'; 6];
+    put_digits(&mut text[..digits], fraction);
+    buf.extend_from_slice(&text[..digits]);
+    true
 }
 
 /// The latest time the timestamp format can show: 9999-12-31T23:59:59.999Z.
@@ -280,6 +324,33 @@ mod tests {
         f64_into(&mut buf, f64::INFINITY);
         f64_into(&mut buf, f64::NEG_INFINITY);
         assert_eq!(buf, br#""NaN""Infinity""-Infinity""#);
+    }
+
+    #[test]
+    fn short_decimals_take_the_fast_path_and_read_back() {
+        for (value, text) in [
+            (0.25, "0.25"),
+            (-0.078, "-0.078"),
+            (342.0, "342.0"),
+            (1.000001, "1.000001"),
+            (-8_999_999_999.5, "-8999999999.5"),
+        ] {
+            let mut buf = Vec::new();
+            assert!(short_decimal_into(&mut buf, value), "{value}");
+            assert_eq!(String::from_utf8(buf).unwrap(), text);
+        }
+        for value in [0.0, -0.0, 1e-7, 0.1 + 0.2, 1e10, f64::MIN_POSITIVE] {
+            assert!(!short_decimal_into(&mut Vec::new(), value), "{value}");
+        }
+        for n in (-2_000_000i64..2_000_000).step_by(997) {
+            for k in 0..=6 {
+                let value = n as f64 / 10f64.powi(k);
+                let mut buf = Vec::new();
+                f64_into(&mut buf, value);
+                let back: f64 = std::str::from_utf8(&buf).unwrap().parse().unwrap();
+                assert_eq!(back.to_bits(), value.to_bits(), "{value}");
+            }
+        }
     }
 
     #[test]

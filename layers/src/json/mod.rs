@@ -19,8 +19,9 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{ExtensionsMut, LookupSpan, SpanRef};
 
 use self::fields::{
-    DEFAULT_REDACTED, ERROR_MESSAGE_SUFFIX, ERROR_SOURCES_SUFFIX, FieldSet, JsonSpanFields,
-    REDACTED, RecordFields, Redaction, Value, Visitor, key_into, sources_into,
+    CallsiteCache, DEFAULT_REDACTED, ERROR_MESSAGE_SUFFIX, ERROR_SOURCES_SUFFIX, FieldSet,
+    JsonSpanFields, REDACTED, RecordFields, Redaction, SeenKeys, Value, Visitor, key_into,
+    sources_into,
 };
 use self::format::{TimestampCache, escape_into, timestamp_into};
 pub use self::style::KeyStyle;
@@ -388,26 +389,33 @@ impl<W> JsonLayer<W> {
             data,
             seen,
             timestamps,
+            callsites,
         } = scratch;
         let metadata = event.metadata();
-        let mask = self.redaction.mask(self.id, metadata);
+        let keys = callsites.get(self.id, metadata, &self.redaction);
         let track = self.span_fields != SpanFields::Omit;
         event.record(&mut Visitor(|field: &Field, value: Value<'_>| {
             if field.name() == "message" {
                 value.text_into(message);
                 return;
             }
+            let (fragment, redacted) = keys.get(field.index()).unwrap_or_default();
             let mut key = |data: &mut Vec<u8>, suffix: &str| {
                 if !data.is_empty() {
                     data.push(b',');
                 }
                 let start = data.len() + 1;
-                let key_end = key_into(data, None, field.name(), suffix);
+                let key_end = if suffix.is_empty() && !fragment.is_empty() {
+                    data.extend_from_slice(fragment);
+                    data.len() - 2
+                } else {
+                    key_into(data, None, field.name(), suffix)
+                };
                 if track {
-                    seen.push((start as u32, key_end as u32));
+                    seen.record(data, start, key_end);
                 }
             };
-            if self.redaction.is_redacted(mask, field) {
+            if redacted {
                 key(data, "");
                 data.extend_from_slice(REDACTED);
             } else if let Value::Error(error) = value {
@@ -496,8 +504,9 @@ struct Scratch {
     message: Vec<u8>,
     data: Vec<u8>,
     /// The ranges of the keys written to `data`, to skip duplicates.
-    seen: Vec<(u32, u32)>,
+    seen: SeenKeys,
     timestamps: TimestampCache,
+    callsites: CallsiteCache,
 }
 
 impl Scratch {
