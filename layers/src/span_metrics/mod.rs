@@ -6,6 +6,7 @@ mod switch;
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use arc_swap::ArcSwap;
@@ -471,6 +472,8 @@ struct CallsiteHandles {
 /// Every callsite seen: an index by metadata address, read without locking,
 /// and the callsites themselves in an append-only array read by index.
 struct Callsites {
+    /// Tells this index apart from every other in the per-thread cache.
+    id: u64,
     by_address: ArcSwap<HashMap<usize, u32, FastHash>>,
     sites: AppendOnly<Callsite>,
     write: Mutex<()>,
@@ -478,7 +481,9 @@ struct Callsites {
 
 impl Callsites {
     fn new() -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             by_address: ArcSwap::from_pointee(HashMap::with_hasher(FastHash)),
             sites: AppendOnly::new(),
             write: Mutex::new(()),
@@ -495,10 +500,14 @@ impl Callsites {
         f: impl FnOnce(u32, &Callsite) -> R,
     ) -> Option<R> {
         let address = std::ptr::from_ref(metadata) as usize;
-        let known = self.by_address.load().get(&address).copied();
-        let index = match known {
+        let index = match recent::get(self.id, address) {
             Some(index) => index,
-            None => self.register(metadata, config),
+            None => {
+                let known = self.by_address.load().get(&address).copied();
+                let index = known.unwrap_or_else(|| self.register(metadata, config));
+                recent::put(self.id, address, index);
+                index
+            }
         };
         // Registration stores a site before it publishes its index, so the
         // site is always there.
@@ -542,6 +551,42 @@ impl Callsites {
         next.insert(address, index);
         self.by_address.store(Arc::new(next));
         index
+    }
+}
+
+/// A small per-thread cache of recently seen callsites, so that a span of a
+/// known callsite finds its index without touching shared memory.
+mod recent {
+    use std::cell::Cell;
+
+    const SLOTS: usize = 64;
+
+    thread_local! {
+        /// (callsite index id, metadata address, callsite index), direct-mapped by
+        /// address.
+        static SLOTS_OF_THREAD: [Cell<(u64, usize, u32)>; SLOTS] =
+            const { [const { Cell::new((0, 0, 0)) }; SLOTS] };
+    }
+
+    #[inline]
+    fn slot(address: usize) -> usize {
+        (address >> 4) % SLOTS
+    }
+
+    #[inline]
+    pub(super) fn get(owner: u64, address: usize) -> Option<u32> {
+        SLOTS_OF_THREAD
+            .try_with(|slots| {
+                let (id, at, index) = slots[slot(address)].get();
+                (id == owner && at == address).then_some(index)
+            })
+            .ok()
+            .flatten()
+    }
+
+    #[inline]
+    pub(super) fn put(owner: u64, address: usize, index: u32) {
+        let _ = SLOTS_OF_THREAD.try_with(|slots| slots[slot(address)].set((owner, address, index)));
     }
 }
 
