@@ -28,10 +28,10 @@
 //!
 //! A line costs the producer a lock of a mutex that the background thread
 //! rarely takes, and a copy. The background thread writes the buffer when a
-//! quarter of it is full or, with less, at the latest one
+//! half of it is full or, with less, at the latest one
 //! [flush interval](NonBlockingBuilder::with_flush_interval) after the
 //! first line, with one `write` per buffer. A producer wakes it (a system
-//! call) only when it crosses that quarter, or when the thread went to sleep
+//! call) only when it crosses that half, or when the thread went to sleep
 //! after a quiet spell (about 50 empty intervals): a busy producer makes no
 //! system call per line.
 //!
@@ -380,7 +380,7 @@ impl NonBlockingBuilder {
             room: Condvar::new(),
             finished: Condvar::new(),
             buffer_size: self.buffer_size,
-            threshold: (self.buffer_size / 4).max(1),
+            threshold: (self.buffer_size / 2).max(1),
             flush_interval: self.flush_interval,
             lossy: self.lossy,
             waits: AtomicU64::new(0),
