@@ -1,6 +1,39 @@
 //! tracing-subscriber layers that derive metrics and structured logs from
 //! `tracing` spans and events.
 //!
+//! Each piece is an ordinary [`Layer`](tracing_subscriber::Layer) that works
+//! on any subscriber whose spans can be looked up (`Registry`, the fmt
+//! subscriber). Nothing here installs global state: metrics go to whatever
+//! `metrics` recorder is current (global, or local with
+//! [`metrics::with_local_recorder`]).
+//!
+//! # Span metrics
+//!
+//! [`SpanMetricsLayer`] records RED metrics for every span when it closes
+//! (`span_calls_total`, `span_duration_seconds`, `span_errors_total`) and
+//! pipeline metrics for spans with `pipeline.name` / `step.name` fields. Its
+//! hooks: `on_new_span` starts the clock and reads the fields that matter,
+//! `on_record` reads fields recorded later, `on_event` marks a span as failed
+//! on an `ERROR` event directly inside it and adds pipeline counters,
+//! `on_close` records. [`catalog`] declares every metric.
+//!
+//! ```
+//! use tracing_subscriber::prelude::*;
+//!
+//! let subscriber = tracing_subscriber::registry()
+//!     .with(autotel_layers::SpanMetricsLayer::new().with_dimension("tenant")?);
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let _span = tracing::info_span!("checkout", tenant = "acme").entered();
+//! });
+//! # Ok::<(), autotel_layers::Error>(())
+//! ```
+//!
+//! # System metrics
+//!
+//! [`SystemSampler`] publishes process and system metrics on an interval,
+//! [`alloc::CountingAllocator`] counts heap allocations, and
+//! [`SpanResourcesLayer`] measures the CPU time and memory of pipeline runs.
+//!
 //! # JSON logs
 //!
 //! [`JsonLayer`] writes one JSON object per event, with the schema of
