@@ -519,10 +519,6 @@ impl Callsites {
         self.sites.get(index as usize)
     }
 
-    fn with_index<R>(&self, index: u32, f: impl FnOnce(&Callsite) -> R) -> Option<R> {
-        self.get(index).map(f)
-    }
-
     #[cold]
     fn register(&self, metadata: &'static Metadata<'static>, config: &Config) -> u32 {
         let address = std::ptr::from_ref(metadata) as usize;
@@ -929,8 +925,8 @@ impl SpanMetricsLayer {
         let site_name = || {
             state
                 .callsites
-                .with_index(span.callsite, |site| site.name)
-                .unwrap_or("")
+                .get(span.callsite)
+                .map_or("", |site| site.name)
         };
         let status = if span.error { "error" } else { "ok" };
         let span_labels = || {
@@ -1095,10 +1091,15 @@ impl SpanMetricsLayer {
     {
         let state = self.state();
         let key = id.into_u64();
-        let needs_role = state
-            .spans
-            .with(key, |span| span.role == PipelineRole::None)
-            .unwrap_or(false);
+        // Only pipeline and step names can give a span a role; without them
+        // neither the role check nor the ancestor walk is needed.
+        let names_pipeline =
+            captured.pipeline.as_str().is_some() || captured.step.as_str().is_some();
+        let needs_role = names_pipeline
+            && state
+                .spans
+                .with(key, |span| span.role == PipelineRole::None)
+                .unwrap_or(false);
         let role = if needs_role {
             state.classify(id, captured, &self.switch, ctx)
         } else {
@@ -1109,24 +1110,32 @@ impl SpanMetricsLayer {
             .as_str()
             .map(|t| state.error_types.intern(t));
         let dims = captured.dims;
-        let applied = state.spans.with(key, |span| {
-            span.error |= captured.error;
-            if let Some(error_type) = error_type {
-                span.error_type = error_type;
-            }
-            for (slot, value) in span.dims.iter_mut().zip(dims) {
-                if value != ABSENT {
-                    *slot = value;
-                }
-            }
-            match role {
-                Some(role) if span.role == PipelineRole::None => {
-                    span.role = role;
-                    Some(role)
-                }
-                _ => None,
-            }
-        });
+        let changes_state = captured.error
+            || error_type.is_some()
+            || role.is_some()
+            || dims.iter().any(|d| *d != ABSENT);
+        let applied = changes_state
+            .then(|| {
+                state.spans.with(key, |span| {
+                    span.error |= captured.error;
+                    if let Some(error_type) = error_type {
+                        span.error_type = error_type;
+                    }
+                    for (slot, value) in span.dims.iter_mut().zip(dims) {
+                        if value != ABSENT {
+                            *slot = value;
+                        }
+                    }
+                    match role {
+                        Some(role) if span.role == PipelineRole::None => {
+                            span.role = role;
+                            Some(role)
+                        }
+                        _ => None,
+                    }
+                })
+            })
+            .flatten();
         if let Some(Some(PipelineRole::Run { pipeline })) = applied {
             metrics::with_recorder(|recorder| {
                 self.with_pipeline(recorder, pipeline, |handles| handles.active.increment(1.0));
@@ -1196,7 +1205,7 @@ where
         let Some(index) = state.spans.with(id.into_u64(), |span| span.callsite) else {
             return;
         };
-        let captured = state.callsites.with_index(index, |site| {
+        let captured = state.callsites.get(index).map(|site| {
             site.any_role.then(|| {
                 let mut captured = Captured::new();
                 values.record(&mut FieldVisitor::new(
