@@ -124,6 +124,13 @@ struct State {
     /// ... and it waits without a timeout: the next line must wake it.
     worker_asleep: bool,
     producers_waiting: usize,
+    /// Write calls taken into the buffer, and how many of them the
+    /// background thread has written out.
+    pushed: u64,
+    written: u64,
+    /// A caller of [`NonBlocking::flush_within`] waits for `written` to
+    /// reach `pushed`: write without waiting for the threshold.
+    flush_requested: bool,
     closed: bool,
     finished: bool,
 }
@@ -195,6 +202,7 @@ impl Shared {
             state.producers_waiting -= 1;
         }
         state.buffer.extend_from_slice(bytes);
+        state.pushed += 1;
         let wake =
             state.worker_waiting && (state.worker_asleep || state.buffer.len() >= self.threshold);
         if wake {
@@ -216,6 +224,7 @@ fn run<W: Write>(shared: &Shared, mut out: W) {
         // whole interval, or when closing.
         let mut waited_an_interval = false;
         while !state.closed
+            && !state.flush_requested
             && state.buffer.len() < shared.threshold
             && (state.buffer.is_empty() || !waited_an_interval)
         {
@@ -245,6 +254,12 @@ fn run<W: Write>(shared: &Shared, mut out: W) {
             state.worker_asleep = false;
         }
         if state.buffer.is_empty() {
+            if std::mem::take(&mut state.flush_requested) {
+                state.written = state.pushed;
+                drop(state);
+                shared.finished.notify_all();
+                continue;
+            }
             if state.closed {
                 break;
             }
@@ -252,6 +267,7 @@ fn run<W: Write>(shared: &Shared, mut out: W) {
         }
         idle_intervals = 0;
         std::mem::swap(&mut state.buffer, &mut batch);
+        let taken = state.pushed;
         let producers_waiting = state.producers_waiting > 0;
         drop(state);
         if producers_waiting {
@@ -268,6 +284,13 @@ fn run<W: Write>(shared: &Shared, mut out: W) {
         if batch.capacity() > 4 * shared.buffer_size {
             batch.shrink_to(shared.buffer_size);
         }
+        let mut state = shared.lock();
+        state.written = taken;
+        if state.flush_requested && state.buffer.is_empty() {
+            state.flush_requested = false;
+        }
+        drop(state);
+        shared.finished.notify_all();
     }
     let _ = out.flush();
     let mut state = shared.lock();
@@ -422,6 +445,33 @@ impl NonBlocking {
     pub fn dropped(&self) -> u64 {
         self.shared.dropped.load(Ordering::Relaxed)
     }
+
+    /// Writes out every line taken so far and waits until the destination
+    /// has them, at most `timeout`. Returns whether everything was written
+    /// in time (also `true` when there was nothing to write, and `false`
+    /// once the writer has stopped with lines left).
+    ///
+    /// For the moments that cannot wait for the next flush interval, such as
+    /// a panic about to end the program; [`Write::flush`] returns at once.
+    pub fn flush_within(&self, timeout: Duration) -> bool {
+        let mut state = self.shared.lock();
+        let target = state.pushed;
+        if state.written >= target {
+            return true;
+        }
+        state.flush_requested = true;
+        if std::mem::take(&mut state.worker_waiting) {
+            self.shared.lines_ready.notify_one();
+        }
+        let (state, _) = self
+            .shared
+            .finished
+            .wait_timeout_while(state, timeout, |state| {
+                state.written < target && !state.finished
+            })
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.written >= target
+    }
 }
 
 impl Write for &NonBlocking {
@@ -525,6 +575,25 @@ mod tests {
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn flush_within_writes_out_before_the_interval() {
+        let chunks = Chunks::default();
+        let (mut writer, _guard) = NonBlocking::builder()
+            .with_flush_interval(Duration::from_secs(3600))
+            .build(chunks.clone())
+            .unwrap();
+        assert!(writer.flush_within(Duration::from_secs(1)), "nothing to write");
+        for i in 0..3 {
+            writer.write_all(format!("line {i}\n").as_bytes()).unwrap();
+        }
+        assert!(writer.flush_within(Duration::from_secs(30)));
+        let written: Vec<u8> = chunks.0.lock().unwrap().concat();
+        assert_eq!(written, b"line 0\nline 1\nline 2\n");
+        writer.write_all(b"line 3\n").unwrap();
+        assert!(writer.flush_within(Duration::from_secs(30)));
+        assert!(chunks.0.lock().unwrap().concat().ends_with(b"line 3\n"));
     }
 
     #[test]
