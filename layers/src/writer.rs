@@ -584,7 +584,10 @@ mod tests {
             .with_flush_interval(Duration::from_secs(3600))
             .build(chunks.clone())
             .unwrap();
-        assert!(writer.flush_within(Duration::from_secs(1)), "nothing to write");
+        assert!(
+            writer.flush_within(Duration::from_secs(1)),
+            "nothing to write"
+        );
         for i in 0..3 {
             writer.write_all(format!("line {i}\n").as_bytes()).unwrap();
         }
