@@ -67,8 +67,7 @@ pub fn capture_with(layer: SpanMetricsLayer, f: impl FnOnce()) -> Run {
 /// ```
 pub struct Harness {
     dispatch: Dispatch,
-    recorder: CaptureRecorder,
-    sink: Arc<Sink>,
+    capture: Capture,
 }
 
 impl Harness {
@@ -79,18 +78,13 @@ impl Harness {
 
     /// A harness with the given span metrics layer.
     pub fn with_layer(layer: SpanMetricsLayer) -> Self {
-        let sink = Arc::new(Sink::default());
+        let capture = Capture::new();
         let subscriber = tracing_subscriber::registry()
-            .with(CaptureLayer {
-                sink: Arc::clone(&sink),
-            })
+            .with(capture.layer())
             .with(layer);
         Self {
             dispatch: Dispatch::new(subscriber),
-            recorder: CaptureRecorder {
-                registry: Registry::atomic(),
-            },
-            sink,
+            capture,
         }
     }
 
@@ -98,7 +92,7 @@ impl Harness {
     /// recorder as the thread's defaults.
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         tracing::dispatcher::with_default(&self.dispatch, || {
-            metrics::with_local_recorder(&self.recorder, f)
+            metrics::with_local_recorder(&self.capture.recorder, f)
         })
     }
 
@@ -109,8 +103,78 @@ impl Harness {
 
     /// Everything produced so far; taking a snapshot changes nothing.
     pub fn snapshot(&self) -> Run {
+        self.capture.snapshot()
+    }
+
+    /// Everything produced, once the work is over.
+    pub fn finish(self) -> Run {
+        self.snapshot()
+    }
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Harness {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Harness").finish_non_exhaustive()
+    }
+}
+
+/// A span-and-event collector and a metrics recorder that can be installed
+/// anywhere, globally included: the building blocks of [`Harness`], for a
+/// subscriber and recorder of your own composition.
+///
+/// Clones share what they collect.
+///
+/// ```
+/// use autotel_layers::testing::Capture;
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let capture = Capture::new();
+/// let subscriber = tracing_subscriber::registry().with(capture.layer());
+/// tracing::subscriber::with_default(subscriber, || {
+///     metrics::with_local_recorder(&capture.recorder(), || {
+///         tracing::info!("hello");
+///         metrics::counter!("jobs_total").increment(2);
+///     })
+/// });
+/// let run = capture.snapshot();
+/// assert_eq!(run.events()[0].message(), Some("hello"));
+/// assert_eq!(run.counter("jobs_total", &[]), 2);
+/// ```
+#[derive(Clone, Default)]
+pub struct Capture {
+    sink: Arc<Sink>,
+    recorder: CaptureRecorder,
+}
+
+impl Capture {
+    /// A collector that holds nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A layer that records every finished span and every event into this
+    /// collector.
+    pub fn layer(&self) -> CaptureLayer {
+        CaptureLayer {
+            sink: Arc::clone(&self.sink),
+        }
+    }
+
+    /// A `metrics` recorder that keeps every value in this collector.
+    pub fn recorder(&self) -> CaptureRecorder {
+        self.recorder.clone()
+    }
+
+    /// Everything collected so far; taking a snapshot changes nothing.
+    pub fn snapshot(&self) -> Run {
         let mut metrics = Vec::new();
-        let registry = &self.recorder.registry;
+        let registry = &*self.recorder.registry;
         registry.visit_counters(|key, counter| {
             metrics.push(MetricRecord::new(
                 key,
@@ -135,22 +199,15 @@ impl Harness {
             metrics,
         }
     }
-
-    /// Everything produced, once the work is over.
-    pub fn finish(self) -> Run {
-        self.snapshot()
-    }
 }
 
-impl Default for Harness {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl fmt::Debug for Harness {
+impl fmt::Debug for Capture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Harness").finish_non_exhaustive()
+        let sink = self.sink.lock();
+        f.debug_struct("Capture")
+            .field("spans", &sink.spans.len())
+            .field("events", &sink.events.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -447,9 +504,25 @@ pub enum MetricValue {
     Histogram(Vec<f64>),
 }
 
-/// A recorder whose values can be read any number of times.
-struct CaptureRecorder {
-    registry: Registry<Key, AtomicStorage>,
+/// The `metrics` recorder of a [`Capture`]: its values can be read any
+/// number of times. Clones share their values.
+#[derive(Clone)]
+pub struct CaptureRecorder {
+    registry: Arc<Registry<Key, AtomicStorage>>,
+}
+
+impl Default for CaptureRecorder {
+    fn default() -> Self {
+        Self {
+            registry: Arc::new(Registry::atomic()),
+        }
+    }
+}
+
+impl fmt::Debug for CaptureRecorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaptureRecorder").finish_non_exhaustive()
+    }
 }
 
 impl Recorder for CaptureRecorder {
@@ -490,9 +563,15 @@ impl Sink {
     }
 }
 
-/// Collects spans and events for a [`Harness`].
-struct CaptureLayer {
+/// The layer of a [`Capture`]: collects finished spans and events.
+pub struct CaptureLayer {
     sink: Arc<Sink>,
+}
+
+impl fmt::Debug for CaptureLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaptureLayer").finish_non_exhaustive()
+    }
 }
 
 struct LiveSpan {
