@@ -46,6 +46,7 @@
 
 mod counting;
 mod recorder;
+mod sampler;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -61,12 +62,13 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetryLayer;
 
 use crate::ServiceInfo;
 use counting::{Counting, CountingLogProcessor, CountingSpanProcessor, Counts};
 pub use recorder::OtelRecorder;
+pub use sampler::SampleRatio;
 
 /// Time a shutdown or flush may take by default.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -282,13 +284,7 @@ impl Otlp {
     ///
     /// [`OtlpError::Config`] unless `0.0 <= ratio <= 1.0`.
     pub fn with_sample_ratio(mut self, ratio: f64) -> Result<Self, OtlpError> {
-        if !(0.0..=1.0).contains(&ratio) {
-            return Err(OtlpError::Config {
-                setting: "Otlp::with_sample_ratio",
-                value: ratio.to_string(),
-                expected: "a ratio from 0.0 to 1.0",
-            });
-        }
+        sampler::check_ratio("Otlp::with_sample_ratio", ratio)?;
         self.sample_ratio = Some(ratio);
         Ok(self)
     }
@@ -400,6 +396,7 @@ impl Otlp {
         self.resolve_env()?;
         let protocol = self.protocol.unwrap_or(Protocol::HttpProtobuf);
         let resource = self.resource();
+        let sample_ratio = SampleRatio::new(self.sample_ratio.unwrap_or(1.0))?;
         let counts = Arc::new(Counts::default());
         // tonic needs a Tokio runtime; the pipeline owns a small one, so it
         // works the same with or without a runtime in the program.
@@ -434,15 +431,13 @@ impl Otlp {
                 capacity: self.queue_size,
                 counts: counts.clone(),
             };
-            let mut builder = SdkTracerProvider::builder()
-                .with_span_processor(processor)
-                .with_resource(resource.clone());
-            if let Some(ratio) = self.sample_ratio {
-                builder = builder.with_sampler(Sampler::ParentBased(Box::new(
-                    Sampler::TraceIdRatioBased(ratio),
-                )));
-            }
-            Some(builder.build())
+            Some(
+                SdkTracerProvider::builder()
+                    .with_span_processor(processor)
+                    .with_resource(resource.clone())
+                    .with_sampler(sample_ratio.sampler())
+                    .build(),
+            )
         } else {
             None
         };
@@ -503,6 +498,7 @@ impl Otlp {
             logger_provider,
             meter_provider,
             recorder,
+            sample_ratio,
             counts,
             shutdown_timeout: self.shutdown_timeout,
             runtime,
@@ -620,6 +616,7 @@ pub struct OtlpPipeline {
     logger_provider: Option<SdkLoggerProvider>,
     meter_provider: Option<SdkMeterProvider>,
     recorder: Option<OtelRecorder>,
+    sample_ratio: SampleRatio,
     counts: Arc<Counts>,
     shutdown_timeout: Duration,
     runtime: Option<tokio::runtime::Runtime>,
@@ -655,6 +652,12 @@ impl OtlpPipeline {
     /// A `metrics` recorder that exports by OTLP, or `None` when metrics are off.
     pub fn metrics_recorder(&self) -> Option<OtelRecorder> {
         self.recorder.clone()
+    }
+
+    /// The ratio of root spans sampled, which can be changed while the
+    /// program runs (it starts as [`Otlp::with_sample_ratio`] set it).
+    pub fn sample_ratio(&self) -> SampleRatio {
+        self.sample_ratio.clone()
     }
 
     /// The tracer provider, for code that uses the OpenTelemetry API directly.
