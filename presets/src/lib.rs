@@ -1,12 +1,358 @@
 //! One-line observability for Rust services.
 //!
-//! autotel-presets is the only autotel crate that installs global state (the
-//! `tracing` subscriber, the `metrics` recorder, the panic hook). The
-//! environment-aware presets (`production`, `staging`, `development`,
-//! `testing`) build on [`autotel_layers`] and [`autotel_exporters`].
+//! ```no_run
+//! fn main() {
+//!     let _telemetry = autotel_presets::production("checkout").init();
+//!     // ... the program, instrumented with ordinary `tracing` spans and events
+//! }
+//! ```
+//!
+//! That line installs, for the whole process:
+//!
+//! - a `tracing` subscriber with a log filter that can change at run time;
+//! - logs: JSON lines on standard output (one object per line, with the
+//!   `trace_id` and `span_id` of the current span), or readable text in
+//!   development;
+//! - [`SpanMetricsLayer`](autotel_layers::SpanMetricsLayer): RED metrics from
+//!   every span, and pipeline and step metrics;
+//! - process and system metrics from
+//!   [`SystemSampler`](autotel_layers::SystemSampler) every 15 seconds, and
+//!   the CPU and memory of pipeline runs;
+//! - a Prometheus `/metrics` endpoint, with `autotel_build_info`;
+//! - OTLP export of traces, logs and metrics when an endpoint is configured;
+//! - the `log` crate bridge, so that libraries using `log` end up in the same
+//!   lines;
+//! - a panic hook: a panic becomes an ERROR event (message, location,
+//!   backtrace, and the trace ids of the current span), everything is
+//!   flushed, then the previous hook runs.
+//!
+//! It returns a [`TelemetryGuard`]: keep it until the end of `main`.
+//! Dropping it flushes everything within a bounded time.
+//!
+//! autotel-presets is the only autotel crate that installs global state.
+//! Every part is an ordinary layer or recorder of [`autotel_layers`] and
+//! [`autotel_exporters`], to compose by hand when a preset does not fit.
+//!
+//! # What each preset turns on
+//!
+//! | | [`production`] | [`staging`] | [`development`] | [`testing`] |
+//! |---|---|---|---|---|
+//! | logs | JSON, stdout | JSON, stdout | readable text, stdout | JSON, in memory |
+//! | log level | INFO | INFO | DEBUG | DEBUG |
+//! | span and pipeline metrics | on | on | on | on |
+//! | system sampling (15 s) and pipeline CPU / memory | on | on | on | off |
+//! | Prometheus `/metrics` | `0.0.0.0:9464` | `0.0.0.0:9464` | `0.0.0.0:9464` | in memory, no socket |
+//! | OTLP traces, logs, metrics | when an endpoint is set | when an endpoint is set | when an endpoint is set | when an endpoint is set |
+//! | console export (finished spans, metrics table on stderr) | off | off | on | off |
+//! | trace sampling ratio | 1.0 | 1.0 | 1.0 | 1.0 |
+//! | JSON logs can be turned off | no | no | yes | yes |
+//!
+//! [`from_env`] picks the preset from `ENVIRONMENT`; when it is unset,
+//! development in debug builds and production in release builds.
+//!
+//! # Configuration
+//!
+//! Each setting is taken from the builder when the code sets it, else from
+//! the environment, else from the preset:
+//!
+//! | builder method | environment variables |
+//! |---|---|
+//! | [`service_name`](Preset::service_name) (else the preset's argument) | `SERVICE_NAME`, then `OTEL_SERVICE_NAME` |
+//! | [`service_version`](Preset::service_version) (else `0.0.0`) | `SERVICE_VERSION` |
+//! | [`environment`](Preset::environment) (with [`from_env`] only) | `ENVIRONMENT` |
+//! | [`prometheus_port`](Preset::prometheus_port) (0: any free port) | `PROMETHEUS_PORT` |
+//! | [`otlp_endpoint`](Preset::otlp_endpoint) | `OTLP_ENDPOINT`, then `OTEL_EXPORTER_OTLP_ENDPOINT` and its per-signal forms |
+//! | [`json_logs`](Preset::json_logs) | `JSON_LOGS` |
+//! | [`log_level`](Preset::log_level) | `RUST_LOG`, then `LOG_LEVEL` |
+//! | [`trace_sample_ratio`](Preset::trace_sample_ratio) | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` |
+//! | [`console_export`](Preset::console_export) | |
+//! | [`without_otlp`](Preset::without_otlp) | `OTEL_SDK_DISABLED=true` |
+//!
+//! OTLP also reads the other standard variables (`OTEL_EXPORTER_OTLP_PROTOCOL`,
+//! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`,
+//! `OTEL_RESOURCE_ATTRIBUTES`); it sends HTTP/protobuf unless
+//! `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`.
+//!
+//! A bad value is an [`Error`] that names the variable and the value:
+//!
+//! ```text
+//! PROMETHEUS_PORT='abc' is not a port number (1-65535, or 0 for any free port)
+//! ```
+//!
+//! JSON logs cannot be turned off in production or staging: asking for it,
+//! in code or with `JSON_LOGS=false`, is an error that says so. At start, one
+//! INFO line (`telemetry started`, target `autotel`) records the effective
+//! configuration, without credentials.
+//!
+//! # Runtime control
+//!
+//! [`TelemetryGuard::control`] returns a [`TelemetryControl`] that, while the
+//! program runs, replaces the log filter, changes the trace sampling ratio,
+//! and turns span and pipeline metrics off and on, globally or per span or
+//! pipeline name. A change applies to the next span or event.
+//!
+//! ```no_run
+//! let telemetry = autotel_presets::production("checkout").init();
+//! let control = telemetry.control();
+//! control.set_log_filter("checkout=debug,info")?;
+//! control.set_trace_sample_ratio(0.1)?;
+//! control.disable_metrics_for("nightly_backfill");
+//! # Ok::<(), autotel_presets::Error>(())
+//! ```
+//!
+//! # Testing
+//!
+//! The testing preset writes nothing and opens no socket; read what the
+//! program produced from the guard:
+//!
+//! ```no_run
+//! let telemetry = autotel_presets::testing("checkout").init();
+//! tracing::info_span!("charge").in_scope(|| tracing::info!("charged"));
+//! let run = telemetry.captured().expect("the testing preset captures");
+//! assert_eq!(run.counter("span_calls_total", &[("span_name", "charge")]), 1);
+//! assert!(telemetry.captured_logs()[1].contains("charged"));
+//! ```
+//!
+//! # Versions
+//!
+//! The crates below are re-exported at the versions autotel is built with,
+//! so that a program never mixes two versions of one of them.
+
+mod config;
+mod error;
+mod filter;
+mod guard;
+mod panic;
 
 pub use autotel_exporters;
 pub use autotel_layers;
+pub use config::Environment;
+pub use error::Error;
+pub use filter::LogFilter;
+pub use guard::{TelemetryControl, TelemetryGuard};
 pub use metrics;
+pub use opentelemetry;
+pub use opentelemetry_otlp;
+pub use opentelemetry_sdk;
 pub use tracing;
+pub use tracing_opentelemetry;
 pub use tracing_subscriber;
+
+use autotel_layers::SpanMetricsLayer;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::Layered;
+
+/// The subscriber that layers added with [`Preset::with_layer`] are stacked
+/// on: the registry and the log filter.
+pub type Base = Layered<LogFilter, tracing_subscriber::Registry>;
+
+/// Layers added with [`Preset::with_layer`].
+type UserLayers = Vec<Box<dyn Layer<Base> + Send + Sync>>;
+
+/// The production preset for the service `service_name`.
+pub fn production(service_name: impl Into<String>) -> Preset {
+    Preset::new(service_name, Some(Environment::Production))
+}
+
+/// The staging preset: as production.
+pub fn staging(service_name: impl Into<String>) -> Preset {
+    Preset::new(service_name, Some(Environment::Staging))
+}
+
+/// The development preset: readable logs at DEBUG and console export.
+pub fn development(service_name: impl Into<String>) -> Preset {
+    Preset::new(service_name, Some(Environment::Development))
+}
+
+/// The testing preset: everything captured in memory, no socket opened.
+pub fn testing(service_name: impl Into<String>) -> Preset {
+    Preset::new(service_name, Some(Environment::Testing))
+}
+
+/// The preset named by `ENVIRONMENT` (`production`, `staging`,
+/// `development`, `testing`); when it is unset, development in debug builds
+/// and production in release builds.
+pub fn from_env(service_name: impl Into<String>) -> Preset {
+    Preset::new(service_name, None)
+}
+
+/// A preset's configuration, adjusted with its methods, then started with
+/// [`init`](Preset::init) or [`try_init`](Preset::try_init).
+///
+/// Each setting the code makes wins over the environment variables; see the
+/// [crate docs](crate#configuration).
+#[must_use = "a preset does nothing until init() or try_init()"]
+pub struct Preset {
+    default_name: String,
+    code: config::Code,
+    span_metrics: Option<SpanMetricsLayer>,
+    layers: UserLayers,
+}
+
+impl Preset {
+    fn new(service_name: impl Into<String>, environment: Option<Environment>) -> Self {
+        Self {
+            default_name: service_name.into(),
+            code: config::Code::new(environment),
+            span_metrics: None,
+            layers: Vec::new(),
+        }
+    }
+
+    /// Sets the service name, over `SERVICE_NAME` and `OTEL_SERVICE_NAME`.
+    /// Defaults to those variables, then to the name given to the preset.
+    pub fn service_name(mut self, name: impl Into<String>) -> Self {
+        self.code.service_name = Some(name.into());
+        self
+    }
+
+    /// Sets the service version, such as `env!("CARGO_PKG_VERSION")`.
+    /// Defaults to `SERVICE_VERSION`, then to `0.0.0`.
+    pub fn service_version(mut self, version: impl Into<String>) -> Self {
+        self.code.service_version = Some(version.into());
+        self
+    }
+
+    /// Uses the preset of `environment` instead. Defaults to the preset's
+    /// own environment, or for [`from_env`] to `ENVIRONMENT`.
+    pub fn environment(mut self, environment: Environment) -> Self {
+        self.code.environment = Some(environment);
+        self
+    }
+
+    /// Serves `/metrics` on this port of every interface (0: a free port the
+    /// system picks, see [`TelemetryGuard::prometheus_address`]).
+    /// Defaults to `PROMETHEUS_PORT`, then to 9464 (no socket with the
+    /// testing preset).
+    pub fn prometheus_port(mut self, port: u16) -> Self {
+        self.code.prometheus_port = Some(port);
+        self
+    }
+
+    /// Exports traces, logs and metrics by OTLP to this collector
+    /// (`http://host:4318` for HTTP/protobuf, `http://host:4317` with
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`). Defaults to `OTLP_ENDPOINT`, then
+    /// to the `OTEL_EXPORTER_OTLP_*ENDPOINT` variables, then to no OTLP.
+    pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.code.otlp_endpoint = Some(url.into());
+        self
+    }
+
+    /// Writes logs as JSON lines, or as readable text. Defaults to
+    /// `JSON_LOGS`, then to JSON except in development. Production and
+    /// staging refuse `false` ([`Error::JsonLogsRequired`]).
+    pub fn json_logs(mut self, json: bool) -> Self {
+        self.code.json_logs = Some(json);
+        self
+    }
+
+    /// Prints finished spans and a table of metrics on standard error.
+    /// Defaults to on in development, off elsewhere.
+    pub fn console_export(mut self, enabled: bool) -> Self {
+        self.code.console_export = Some(enabled);
+        self
+    }
+
+    /// Sets the log filter: a level (`info`) or `RUST_LOG`-style directives
+    /// (`my_crate=debug,warn`). Defaults to `RUST_LOG`, then `LOG_LEVEL`,
+    /// then to INFO (production, staging) or DEBUG (development, testing).
+    pub fn log_level(mut self, directives: impl Into<String>) -> Self {
+        self.code.log_level = Some(directives.into());
+        self
+    }
+
+    /// Exports this fraction of traces by OTLP (decided at the root span).
+    /// Defaults to `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`, then to 1.0.
+    pub fn trace_sample_ratio(mut self, ratio: f64) -> Self {
+        self.code.sample_ratio = Some(ratio);
+        self
+    }
+
+    /// Uses this span metrics layer (dimensions, filters, prefix, buckets)
+    /// instead of the default one. Its buckets are given to Prometheus.
+    pub fn span_metrics_layer(mut self, layer: SpanMetricsLayer) -> Self {
+        self.span_metrics = Some(layer);
+        self
+    }
+
+    /// Adds a layer of your own to the subscriber, after the log filter.
+    pub fn with_layer<L>(mut self, layer: L) -> Self
+    where
+        L: Layer<Base> + Send + Sync + 'static,
+    {
+        self.layers.push(Box::new(layer));
+        self
+    }
+
+    /// Turns span and pipeline metrics off. Defaults to on.
+    pub fn without_span_metrics(mut self) -> Self {
+        self.code.span_metrics = false;
+        self
+    }
+
+    /// Turns the system sampler and pipeline CPU and memory off. Defaults
+    /// to on (off in testing).
+    pub fn without_system_metrics(mut self) -> Self {
+        self.code.system_metrics = false;
+        self
+    }
+
+    /// Turns the Prometheus exporter off, endpoint and recorder. Defaults to on.
+    pub fn without_prometheus(mut self) -> Self {
+        self.code.prometheus = false;
+        self
+    }
+
+    /// Turns OTLP off, whatever the endpoint variables say. Defaults to on
+    /// when an endpoint is configured.
+    pub fn without_otlp(mut self) -> Self {
+        self.code.otlp = false;
+        self
+    }
+
+    /// Writes readable text logs; the same as `json_logs(false)`, refused
+    /// in production and staging.
+    pub fn without_json_logs(self) -> Self {
+        self.json_logs(false)
+    }
+
+    /// Starts telemetry; see [`try_init`](Self::try_init).
+    ///
+    /// # Panics
+    ///
+    /// On any error of [`try_init`](Self::try_init), with its message.
+    pub fn init(self) -> TelemetryGuard {
+        match self.try_init() {
+            Ok(guard) => guard,
+            Err(error) => panic!("autotel: telemetry did not start: {error}"),
+        }
+    }
+
+    /// Starts telemetry: reads the environment, starts every exporter and
+    /// installs the subscriber, the recorder, the `log` bridge and the panic
+    /// hook.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSetting`] or [`Error::JsonLogsRequired`] for a bad
+    /// setting or variable; [`Error::AlreadyInitialized`] when telemetry was
+    /// initialised before in this process; an exporter's error when it
+    /// cannot start (a port in use, say).
+    pub fn try_init(self) -> Result<TelemetryGuard, Error> {
+        let settings = self
+            .code
+            .resolve(&self.default_name, &|name| std::env::var(name).ok())?;
+        guard::install(settings, self.span_metrics, self.layers)
+    }
+}
+
+impl std::fmt::Debug for Preset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Preset")
+            .field("service_name", &self.default_name)
+            .field("code", &self.code)
+            .field("span_metrics", &self.span_metrics)
+            .field("layers", &self.layers.len())
+            .finish()
+    }
+}

@@ -1,0 +1,631 @@
+//! Environments, their defaults, and how code, the environment and the
+//! defaults combine into the settings telemetry starts with.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::Error;
+
+/// Where the program runs; each environment has its own defaults (see the
+/// [crate docs](crate#what-each-preset-turns-on)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Environment {
+    /// JSON logs at INFO, Prometheus, OTLP when an endpoint is set, system metrics.
+    Production,
+    /// As production.
+    Staging,
+    /// Readable logs at DEBUG, finished spans and a metrics table on standard
+    /// error, Prometheus, OTLP when an endpoint is set.
+    Development,
+    /// Everything captured in memory, nothing written out, no socket opened.
+    Testing,
+}
+
+impl Environment {
+    /// The name used in logs, metrics labels and `ENVIRONMENT`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Production => "production",
+            Self::Staging => "staging",
+            Self::Development => "development",
+            Self::Testing => "testing",
+        }
+    }
+
+    /// The environment of a build that does not say: development in debug
+    /// builds, production in release builds.
+    pub fn of_build() -> Self {
+        if cfg!(debug_assertions) {
+            Self::Development
+        } else {
+            Self::Production
+        }
+    }
+
+    /// Whether logs must be JSON.
+    fn requires_json(self) -> bool {
+        matches!(self, Self::Production | Self::Staging)
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Environment {
+    type Err = Error;
+
+    /// Parses `production`, `staging`, `development`, `testing` (or `prod`,
+    /// `stage`, `dev`, `test`), in any case.
+    fn from_str(value: &str) -> Result<Self, Error> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "production" | "prod" => Ok(Self::Production),
+            "staging" | "stage" => Ok(Self::Staging),
+            "development" | "dev" => Ok(Self::Development),
+            "testing" | "test" => Ok(Self::Testing),
+            _ => Err(Error::invalid(
+                "ENVIRONMENT",
+                value,
+                "is not an environment (production, staging, development or testing)",
+            )),
+        }
+    }
+}
+
+/// What the code asked for; `None` leaves the setting to the environment
+/// variables, then to the preset.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Code {
+    pub(crate) environment: Option<Environment>,
+    pub(crate) service_name: Option<String>,
+    pub(crate) service_version: Option<String>,
+    pub(crate) prometheus_port: Option<u16>,
+    pub(crate) otlp_endpoint: Option<String>,
+    pub(crate) json_logs: Option<bool>,
+    pub(crate) console_export: Option<bool>,
+    pub(crate) log_level: Option<String>,
+    pub(crate) sample_ratio: Option<f64>,
+    pub(crate) prometheus: bool,
+    pub(crate) otlp: bool,
+    pub(crate) span_metrics: bool,
+    pub(crate) system_metrics: bool,
+}
+
+impl Code {
+    pub(crate) fn new(environment: Option<Environment>) -> Self {
+        Self {
+            environment,
+            prometheus: true,
+            otlp: true,
+            span_metrics: true,
+            system_metrics: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// Where the Prometheus endpoint listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Listen {
+    /// No exporter at all.
+    Off,
+    /// The recorder only, rendered in memory.
+    InMemory,
+    /// The endpoint on this address.
+    On(SocketAddr),
+}
+
+/// Where OTLP goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OtlpTarget {
+    Off,
+    /// To this endpoint.
+    Endpoint(String),
+    /// To the endpoints of the `OTEL_EXPORTER_OTLP_*ENDPOINT` variables.
+    Standard,
+}
+
+/// The settings telemetry starts with, every choice made.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) environment: Environment,
+    pub(crate) service_name: String,
+    pub(crate) service_version: String,
+    pub(crate) log_filter: String,
+    pub(crate) json_logs: bool,
+    pub(crate) console_export: bool,
+    pub(crate) in_memory: bool,
+    pub(crate) prometheus: Listen,
+    pub(crate) otlp: OtlpTarget,
+    pub(crate) sample_ratio: Option<f64>,
+    pub(crate) span_metrics: bool,
+    pub(crate) system_metrics: bool,
+}
+
+/// The default Prometheus port.
+const DEFAULT_PROMETHEUS_PORT: u16 = autotel_exporters::prometheus::DEFAULT_PORT;
+
+/// The variables that name an OTLP endpoint in the OpenTelemetry convention.
+const STANDARD_ENDPOINTS: [&str; 4] = [
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+];
+
+impl Code {
+    /// Combines the code's choices, the environment read by `var`, and the
+    /// defaults of the environment, in that order of precedence.
+    pub(crate) fn resolve(
+        &self,
+        default_name: &str,
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, Error> {
+        let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+        let environment = match self.environment {
+            Some(environment) => environment,
+            None => match var("ENVIRONMENT") {
+                Some(value) => value.parse()?,
+                None => Environment::of_build(),
+            },
+        };
+        let testing = environment == Environment::Testing;
+
+        let service_name = self
+            .service_name
+            .clone()
+            .or_else(|| var("SERVICE_NAME"))
+            .or_else(|| var("OTEL_SERVICE_NAME"))
+            .unwrap_or_else(|| default_name.to_owned());
+        let service_version = self
+            .service_version
+            .clone()
+            .or_else(|| var("SERVICE_VERSION"))
+            .unwrap_or_else(|| "0.0.0".to_owned());
+
+        let log_filter = match &self.log_level {
+            Some(level) => check_filter("Preset::log_level", level)?,
+            None => match (var("RUST_LOG"), var("LOG_LEVEL")) {
+                (Some(directives), _) => check_filter("RUST_LOG", &directives)?,
+                (None, Some(level)) => parse_level(&level)?.to_owned(),
+                (None, None) => match environment {
+                    Environment::Production | Environment::Staging => "info",
+                    Environment::Development | Environment::Testing => "debug",
+                }
+                .to_owned(),
+            },
+        };
+
+        let json_logs = match self.json_logs {
+            Some(json) => {
+                if !json && environment.requires_json() {
+                    return Err(Error::JsonLogsRequired {
+                        environment: environment.as_str(),
+                        setting: "Preset::json_logs",
+                        value: "false".to_owned(),
+                    });
+                }
+                json
+            }
+            None => match var("JSON_LOGS") {
+                Some(value) => {
+                    let json = parse_bool("JSON_LOGS", &value)?;
+                    if !json && environment.requires_json() {
+                        return Err(Error::JsonLogsRequired {
+                            environment: environment.as_str(),
+                            setting: "JSON_LOGS",
+                            value,
+                        });
+                    }
+                    json
+                }
+                None => environment != Environment::Development,
+            },
+        };
+
+        let console_export = self
+            .console_export
+            .unwrap_or(environment == Environment::Development);
+
+        let port = match self.prometheus_port {
+            Some(port) => Some(port),
+            None => var("PROMETHEUS_PORT")
+                .map(|value| {
+                    value.trim().parse::<u16>().map_err(|_| {
+                        Error::invalid(
+                            "PROMETHEUS_PORT",
+                            value,
+                            "is not a port number (1-65535, or 0 for any free port)",
+                        )
+                    })
+                })
+                .transpose()?,
+        };
+        let prometheus = match (self.prometheus, port) {
+            (false, _) => Listen::Off,
+            (true, Some(port)) => Listen::On(any_address(port)),
+            (true, None) if testing => Listen::InMemory,
+            (true, None) => Listen::On(any_address(DEFAULT_PROMETHEUS_PORT)),
+        };
+
+        let sdk_disabled = match var("OTEL_SDK_DISABLED") {
+            Some(value) => parse_bool("OTEL_SDK_DISABLED", &value)?,
+            None => false,
+        };
+        let otlp = match (&self.otlp_endpoint, var("OTLP_ENDPOINT")) {
+            _ if !self.otlp || sdk_disabled => OtlpTarget::Off,
+            (Some(endpoint), _) => {
+                OtlpTarget::Endpoint(check_endpoint("Preset::otlp_endpoint", endpoint)?)
+            }
+            (None, Some(endpoint)) => {
+                OtlpTarget::Endpoint(check_endpoint("OTLP_ENDPOINT", &endpoint)?)
+            }
+            (None, None) if STANDARD_ENDPOINTS.iter().any(|name| var(name).is_some()) => {
+                OtlpTarget::Standard
+            }
+            (None, None) => OtlpTarget::Off,
+        };
+
+        let sample_ratio = match self.sample_ratio {
+            Some(ratio) if !(0.0..=1.0).contains(&ratio) => {
+                return Err(Error::invalid(
+                    "Preset::trace_sample_ratio",
+                    ratio.to_string(),
+                    "is not a ratio from 0.0 to 1.0",
+                ));
+            }
+            ratio => ratio,
+        };
+
+        Ok(Settings {
+            environment,
+            service_name,
+            service_version,
+            log_filter,
+            json_logs,
+            console_export,
+            in_memory: testing,
+            prometheus,
+            otlp,
+            sample_ratio,
+            span_metrics: self.span_metrics,
+            system_metrics: self.system_metrics && !testing,
+        })
+    }
+}
+
+fn any_address(port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
+}
+
+/// A `LOG_LEVEL` value as a filter directive.
+fn parse_level(value: &str) -> Result<&'static str, Error> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "trace" => Ok("trace"),
+        "debug" => Ok("debug"),
+        "info" => Ok("info"),
+        "warn" | "warning" => Ok("warn"),
+        "error" => Ok("error"),
+        "off" => Ok("off"),
+        _ => Err(Error::invalid(
+            "LOG_LEVEL",
+            value,
+            "is not a log level (trace, debug, info, warn, error or off)",
+        )),
+    }
+}
+
+/// `directives` if they parse as a filter (`info`, `my_crate=debug,warn`).
+pub(crate) fn check_filter(setting: &'static str, directives: &str) -> Result<String, Error> {
+    EnvFilter::builder()
+        .parse(directives)
+        .map(|_| directives.trim().to_owned())
+        .map_err(|_| {
+            Error::invalid(
+                setting,
+                directives,
+                "is not a log filter (a level such as info, or directives such as my_crate=debug,warn)",
+            )
+        })
+}
+
+fn parse_bool(setting: &'static str, value: &str) -> Result<bool, Error> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(Error::invalid(
+            setting,
+            value,
+            "is not a boolean (true or false, 1 or 0, yes or no, on or off)",
+        )),
+    }
+}
+
+/// `endpoint` if it is an `http://` URL with a host.
+fn check_endpoint(setting: &'static str, endpoint: &str) -> Result<String, Error> {
+    let endpoint = endpoint.trim();
+    match endpoint.strip_prefix("http://") {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {
+            Ok(endpoint.trim_end_matches('/').to_owned())
+        }
+        _ => Err(Error::invalid(
+            setting,
+            endpoint,
+            "is not an http:// URL of an OTLP collector (such as http://localhost:4318)",
+        )),
+    }
+}
+
+/// `endpoint` without user information, for the start-up log line.
+pub(crate) fn redact_endpoint(endpoint: &str) -> String {
+    match endpoint.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            let path = path.split(['?', '#']).next().unwrap_or("");
+            format!("{scheme}://{host}{path}")
+        }
+        None => "[unparsed]".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn resolve(code: &Code, vars: &[(&str, &str)]) -> Result<Settings, Error> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        code.resolve("svc", &|name| vars.get(name).cloned())
+    }
+
+    fn production() -> Code {
+        Code::new(Some(Environment::Production))
+    }
+
+    #[test]
+    fn code_wins_over_the_environment_which_wins_over_defaults() {
+        let settings = resolve(&production(), &[]).unwrap();
+        assert_eq!(settings.prometheus, Listen::On(any_address(9464)));
+        assert_eq!(settings.log_filter, "info");
+        assert_eq!(settings.service_name, "svc");
+        assert_eq!(settings.service_version, "0.0.0");
+
+        let vars = [
+            ("PROMETHEUS_PORT", "9100"),
+            ("LOG_LEVEL", "WARNING"),
+            ("SERVICE_NAME", "from-env"),
+            ("SERVICE_VERSION", "2.0.0"),
+            ("OTLP_ENDPOINT", "http://collector:4318/"),
+        ];
+        let settings = resolve(&production(), &vars).unwrap();
+        assert_eq!(settings.prometheus, Listen::On(any_address(9100)));
+        assert_eq!(settings.log_filter, "warn");
+        assert_eq!(settings.service_name, "from-env");
+        assert_eq!(settings.service_version, "2.0.0");
+        assert_eq!(
+            settings.otlp,
+            OtlpTarget::Endpoint("http://collector:4318".into())
+        );
+
+        let mut code = production();
+        code.prometheus_port = Some(9200);
+        code.log_level = Some("error".into());
+        code.service_name = Some("from-code".into());
+        code.service_version = Some("3.0.0".into());
+        code.otlp_endpoint = Some("http://other:4318".into());
+        let settings = resolve(&code, &vars).unwrap();
+        assert_eq!(settings.prometheus, Listen::On(any_address(9200)));
+        assert_eq!(settings.log_filter, "error");
+        assert_eq!(settings.service_name, "from-code");
+        assert_eq!(settings.service_version, "3.0.0");
+        assert_eq!(
+            settings.otlp,
+            OtlpTarget::Endpoint("http://other:4318".into())
+        );
+    }
+
+    #[test]
+    fn rust_log_wins_over_log_level_and_otel_service_name_is_read() {
+        let vars = [
+            ("RUST_LOG", "my_crate=trace,warn"),
+            ("LOG_LEVEL", "debug"),
+            ("OTEL_SERVICE_NAME", "otel-name"),
+        ];
+        let settings = resolve(&production(), &vars).unwrap();
+        assert_eq!(settings.log_filter, "my_crate=trace,warn");
+        assert_eq!(settings.service_name, "otel-name");
+        let both = [("SERVICE_NAME", "ours"), ("OTEL_SERVICE_NAME", "otel")];
+        assert_eq!(resolve(&production(), &both).unwrap().service_name, "ours");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_the_value() {
+        let cases = [
+            (
+                "PROMETHEUS_PORT",
+                "abc",
+                "PROMETHEUS_PORT='abc' is not a port number",
+            ),
+            (
+                "PROMETHEUS_PORT",
+                "70000",
+                "PROMETHEUS_PORT='70000' is not a port number",
+            ),
+            ("LOG_LEVEL", "loud", "LOG_LEVEL='loud' is not a log level"),
+            ("RUST_LOG", "a=b=c", "RUST_LOG='a=b=c' is not a log filter"),
+            ("JSON_LOGS", "maybe", "JSON_LOGS='maybe' is not a boolean"),
+            (
+                "OTLP_ENDPOINT",
+                "collector:4317",
+                "OTLP_ENDPOINT='collector:4317' is not an http:// URL",
+            ),
+            (
+                "OTEL_SDK_DISABLED",
+                "sure",
+                "OTEL_SDK_DISABLED='sure' is not a boolean",
+            ),
+            (
+                "ENVIRONMENT",
+                "qa",
+                "ENVIRONMENT='qa' is not an environment",
+            ),
+        ];
+        for (name, value, expected) in cases {
+            let error = resolve(&Code::new(None), &[(name, value)])
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with(expected), "{name}: {error}");
+        }
+        let mut code = production();
+        code.sample_ratio = Some(1.5);
+        let error = resolve(&code, &[]).unwrap_err().to_string();
+        assert!(
+            error.starts_with("Preset::trace_sample_ratio='1.5'"),
+            "{error}"
+        );
+        let mut code = production();
+        code.log_level = Some("x=y=z".into());
+        let error = resolve(&code, &[]).unwrap_err().to_string();
+        assert!(error.starts_with("Preset::log_level='x=y=z'"), "{error}");
+    }
+
+    #[test]
+    fn json_logs_cannot_be_turned_off_in_production_or_staging() {
+        for environment in [Environment::Production, Environment::Staging] {
+            let code = Code::new(Some(environment));
+            let error = resolve(&code, &[("JSON_LOGS", "false")]).unwrap_err();
+            assert!(matches!(
+                error,
+                Error::JsonLogsRequired {
+                    setting: "JSON_LOGS",
+                    ..
+                }
+            ));
+            assert!(error.to_string().contains(environment.as_str()), "{error}");
+            let mut code = Code::new(Some(environment));
+            code.json_logs = Some(false);
+            let error = resolve(&code, &[]).unwrap_err();
+            assert!(matches!(
+                error,
+                Error::JsonLogsRequired {
+                    setting: "Preset::json_logs",
+                    ..
+                }
+            ));
+            assert!(
+                resolve(&Code::new(Some(environment)), &[("JSON_LOGS", "true")])
+                    .unwrap()
+                    .json_logs
+            );
+        }
+        let development = Code::new(Some(Environment::Development));
+        assert!(!resolve(&development, &[]).unwrap().json_logs);
+        assert!(
+            resolve(&development, &[("JSON_LOGS", "1")])
+                .unwrap()
+                .json_logs
+        );
+    }
+
+    #[test]
+    fn each_environment_has_its_defaults() {
+        let of = |environment| resolve(&Code::new(Some(environment)), &[]).unwrap();
+        let production = of(Environment::Production);
+        assert!(production.json_logs && !production.console_export && production.system_metrics);
+        assert_eq!(production.log_filter, "info");
+        let staging = of(Environment::Staging);
+        assert!(staging.json_logs && !staging.console_export);
+        assert_eq!(staging.log_filter, "info");
+        let development = of(Environment::Development);
+        assert!(!development.json_logs && development.console_export);
+        assert_eq!(development.log_filter, "debug");
+        assert_eq!(development.prometheus, Listen::On(any_address(9464)));
+        let testing = of(Environment::Testing);
+        assert!(testing.in_memory && !testing.system_metrics);
+        assert_eq!(testing.prometheus, Listen::InMemory);
+        for settings in [production, staging, development, testing] {
+            assert_eq!(settings.otlp, OtlpTarget::Off, "no endpoint, no OTLP");
+            assert!(settings.span_metrics);
+        }
+    }
+
+    #[test]
+    fn the_environment_comes_from_code_then_environment_then_the_build() {
+        assert_eq!(
+            resolve(&Code::new(None), &[]).unwrap().environment,
+            Environment::of_build()
+        );
+        let staging = [("ENVIRONMENT", "Staging")];
+        assert_eq!(
+            resolve(&Code::new(None), &staging).unwrap().environment,
+            Environment::Staging
+        );
+        assert_eq!(
+            resolve(&production(), &staging).unwrap().environment,
+            Environment::Production
+        );
+    }
+
+    #[test]
+    fn otlp_follows_the_standard_variables_and_sdk_disabled() {
+        let standard = [("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318")];
+        assert_eq!(
+            resolve(&production(), &standard).unwrap().otlp,
+            OtlpTarget::Standard
+        );
+        let disabled = [
+            ("OTLP_ENDPOINT", "http://c:4318"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ];
+        assert_eq!(
+            resolve(&production(), &disabled).unwrap().otlp,
+            OtlpTarget::Off
+        );
+        let mut off = production();
+        off.otlp = false;
+        assert_eq!(resolve(&off, &standard).unwrap().otlp, OtlpTarget::Off);
+    }
+
+    #[test]
+    fn testing_opens_a_port_only_when_asked() {
+        let testing = Code::new(Some(Environment::Testing));
+        assert_eq!(
+            resolve(&testing, &[("PROMETHEUS_PORT", "0")])
+                .unwrap()
+                .prometheus,
+            Listen::On(any_address(0))
+        );
+        let mut off = testing.clone();
+        off.prometheus = false;
+        assert_eq!(
+            resolve(&off, &[("PROMETHEUS_PORT", "1")])
+                .unwrap()
+                .prometheus,
+            Listen::Off
+        );
+    }
+
+    #[test]
+    fn endpoints_lose_their_credentials_in_logs() {
+        assert_eq!(
+            redact_endpoint("http://user:pass@collector:4318/v1?token=x"),
+            "http://collector:4318/v1"
+        );
+        assert_eq!(
+            redact_endpoint("http://collector:4318"),
+            "http://collector:4318"
+        );
+    }
+}

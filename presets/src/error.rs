@@ -1,0 +1,79 @@
+//! What can go wrong when telemetry starts.
+
+/// A configuration error, or a part of the telemetry that could not start.
+///
+/// Messages name the setting or environment variable and the value, and say
+/// what would be accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A setting, or the environment variable behind it, has an unusable value.
+    #[error("{setting}='{value}' {expected}")]
+    InvalidSetting {
+        /// The environment variable (`PROMETHEUS_PORT`) or builder method
+        /// (`Preset::log_level`).
+        setting: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong, and what would be accepted.
+        expected: &'static str,
+    },
+    /// JSON logs were turned off in an environment that requires them.
+    #[error(
+        "JSON logs cannot be turned off in {environment} (asked for by {setting}='{value}'): \
+         log aggregation there expects one JSON object per line; \
+         use development() for readable logs"
+    )]
+    JsonLogsRequired {
+        /// `production` or `staging`.
+        environment: &'static str,
+        /// What asked for it: `JSON_LOGS` or `Preset::json_logs`.
+        setting: &'static str,
+        /// The value given.
+        value: String,
+    },
+    /// Telemetry was initialised before in this process, by autotel or by
+    /// something else that installed a global subscriber or recorder.
+    #[error(
+        "telemetry is already initialised in this process ({what} is installed); \
+         initialise once, at the start of main, and keep the TelemetryGuard"
+    )]
+    AlreadyInitialized {
+        /// What was found installed.
+        what: &'static str,
+    },
+    /// The Prometheus exporter could not start.
+    #[error(transparent)]
+    Prometheus(#[from] autotel_exporters::prometheus::PrometheusError),
+    /// The OTLP pipeline could not start.
+    #[error(transparent)]
+    Otlp(#[from] autotel_exporters::otlp::OtlpError),
+    /// The console exporter could not start.
+    #[error(transparent)]
+    Console(#[from] autotel_exporters::console::ConsoleError),
+    /// A layer refused its configuration.
+    #[error(transparent)]
+    Layer(#[from] autotel_layers::Error),
+    /// A background thread (log writer, system sampler) could not start.
+    #[error("cannot start the {what} thread: {source}")]
+    Thread {
+        /// Which thread.
+        what: &'static str,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn invalid(
+        setting: &'static str,
+        value: impl Into<String>,
+        expected: &'static str,
+    ) -> Self {
+        Self::InvalidSetting {
+            setting,
+            value: value.into(),
+            expected,
+        }
+    }
+}
