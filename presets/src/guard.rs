@@ -20,11 +20,15 @@ use autotel_layers::{
 };
 use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::{Identity, Layer, SubscriberExt};
+use tracing::span;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
 use crate::config::{self, Listen, OtlpTarget, Settings};
 use crate::filter::{FilterHandle, LogFilter};
 use crate::{Error, UserLayers};
+
+/// The longest [`TelemetryGuard::flush`] waits for the log writer.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Set by the first initialisation that got past its checks.
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
@@ -151,6 +155,14 @@ impl TelemetryGuard {
             .collect()
     }
 
+    /// Writes out the log lines taken so far and exports what OTLP holds,
+    /// waiting at most a few seconds; telemetry keeps running.
+    pub fn flush(&self) {
+        if let Some(flush) = &self.flush {
+            flush.flush(FLUSH_TIMEOUT);
+        }
+    }
+
     /// Flushes and stops everything now; the same as dropping the guard.
     pub fn shutdown(self) {}
 }
@@ -166,7 +178,7 @@ impl Drop for TelemetryGuard {
                         let _ = otlp.shutdown();
                     }
                 }
-                Err(shared) => shared.flush(Duration::from_secs(5)),
+                Err(shared) => shared.flush(FLUSH_TIMEOUT),
             }
         }
         drop(self.sampler.take());
@@ -270,16 +282,116 @@ impl fmt::Debug for TelemetryControl {
     }
 }
 
-/// A layer, or a no-op where it is off. Boxed layers pass every callback on,
-/// `on_register_dispatch` and downcasts included, which `Option` does not.
-fn slot<S, L>(layer: Option<L>) -> Box<dyn Layer<S> + Send + Sync>
+/// Where log lines go: the non-blocking writer, or memory for testing.
+#[derive(Debug, Clone)]
+enum Output {
+    NonBlocking(NonBlocking),
+    Memory(Memory),
+}
+
+/// The writer of one line, from [`Output`].
+#[derive(Debug)]
+enum OutputWriter<'a> {
+    NonBlocking(&'a NonBlocking),
+    Memory(&'a Memory),
+}
+
+impl Write for OutputWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Self::NonBlocking(writer) => writer.write(buf),
+            Self::Memory(memory) => memory.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Self::NonBlocking(writer) => writer.flush(),
+            Self::Memory(memory) => memory.flush(),
+        }
+    }
+}
+
+impl<'a> MakeWriter<'a> for Output {
+    type Writer = OutputWriter<'a>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        match self {
+            Self::NonBlocking(writer) => OutputWriter::NonBlocking(writer),
+            Self::Memory(memory) => OutputWriter::Memory(memory),
+        }
+    }
+}
+
+/// An optional layer that, unlike `Option`, passes on
+/// [`Layer::on_register_dispatch`].
+#[derive(Debug)]
+struct Registered<L>(Option<L>);
+
+impl<S, L> Layer<S> for Registered<L>
 where
     S: Subscriber,
-    L: Layer<S> + Send + Sync + 'static,
+    L: Layer<S>,
 {
-    match layer {
-        Some(layer) => Box::new(layer),
-        None => Box::new(Identity::new()),
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        if let Some(layer) = &self.0 {
+            layer.on_register_dispatch(subscriber);
+        }
+    }
+
+    fn on_layer(&mut self, subscriber: &mut S) {
+        self.0.on_layer(subscriber);
+    }
+
+    fn register_callsite(
+        &self,
+        metadata: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        self.0.register_callsite(metadata)
+    }
+
+    fn enabled(&self, metadata: &tracing::Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        self.0.enabled(metadata, ctx)
+    }
+
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        self.0.max_level_hint()
+    }
+
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        self.0.on_new_span(attrs, id, ctx);
+    }
+
+    fn on_record(&self, id: &span::Id, values: &span::Record<'_>, ctx: Context<'_, S>) {
+        self.0.on_record(id, values, ctx);
+    }
+
+    fn on_follows_from(&self, id: &span::Id, follows: &span::Id, ctx: Context<'_, S>) {
+        self.0.on_follows_from(id, follows, ctx);
+    }
+
+    fn event_enabled(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) -> bool {
+        self.0.event_enabled(event, ctx)
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        self.0.on_event(event, ctx);
+    }
+
+    fn on_enter(&self, id: &span::Id, ctx: Context<'_, S>) {
+        self.0.on_enter(id, ctx);
+    }
+
+    fn on_exit(&self, id: &span::Id, ctx: Context<'_, S>) {
+        self.0.on_exit(id, ctx);
+    }
+
+    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+        self.0.on_close(id, ctx);
+    }
+
+    fn on_id_change(&self, old: &span::Id, new: &span::Id, ctx: Context<'_, S>) {
+        self.0.on_id_change(old, new, ctx);
     }
 }
 
@@ -435,40 +547,51 @@ fn build_and_install(
 
     let filter = LogFilter::new(&settings.log_filter);
     let filter_handle = filter.handle();
-    let ansi = std::io::stdout().is_terminal();
+    let output = match (&writer, &memory) {
+        (Some(writer), _) => Output::NonBlocking(writer.clone()),
+        (None, Some(memory)) => Output::Memory(memory.clone()),
+        (None, None) => unreachable!("logs go to a writer or to memory"),
+    };
+    let ansi = matches!(output, Output::NonBlocking(_)) && std::io::stdout().is_terminal();
+    // One flat list: nesting a layer per part makes the subscriber's type
+    // grow with each part.
+    let mut stack: UserLayers = Vec::new();
+    if let Some(layer) = otlp.as_ref().and_then(OtlpPipeline::trace_layer) {
+        stack.push(Box::new(layer));
+    }
+    if let Some(layer) = span_metrics {
+        stack.push(Box::new(layer));
+    }
+    if !settings.json_logs {
+        stack.push(Box::new(
+            tracing_subscriber::fmt::layer()
+                .with_writer(output.clone())
+                .with_ansi(ansi),
+        ));
+    }
+    if let Some(layer) = otlp.as_ref().and_then(OtlpPipeline::log_layer) {
+        stack.push(Box::new(layer));
+    }
+    if settings.console_export {
+        stack.push(Box::new(ConsoleLayer::new()));
+    }
+    if let Some(capture) = &capture {
+        stack.push(Box::new(capture.layer()));
+    }
+    stack.extend(user_layers);
     let subscriber = tracing_subscriber::registry()
         .with(filter)
-        .with(user_layers)
-        .with(slot(otlp.as_ref().and_then(OtlpPipeline::trace_layer)))
-        .with(slot(span_metrics))
-        .with(slot(settings.system_metrics.then(SpanResourcesLayer::new)))
-        .with(slot(match (&writer, settings.json_logs) {
-            (Some(writer), true) => Some(json_layer(&settings, writer.clone())),
-            _ => None,
-        }))
-        .with(slot(match (&memory, settings.json_logs) {
-            (Some(memory), true) => Some(json_layer(&settings, memory.clone())),
-            _ => None,
-        }))
-        .with(slot(match (&writer, settings.json_logs) {
-            (Some(writer), false) => Some(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(writer.clone())
-                    .with_ansi(ansi),
-            ),
-            _ => None,
-        }))
-        .with(slot(match (&memory, settings.json_logs) {
-            (Some(memory), false) => Some(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(memory.clone())
-                    .with_ansi(false),
-            ),
-            _ => None,
-        }))
-        .with(slot(otlp.as_ref().and_then(OtlpPipeline::log_layer)))
-        .with(slot(settings.console_export.then(ConsoleLayer::new)))
-        .with(slot(capture.as_ref().map(Capture::layer)));
+        .with(stack)
+        // These two read the dispatcher they run in, which a `Vec` of layers
+        // does not pass on.
+        .with(Registered(
+            settings.system_metrics.then(SpanResourcesLayer::new),
+        ))
+        .with(Registered(
+            settings
+                .json_logs
+                .then(|| json_layer(&settings, output.clone())),
+        ));
     // The recorder may be installed and the subscriber not: telemetry is
     // half set up, so a retry must not pass the first check.
     tracing::subscriber::set_global_default(subscriber).map_err(|_| {
@@ -550,9 +673,9 @@ fn log_start(guard: &TelemetryGuard, log_bridge: bool) {
         service.name = %settings.service_name,
         service.version = %settings.service_version,
         deployment.environment = settings.environment.as_str(),
-        log.filter = %settings.log_filter,
-        log.format = if settings.json_logs { "json" } else { "text" },
-        log.bridge = log_bridge,
+        log_filter = %settings.log_filter,
+        log_format = if settings.json_logs { "json" } else { "text" },
+        log_bridge = log_bridge,
         otlp = %otlp,
         trace.sample_ratio = guard.control.trace_sample_ratio(),
         span_metrics = settings.span_metrics,

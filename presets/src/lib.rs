@@ -321,6 +321,7 @@ impl Preset {
     /// # Panics
     ///
     /// On any error of [`try_init`](Self::try_init), with its message.
+    #[track_caller]
     pub fn init(self) -> TelemetryGuard {
         match self.try_init() {
             Ok(guard) => guard,

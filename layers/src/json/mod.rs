@@ -13,7 +13,8 @@ use std::time::SystemTime;
 
 use tracing::field::Field;
 use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
+use tracing::{Event, Metadata, Subscriber};
+use tracing_log::NormalizeEvent;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{ExtensionsMut, LookupSpan, SpanRef};
@@ -394,9 +395,16 @@ impl<W> JsonLayer<W> {
         let metadata = event.metadata();
         let keys = callsites.get(self.id, metadata, &self.redaction);
         let track = self.span_fields != SpanFields::Omit;
+        // A record of the `log` crate, bridged by tracing-log: its target is
+        // the logger, and its `log.*` fields say no more than the line does.
+        let normalized = event.normalized_metadata();
+        let from_log = normalized.is_some();
         event.record(&mut Visitor(|field: &Field, value: Value<'_>| {
             if field.name() == "message" {
                 value.text_into(message);
+                return;
+            }
+            if from_log && field.name().starts_with("log.") {
                 return;
             }
             let (fragment, redacted) = keys.get(field.index()).unwrap_or_default();
@@ -472,7 +480,12 @@ impl<W> JsonLayer<W> {
             tracing::Level::ERROR => 4,
         };
         line.extend_from_slice(&prepared.level_and_logger[level]);
-        escape_into(line, metadata.target());
+        escape_into(
+            line,
+            normalized
+                .as_ref()
+                .map_or(metadata.target(), Metadata::target),
+        );
         line.extend_from_slice(&prepared.message);
         line.extend_from_slice(message);
         line.extend_from_slice(&prepared.resource);
