@@ -57,7 +57,11 @@ fn load(rows: u64) -> Vec<u64> {
 fn transform(data: Vec<u64>) -> Vec<u64> {
     // One call to a pricing API per hundred rows, at $0.002 a call.
     let calls = data.len() as u64 / 100;
-    info!(api_calls = calls, cost_usd = calls as f64 * 0.002, "enriched");
+    info!(
+        api_calls = calls,
+        cost_usd = calls as f64 * 0.002,
+        "enriched"
+    );
     let out: Vec<u64> = data.into_iter().map(|x| x * 2).collect();
     info!(items_processed = out.len() as u64, "transformed");
     out
@@ -121,8 +125,12 @@ fn main() {
     telemetry.flush();
     if let Some(run) = telemetry.captured() {
         let lines = telemetry.captured_logs();
+        let endpoint = match telemetry.prometheus_address() {
+            Some(address) => format!("endpoint {address}"),
+            None => "no endpoint".to_owned(),
+        };
         println!(
-            "captured in memory: {} log lines, {} spans, {} events",
+            "captured in memory: {} log lines, {} spans, {} events; {endpoint}",
             lines.len(),
             run.spans().len(),
             run.events().len()

@@ -1,7 +1,6 @@
 //! Runs each example and checks what it prints.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
 /// Runs the example binary `name` (built alongside the tests) and returns
 /// its standard output.
@@ -12,44 +11,16 @@ fn run_example(name: &str) -> String {
 
 /// Runs the example binary `name` with `args`; it must succeed.
 fn run_example_with(name: &str, args: &[&str]) -> std::process::Output {
-    let mut path = std::env::current_exe().expect("the test binary has a path");
-    path.pop(); // deps
-    path.pop(); // the profile folder
-    let binary = find_binary(&path.join("examples"), name).unwrap_or_else(|| {
-        panic!(
-            "the {name} example is not built: run the tests with `cargo test --all-targets`, \
-             which builds the examples"
-        )
-    });
-    let output = Command::new(&binary)
+    let output = common::example(name)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
     assert!(
         output.status.success(),
         "{name} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     output
-}
-
-/// The newest build of example `name` in `dir`: `name` as `cargo build
-/// --example` leaves it, or `name-HASH` as `cargo test` does.
-fn find_binary(dir: &Path, name: &str) -> Option<PathBuf> {
-    let prefix = format!("{name}-");
-    std::fs::read_dir(dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .filter(|entry| {
-            let file = entry.file_name();
-            let file = file.to_string_lossy();
-            file == name
-                || file
-                    .strip_prefix(&prefix)
-                    .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_hexdigit()))
-        })
-        .max_by_key(|entry| entry.metadata().and_then(|m| m.modified()).ok())
-        .map(|entry| entry.path())
 }
 
 /// The value of the series whose line starts with `series` (name and labels).

@@ -19,8 +19,8 @@ use autotel_layers::{
     JsonLayer, MetricsSwitch, SamplerGuard, SpanMetricsLayer, SpanResourcesLayer, SystemSampler,
 };
 use tracing::Subscriber;
-use tracing_subscriber::fmt::MakeWriter;
 use tracing::span;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 
 use crate::config::{self, Listen, OtlpTarget, Settings};
@@ -29,6 +29,9 @@ use crate::{Error, UserLayers};
 
 /// The longest [`TelemetryGuard::flush`] waits for the log writer.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest start-up waits for the system sampler's first sample.
+const FIRST_SAMPLE_WAIT: Duration = Duration::from_secs(1);
 
 /// Set by the first initialisation that got past its checks.
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
@@ -523,19 +526,7 @@ fn build_and_install(
         (None, None)
     };
 
-    let sampler = if settings.system_metrics {
-        Some(SystemSampler::new().start().map_err(|source| {
-            early(Error::Thread {
-                what: "system sampler",
-                source,
-            })
-        })?)
-    } else {
-        None
-    };
-
-    // Everything global happens from here on; nothing below fails before the
-    // subscriber is installed.
+    // Everything global happens from here on.
     let recorder = fanout.build();
     if !recorder.is_empty() {
         metrics::set_global_recorder(recorder).map_err(|_| {
@@ -544,6 +535,27 @@ fn build_and_install(
             })
         })?;
     }
+
+    // The sampler publishes through the recorder installed above.
+    let sampler = if settings.system_metrics {
+        let sampler = SystemSampler::new().start().map_err(|source| {
+            (
+                Error::Thread {
+                    what: "system sampler",
+                    source,
+                },
+                true,
+            )
+        })?;
+        // The first scrape, even of a short program, has the process metrics.
+        let deadline = std::time::Instant::now() + FIRST_SAMPLE_WAIT;
+        while sampler.samples() == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Some(sampler)
+    } else {
+        None
+    };
 
     let filter = LogFilter::new(&settings.log_filter);
     let filter_handle = filter.handle();

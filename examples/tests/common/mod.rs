@@ -1,0 +1,59 @@
+//! Finding the example binaries that `cargo test --all-targets` builds.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A command that runs the example binary `name`, built alongside the tests,
+/// with none of the variables that configure telemetry set.
+pub fn example(name: &str) -> Command {
+    let mut path = std::env::current_exe().expect("the test binary has a path");
+    path.pop(); // deps
+    path.pop(); // the profile folder
+    let binary = find_binary(&path.join("examples"), name).unwrap_or_else(|| {
+        panic!(
+            "the {name} example is not built: run the tests with `cargo test --all-targets`, \\
+             which builds the examples"
+        )
+    });
+    let mut command = Command::new(binary);
+    for (variable, _) in std::env::vars_os() {
+        let name = variable.to_string_lossy();
+        let telemetry = name.starts_with("OTEL_")
+            || [
+                "SERVICE_NAME",
+                "SERVICE_VERSION",
+                "ENVIRONMENT",
+                "PROMETHEUS_PORT",
+                "OTLP_ENDPOINT",
+                "LOG_LEVEL",
+                "JSON_LOGS",
+                "RUST_LOG",
+                "RUST_BACKTRACE",
+            ]
+            .contains(&name.as_ref());
+        if telemetry {
+            command.env_remove(&variable);
+        }
+    }
+    command
+}
+
+/// The newest build of example `name` in `dir`: `name` as `cargo build
+/// --example` leaves it, or `name-HASH` as `cargo test` does.
+fn find_binary(dir: &Path, name: &str) -> Option<PathBuf> {
+    let prefix = format!("{name}-");
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let file = entry.file_name();
+            let file = file.to_string_lossy();
+            file == name
+                || file
+                    .strip_prefix(&prefix)
+                    .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .max_by_key(|entry| entry.metadata().and_then(|m| m.modified()).ok())
+        .map(|entry| entry.path())
+}
