@@ -13,10 +13,10 @@
 //! - logs: JSON lines on standard output (one object per line, with the
 //!   `trace_id` and `span_id` of the current span), or readable text in
 //!   development;
-//! - [`SpanMetricsLayer`](autotel_layers::SpanMetricsLayer): RED metrics from
+//! - [`SpanMetricsLayer`]: RED metrics from
 //!   every span, and pipeline and step metrics;
 //! - process and system metrics from
-//!   [`SystemSampler`](autotel_layers::SystemSampler) every 15 seconds, and
+//!   [`SystemSampler`] every 15 seconds, and
 //!   the CPU and memory of pipeline runs;
 //! - a Prometheus `/metrics` endpoint, with `autotel_build_info`;
 //! - OTLP export of traces, logs and metrics when an endpoint is configured;
@@ -112,6 +112,9 @@
 //! assert_eq!(run.counter("span_calls_total", &[("span_name", "charge")]), 1);
 //! assert!(telemetry.captured_logs()[1].contains("charged"));
 //! ```
+//!
+//! [`SpanMetricsLayer`]: autotel_layers::SpanMetricsLayer
+//! [`SystemSampler`]: autotel_layers::SystemSampler
 //!
 //! # Versions
 //!
