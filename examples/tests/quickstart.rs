@@ -377,3 +377,41 @@ fn otlp_receives_the_traces_logs_and_metrics_of_the_run() {
     });
     assert!(metrics.to_string().contains("span_calls_total"));
 }
+
+#[test]
+fn serve_keeps_the_endpoint_up_until_stopped() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let mut child = common::example("quickstart")
+        .envs([("ENVIRONMENT", "production"), ("PROMETHEUS_PORT", "0")])
+        .arg("--serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("quickstart starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr
+        .read_line(&mut first)
+        .expect("quickstart says where it serves");
+    let address: std::net::SocketAddr = first
+        .strip_prefix("serving http://")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|address| address.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    // Scraped twice, as Prometheus would: the endpoint stays up.
+    for _ in 0..2 {
+        let response = support::http_get(address, "/metrics").expect("a scrape");
+        assert!(
+            response
+                .body
+                .contains("pipeline_executions_total{pipeline_name=\"daily_import\""),
+            "{}",
+            response.body
+        );
+    }
+    assert!(child.try_wait().unwrap().is_none(), "still serving");
+    child.kill().expect("stopped");
+    child.wait().unwrap();
+}
