@@ -573,6 +573,71 @@ fn counts_are_exact_across_eight_threads() {
 }
 
 #[test]
+fn many_live_spans_closed_on_other_threads_count_exactly() {
+    // More live spans than the layer keeps in its lock-free slots, marked
+    // failed and closed on threads other than the one that opened them.
+    const SPANS: usize = 20_000;
+    let harness = Harness::new();
+    let spans: Vec<tracing::Span> = harness.run(|| {
+        (0..SPANS)
+            .map(|i| {
+                if i % 2 == 0 {
+                    info_span!("held", i)
+                } else {
+                    info_span!("held_with_error_field", error = tracing::field::Empty)
+                }
+            })
+            .collect()
+    });
+    let mut spans = spans.into_iter();
+    let chunks: Vec<Vec<tracing::Span>> = (0..4)
+        .map(|_| spans.by_ref().take(SPANS / 4).collect())
+        .collect();
+    std::thread::scope(|scope| {
+        for chunk in chunks {
+            let harness = &harness;
+            scope.spawn(move || {
+                harness.run(|| {
+                    for (i, span) in chunk.into_iter().enumerate() {
+                        if i % 10 == 0 {
+                            error!(parent: &span, error.type = "late", "failed");
+                        }
+                        if i % 10 == 1 {
+                            span.record("error", true);
+                        }
+                        drop(span);
+                    }
+                });
+            });
+        }
+    });
+    let run = harness.finish();
+    let per_name = (SPANS / 2) as u64;
+    // Each chunk of 5000 starts on an even span: spans at i % 10 == 0 are
+    // `held` (error event), those at i % 10 == 1 `held_with_error_field`.
+    let marked = (SPANS / 10) as u64;
+    assert_eq!(calls(&run, "held", "error"), marked);
+    assert_eq!(calls(&run, "held", "ok"), per_name - marked);
+    assert_eq!(calls(&run, "held_with_error_field", "error"), marked);
+    assert_eq!(
+        calls(&run, "held_with_error_field", "ok"),
+        per_name - marked
+    );
+    assert_eq!(
+        run.counter(
+            "span_errors_total",
+            &[("span_name", "held"), ("error_type", "late")]
+        ),
+        marked
+    );
+    assert_eq!(
+        run.histogram("span_duration_seconds", &[]).len(),
+        SPANS,
+        "every span closed once"
+    );
+}
+
+#[test]
 fn label_sets_past_the_cap_go_to_one_overflow_series() {
     let layer = SpanMetricsLayer::new()
         .with_max_series(2)

@@ -20,7 +20,8 @@ use crate::Error;
 use crate::catalog::{self, MetricDef};
 use fields::{Captured, FieldVisitor, Role, RoleKind};
 use store::{
-    ABSENT, AppendOnly, FastHash, Interner, OVERFLOW, Series, SeriesCache, SpanTable, recorder_id,
+    ABSENT, AppendOnly, FastHash, Interner, OVERFLOW, Series, SeriesCache, SlotSpan, SpanSlots,
+    SpanTable, recorder_id,
 };
 
 use switch::CachedDecision;
@@ -97,9 +98,12 @@ pub const OVERFLOW_LABEL: &str = "otel_metric_overflow";
 ///
 /// Per-callsite facts (name, filters, which fields matter) are resolved once.
 /// Once a label set has been seen, a span records without heap allocation and
-/// without hashing label strings. The layer keeps span state in its own
-/// sharded table, which keeps its capacity across spans, rather than in the
-/// registry's span extensions, whose entries are boxed anew for every span.
+/// without hashing label strings. The layer keeps span state itself rather
+/// than in the registry's span extensions, whose entries are boxed anew for
+/// every span: a span whose fields name no pipeline, step or dimension takes
+/// a slot in a fixed array, claimed and freed with one atomic operation each;
+/// other spans, and the few whose slot another live span holds, go to a
+/// sharded table that keeps its capacity across spans.
 ///
 /// # Example
 ///
@@ -455,6 +459,9 @@ struct Callsite {
     tracked: bool,
     roles: Box<[Role]>,
     any_role: bool,
+    /// No field names a pipeline or a step or feeds a dimension, so that the
+    /// callsite's spans fit in a [`SpanSlots`] slot.
+    slotted: bool,
     decision: CachedDecision,
     /// The handles of the callsite's two label sets (`ok`, `error`) when the
     /// layer has no dimensions, registered with the first recorder that
@@ -538,6 +545,10 @@ impl Callsites {
             any_role: roles
                 .iter()
                 .any(|role| role.kind != RoleKind::None || role.dim.is_some()),
+            slotted: roles.iter().all(|role| {
+                role.dim.is_none()
+                    && !matches!(role.kind, RoleKind::PipelineName | RoleKind::StepName)
+            }),
             roles,
             decision: CachedDecision::new(),
             handles: OnceLock::new(),
@@ -624,16 +635,50 @@ impl PipelineRole {
     }
 }
 
-/// The state of one live span.
+/// The state of one live span that can hold more than a slot does.
 #[derive(Debug)]
 struct SpanState {
-    start: quanta::Instant,
+    /// The raw clock reading at creation.
+    start: u64,
     callsite: u32,
     error: bool,
     step_failed: bool,
     error_type: u32,
     role: PipelineRole,
     dims: [u32; MAX_DIMENSIONS],
+}
+
+impl SpanState {
+    fn new(start: u64, callsite: u32) -> Self {
+        Self {
+            start,
+            callsite,
+            error: false,
+            step_failed: false,
+            error_type: ABSENT,
+            role: PipelineRole::None,
+            dims: [ABSENT; MAX_DIMENSIONS],
+        }
+    }
+}
+
+impl From<SlotSpan> for SpanState {
+    fn from(slot: SlotSpan) -> Self {
+        Self {
+            error: slot.error,
+            error_type: slot.error_type,
+            ..Self::new(slot.start, slot.callsite)
+        }
+    }
+}
+
+/// Where a live span keeps its state.
+#[derive(Debug, Clone, Copy)]
+enum Holder {
+    /// A [`SpanSlots`] slot: no role and no dimensions.
+    Slot,
+    /// The [`SpanTable`], with the span's role when it was looked up.
+    Table(PipelineRole),
 }
 
 /// The label-set key of `span_calls_total` and `span_duration_seconds`.
@@ -679,6 +724,8 @@ struct State {
     names: Names,
     dimension_labels: Vec<SharedString>,
     callsites: Callsites,
+    clock: quanta::Clock,
+    slots: SpanSlots,
     spans: SpanTable<SpanState>,
     dimension_values: Vec<Interner>,
     pipelines: Interner,
@@ -761,6 +808,8 @@ impl State {
                 .map(|field| SharedString::from_shared(Arc::from(label_name(field))))
                 .collect(),
             callsites: Callsites::new(),
+            clock: quanta::Clock::new(),
+            slots: SpanSlots::new(),
             spans: SpanTable::new(),
             dimension_values: config
                 .dimensions
@@ -778,37 +827,42 @@ impl State {
         }
     }
 
-    /// Finds the pipeline of the span `id`: the span itself or its nearest
-    /// ancestor that is a run or a step.
-    fn pipeline_of<S>(&self, id: &Id, ctx: &Context<'_, S>) -> Option<PipelineLink>
+    /// The pipeline that span `key` itself links to, from its role; `None`
+    /// for a span that is neither a run nor a step, or that the layer does
+    /// not hold.
+    fn own_link(&self, key: u64) -> Option<PipelineLink> {
+        if self.slots.callsite(key).is_some() {
+            return None;
+        }
+        self.spans.with(key, |state| state.role.link(key)).flatten()
+    }
+
+    /// Finds the pipeline of the span `id`: the nearest span that is a run or
+    /// a step among the span itself (unless `from_parent`) and its ancestors.
+    fn pipeline_of<S>(
+        &self,
+        id: &Id,
+        from_parent: bool,
+        ctx: &Context<'_, S>,
+    ) -> Option<PipelineLink>
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        ctx.span_scope(id)?.find_map(|span| {
-            let span_id = span.id().into_u64();
-            self.spans
-                .with(span_id, |state| state.role.link(span_id))
-                .flatten()
-        })
+        ctx.span(id)?
+            .scope()
+            .skip(usize::from(from_parent))
+            .find_map(|span| self.own_link(span.id().into_u64()))
     }
 
     /// Turns what the fields of a new span or of a span's `record` said into
-    /// the span's pipeline role, when it has none yet.
-    fn classify<S>(
+    /// the span's pipeline role. `parent_link` gives the pipeline of the
+    /// span's parent, which a step inherits.
+    fn classify(
         &self,
-        id: &Id,
         captured: &Captured,
         switch: &MetricsSwitch,
-        ctx: &Context<'_, S>,
-    ) -> Option<PipelineRole>
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        let parent_link = || {
-            ctx.span(id)
-                .and_then(|span| span.parent().map(|parent| parent.id()))
-                .and_then(|parent| self.pipeline_of(&parent, ctx))
-        };
+        parent_link: impl FnOnce() -> Option<PipelineLink>,
+    ) -> Option<PipelineRole> {
         match (captured.pipeline.as_str(), captured.step.as_str()) {
             (Some(pipeline), None) => Some(if switch.is_name_enabled(pipeline) {
                 PipelineRole::Run {
@@ -843,6 +897,66 @@ impl State {
             (None, None) => None,
         }
     }
+
+    /// The interned `error.type` that `captured` holds, else [`ABSENT`].
+    fn error_type(&self, captured: &Captured) -> u32 {
+        captured
+            .error_type
+            .as_str()
+            .map_or(ABSENT, |t| self.error_types.intern(t))
+    }
+}
+
+/// The pipeline link of a span's parent, looked up at most once and only when
+/// needed.
+struct ParentLink<'a, S> {
+    id: &'a Id,
+    /// The attributes of a new span, which name its parent.
+    attrs: Option<&'a Attributes<'a>>,
+    ctx: &'a Context<'a, S>,
+    link: Option<Option<PipelineLink>>,
+}
+
+impl<'a, S> ParentLink<'a, S>
+where
+    S: Subscriber + for<'b> LookupSpan<'b>,
+{
+    fn new(id: &'a Id, attrs: Option<&'a Attributes<'a>>, ctx: &'a Context<'a, S>) -> Self {
+        Self {
+            id,
+            attrs,
+            ctx,
+            link: None,
+        }
+    }
+
+    fn get(&mut self, state: &State) -> Option<PipelineLink> {
+        if let Some(link) = self.link {
+            return link;
+        }
+        let link = self.find(state);
+        self.link = Some(link);
+        link
+    }
+
+    fn find(&self, state: &State) -> Option<PipelineLink> {
+        if let Some(attrs) = self.attrs {
+            // A new span's attributes name its parent (as the registry reads
+            // them); when that parent is the run or a step, it decides without
+            // a walk through the registry.
+            let parent = if attrs.is_root() {
+                return None;
+            } else if attrs.is_contextual() {
+                self.ctx.current_span().id().cloned()
+            } else {
+                attrs.parent().cloned()
+            };
+            if let Some(link) = parent.and_then(|parent| state.own_link(parent.into_u64())) {
+                return Some(link);
+            }
+        }
+        state.pipeline_of(self.id, true, self.ctx)
+    }
 }
 
 impl SpanMetricsLayer {
@@ -850,17 +964,10 @@ impl SpanMetricsLayer {
         &self.state
     }
 
-    /// Adds the pipeline counters that `captured` holds to the pipeline of
-    /// the span `id`.
-    fn add_pipeline_counts<S>(&self, id: &Id, captured: &Captured, ctx: &Context<'_, S>)
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        if !captured.has_counts() {
-            return;
-        }
-        let state = self.state();
-        let Some(PipelineLink::Active { pipeline, .. }) = state.pipeline_of(id, ctx) else {
+    /// Adds the pipeline counters that `captured` holds to the pipeline
+    /// `link`.
+    fn add_counts(&self, link: Option<PipelineLink>, captured: &Captured) {
+        let Some(PipelineLink::Active { pipeline, .. }) = link else {
             return;
         };
         metrics::with_recorder(|recorder| {
@@ -880,6 +987,13 @@ impl SpanMetricsLayer {
                     handles.cost.set(*total as f64 / 1e9);
                 }
             });
+        });
+    }
+
+    /// Counts a pipeline run that just started.
+    fn start_run(&self, pipeline: u32) {
+        metrics::with_recorder(|recorder| {
+            self.with_pipeline(recorder, pipeline, |handles| handles.active.increment(1.0));
         });
     }
 
@@ -1083,65 +1197,129 @@ impl SpanMetricsLayer {
         }
     }
 
-    /// Applies what the fields of span `id` said, and starts a pipeline run
-    /// when the span just became one.
-    fn apply_fields<S>(&self, id: &Id, captured: &Captured, ctx: &Context<'_, S>)
+    /// Stores a new span of a callsite with fields that matter, with what
+    /// they said, and starts a pipeline run when the span is one.
+    #[allow(clippy::too_many_arguments)]
+    fn start_span<S>(
+        &self,
+        id: &Id,
+        attrs: &Attributes<'_>,
+        start: u64,
+        callsite: u32,
+        site: &Callsite,
+        captured: &Captured,
+        ctx: &Context<'_, S>,
+    ) where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let state = self.state();
+        let key = id.into_u64();
+        let mut parent = ParentLink::new(id, Some(attrs), ctx);
+        let error_type = state.error_type(captured);
+        let slot = SlotSpan {
+            start,
+            callsite,
+            error: captured.error,
+            error_type,
+        };
+        let role = if site.slotted {
+            None
+        } else {
+            state.classify(captured, &self.switch, || parent.get(state))
+        };
+        if !(site.slotted && state.slots.claim(key, slot)) {
+            state.spans.insert(
+                key,
+                SpanState {
+                    role: role.unwrap_or(PipelineRole::None),
+                    dims: captured.dims,
+                    ..SpanState::from(slot)
+                },
+            );
+        }
+        if let Some(PipelineRole::Run { pipeline }) = role {
+            self.start_run(pipeline);
+        }
+        if captured.has_counts() {
+            let link = match role {
+                Some(role) => role.link(key),
+                None => parent.get(state),
+            };
+            self.add_counts(link, captured);
+        }
+        if captured.invalid > 0 {
+            metrics::with_recorder(|recorder| count_invalid(recorder, captured.invalid));
+        }
+    }
+
+    /// Applies what the fields recorded on span `id` said, and starts a
+    /// pipeline run when the span just became one.
+    fn update_span<S>(&self, id: &Id, holder: Holder, captured: &Captured, ctx: &Context<'_, S>)
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let state = self.state();
         let key = id.into_u64();
-        // Only pipeline and step names can give a span a role; without them
-        // neither the role check nor the ancestor walk is needed.
-        let names_pipeline =
-            captured.pipeline.as_str().is_some() || captured.step.as_str().is_some();
-        let needs_role = names_pipeline
-            && state
-                .spans
-                .with(key, |span| span.role == PipelineRole::None)
-                .unwrap_or(false);
-        let role = if needs_role {
-            state.classify(id, captured, &self.switch, ctx)
-        } else {
-            None
+        let mut parent = ParentLink::new(id, None, ctx);
+        let error_type = state.error_type(captured);
+        let changes_error = captured.error || error_type != ABSENT;
+        let role = match holder {
+            Holder::Slot => {
+                if changes_error {
+                    state.slots.record_error(key, captured.error, error_type);
+                }
+                PipelineRole::None
+            }
+            Holder::Table(role) => {
+                let new_role = if role == PipelineRole::None {
+                    state.classify(captured, &self.switch, || parent.get(state))
+                } else {
+                    None
+                };
+                let dims = captured.dims;
+                let changes_state =
+                    changes_error || new_role.is_some() || dims.iter().any(|d| *d != ABSENT);
+                let applied = changes_state
+                    .then(|| {
+                        state.spans.with(key, |span| {
+                            span.error |= captured.error;
+                            if error_type != ABSENT {
+                                span.error_type = error_type;
+                            }
+                            for (slot, value) in span.dims.iter_mut().zip(dims) {
+                                if value != ABSENT {
+                                    *slot = value;
+                                }
+                            }
+                            let started = match new_role {
+                                Some(new_role) if span.role == PipelineRole::None => {
+                                    span.role = new_role;
+                                    true
+                                }
+                                _ => false,
+                            };
+                            (span.role, started)
+                        })
+                    })
+                    .flatten();
+                match applied {
+                    Some((role, started)) => {
+                        if let (true, PipelineRole::Run { pipeline }) = (started, role) {
+                            self.start_run(pipeline);
+                        }
+                        role
+                    }
+                    None => role,
+                }
+            }
         };
-        let error_type = captured
-            .error_type
-            .as_str()
-            .map(|t| state.error_types.intern(t));
-        let dims = captured.dims;
-        let changes_state = captured.error
-            || error_type.is_some()
-            || role.is_some()
-            || dims.iter().any(|d| *d != ABSENT);
-        let applied = changes_state
-            .then(|| {
-                state.spans.with(key, |span| {
-                    span.error |= captured.error;
-                    if let Some(error_type) = error_type {
-                        span.error_type = error_type;
-                    }
-                    for (slot, value) in span.dims.iter_mut().zip(dims) {
-                        if value != ABSENT {
-                            *slot = value;
-                        }
-                    }
-                    match role {
-                        Some(role) if span.role == PipelineRole::None => {
-                            span.role = role;
-                            Some(role)
-                        }
-                        _ => None,
-                    }
-                })
-            })
-            .flatten();
-        if let Some(Some(PipelineRole::Run { pipeline })) = applied {
-            metrics::with_recorder(|recorder| {
-                self.with_pipeline(recorder, pipeline, |handles| handles.active.increment(1.0));
-            });
+        if captured.has_counts() {
+            let link = match role.link(key) {
+                Some(link) => Some(link),
+                None => parent.get(state),
+            };
+            self.add_counts(link, captured);
         }
-        self.add_pipeline_counts(id, captured, ctx);
         if captured.invalid > 0 {
             metrics::with_recorder(|recorder| count_invalid(recorder, captured.invalid));
         }
@@ -1162,27 +1340,25 @@ where
             return;
         }
         let state = self.state();
-        let start = quanta::Instant::now();
-        let captured = state
+        let start = state.clock.raw();
+        state
             .callsites
             .with(attrs.metadata(), &self.config, |index, site| {
                 if !site.tracked || !site.decision.is_enabled(&self.switch, site.name) {
-                    return None;
+                    return;
                 }
-                state.spans.insert(
-                    id.into_u64(),
-                    SpanState {
+                if !site.any_role {
+                    let key = id.into_u64();
+                    let slot = SlotSpan {
                         start,
                         callsite: index,
                         error: false,
-                        step_failed: false,
                         error_type: ABSENT,
-                        role: PipelineRole::None,
-                        dims: [ABSENT; MAX_DIMENSIONS],
-                    },
-                );
-                if !site.any_role {
-                    return None;
+                    };
+                    if !state.slots.claim(key, slot) {
+                        state.spans.insert(key, SpanState::from(slot));
+                    }
+                    return;
                 }
                 let mut captured = Captured::new();
                 attrs.record(&mut FieldVisitor::new(
@@ -1190,11 +1366,8 @@ where
                     &state.dimension_values,
                     &mut captured,
                 ));
-                Some(captured)
+                self.start_span(id, attrs, start, index, site, &captured, &ctx);
             });
-        if let Some(captured) = captured.flatten() {
-            self.apply_fields(id, &captured, &ctx);
-        }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -1202,23 +1375,24 @@ where
             return;
         }
         let state = self.state();
-        let Some(index) = state.spans.with(id.into_u64(), |span| span.callsite) else {
+        let key = id.into_u64();
+        let (index, holder) = match state.slots.callsite(key) {
+            Some(index) => (index, Holder::Slot),
+            None => match state.spans.with(key, |span| (span.callsite, span.role)) {
+                Some((index, role)) => (index, Holder::Table(role)),
+                None => return,
+            },
+        };
+        let Some(site) = state.callsites.get(index).filter(|site| site.any_role) else {
             return;
         };
-        let captured = state.callsites.get(index).map(|site| {
-            site.any_role.then(|| {
-                let mut captured = Captured::new();
-                values.record(&mut FieldVisitor::new(
-                    &site.roles,
-                    &state.dimension_values,
-                    &mut captured,
-                ));
-                captured
-            })
-        });
-        if let Some(Some(captured)) = captured {
-            self.apply_fields(id, &captured, &ctx);
-        }
+        let mut captured = Captured::new();
+        values.record(&mut FieldVisitor::new(
+            &site.roles,
+            &state.dimension_values,
+            &mut captured,
+        ));
+        self.update_span(id, holder, &captured, &ctx);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -1238,7 +1412,7 @@ where
             }
             Some(captured)
         });
-        let Some(mut captured) = captured.flatten() else {
+        let Some(captured) = captured.flatten() else {
             return;
         };
         let span = match event.parent() {
@@ -1251,39 +1425,46 @@ where
         };
         // Only an ERROR event marks its span; an event's own `error` field or
         // pipeline names say nothing about the span.
-        captured.error = is_error;
-        captured.pipeline.clear();
-        captured.step.clear();
-        if !is_error {
-            captured.error_type.clear();
-        }
         let key = span.into_u64();
+        let mut role = None;
         if is_error {
-            let error_type = captured
-                .error_type
-                .as_str()
-                .map(|t| state.error_types.intern(t));
-            state.spans.with(key, |span| {
-                span.error = true;
-                if let Some(error_type) = error_type {
-                    span.error_type = error_type;
-                }
-            });
+            let error_type = state.error_type(&captured);
+            if !state.slots.record_error(key, true, error_type) {
+                role = state.spans.with(key, |span| {
+                    span.error = true;
+                    if error_type != ABSENT {
+                        span.error_type = error_type;
+                    }
+                    span.role
+                });
+            }
         }
-        self.add_pipeline_counts(&span, &captured, &ctx);
+        if captured.has_counts() {
+            let link = match role.and_then(|role| role.link(key)) {
+                Some(link) => Some(link),
+                None => state.pipeline_of(&span, role.is_some(), &ctx),
+            };
+            self.add_counts(link, &captured);
+        }
         if captured.invalid > 0 {
             metrics::with_recorder(|recorder| count_invalid(recorder, captured.invalid));
         }
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
-        let Some(span) = self.state.spans.remove(id.into_u64()) else {
-            return;
+        let state = self.state();
+        let key = id.into_u64();
+        let span = match state.slots.release(key) {
+            Some(slot) => SpanState::from(slot),
+            None => match state.spans.remove(key) {
+                Some(span) if span.role != PipelineRole::Muted => span,
+                _ => return,
+            },
         };
-        if span.role == PipelineRole::Muted {
-            return;
-        }
-        let seconds = span.start.elapsed().as_secs_f64();
+        let nanos = state.clock.delta_as_nanos(span.start, state.clock.raw());
+        // A multiplication costs a fraction of a division; the result differs
+        // from `nanos / 1e9` by at most one unit in the last place.
+        let seconds = nanos as f64 * 1e-9;
         metrics::with_recorder(|recorder| self.record_close(recorder, &span, seconds));
     }
 }

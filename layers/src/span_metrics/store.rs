@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, Hasher};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use arc_swap::ArcSwap;
@@ -154,6 +154,161 @@ impl<V> SpanTable<V> {
             .iter()
             .map(|shard| shard.len.load(Ordering::Relaxed))
             .sum()
+    }
+}
+
+const SLOT_BITS: u32 = 12;
+
+/// The error flag in a slot's error word.
+const ERROR_BIT: u64 = 1 << 32;
+
+/// Live spans that need no more than a start time, a callsite and an error
+/// state, in a fixed array of slots claimed and released without locking.
+///
+/// A span's slot is found from its id; when another live span holds it, the
+/// span goes to a [`SpanTable`] instead. The registry reuses the ids of closed
+/// spans, so a thread that opens and closes spans keeps using the same few
+/// slots.
+pub(crate) struct SpanSlots {
+    slots: Box<[Slot]>,
+}
+
+/// One slot: the id of the span that holds it (0 when free), and that span's
+/// state.
+#[repr(align(32))]
+#[derive(Default)]
+struct Slot {
+    id: AtomicU64,
+    start: AtomicU64,
+    /// The error type (low 32 bits), the error flag ([`ERROR_BIT`]) and, above
+    /// it, a tag of the holder's id, so that an update meant for a span that
+    /// has since closed never lands on the next holder.
+    error: AtomicU64,
+    callsite: AtomicU32,
+}
+
+/// The state of a span that held a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SlotSpan {
+    pub(crate) start: u64,
+    pub(crate) callsite: u32,
+    pub(crate) error: bool,
+    pub(crate) error_type: u32,
+}
+
+impl SpanSlots {
+    pub(crate) fn new() -> Self {
+        Self {
+            slots: (0..1 << SLOT_BITS).map(|_| Slot::default()).collect(),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, id: u64) -> &Slot {
+        // The registry's ids keep a span's place in its slab in the low bits
+        // and a generation above, so the low bits keep a reused id on its slot.
+        let index = (id as u32).wrapping_mul(0x9e37_79b9) >> (32 - SLOT_BITS);
+        &self.slots[index as usize]
+    }
+
+    /// The tag of `id` in a slot's error word.
+    #[inline]
+    fn tag(id: u64) -> u64 {
+        (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 33) << 33
+    }
+
+    /// Gives span `id` a slot holding `span`; `false` when another live span
+    /// holds the slot.
+    #[inline]
+    pub(crate) fn claim(&self, id: u64, span: SlotSpan) -> bool {
+        let slot = self.slot(id);
+        if slot.id.load(Ordering::Relaxed) != 0
+            || slot
+                .id
+                .compare_exchange(0, id, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        // Nothing reads these before the span's id leaves `new_span`, which
+        // happens after these stores.
+        let error = if span.error { ERROR_BIT } else { 0 };
+        slot.start.store(span.start, Ordering::Relaxed);
+        slot.callsite.store(span.callsite, Ordering::Relaxed);
+        slot.error.store(
+            Self::tag(id) | error | u64::from(span.error_type),
+            Ordering::Relaxed,
+        );
+        true
+    }
+
+    /// The callsite of span `id`, when it holds a slot.
+    #[inline]
+    pub(crate) fn callsite(&self, id: u64) -> Option<u32> {
+        let slot = self.slot(id);
+        (slot.id.load(Ordering::Relaxed) == id).then(|| slot.callsite.load(Ordering::Relaxed))
+    }
+
+    /// Marks span `id` as failed when `error`, and sets its error type unless
+    /// `error_type` is [`ABSENT`]; `false` when the span holds no slot.
+    pub(crate) fn record_error(&self, id: u64, error: bool, error_type: u32) -> bool {
+        let slot = self.slot(id);
+        if slot.id.load(Ordering::Relaxed) != id {
+            return false;
+        }
+        let tag = Self::tag(id);
+        let mut current = slot.error.load(Ordering::Relaxed);
+        loop {
+            if current & !(ERROR_BIT | u64::from(u32::MAX)) != tag {
+                // The span closed in the meantime and another took its slot.
+                return true;
+            }
+            let mut next = current;
+            if error {
+                next |= ERROR_BIT;
+            }
+            if error_type != ABSENT {
+                next = (next & !u64::from(u32::MAX)) | u64::from(error_type);
+            }
+            match slot.error.compare_exchange_weak(
+                current,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Frees the slot of span `id` and returns the span's state; `None` when
+    /// the span holds no slot.
+    #[inline]
+    pub(crate) fn release(&self, id: u64) -> Option<SlotSpan> {
+        let slot = self.slot(id);
+        if slot.id.load(Ordering::Acquire) != id {
+            return None;
+        }
+        let error = slot.error.load(Ordering::Relaxed);
+        let span = SlotSpan {
+            start: slot.start.load(Ordering::Relaxed),
+            callsite: slot.callsite.load(Ordering::Relaxed),
+            error: error & ERROR_BIT != 0,
+            error_type: error as u32,
+        };
+        // Publishes the reads above before the next holder's writes.
+        slot.id.store(0, Ordering::Release);
+        Some(span)
+    }
+
+    /// The number of slots held.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| slot.id.load(Ordering::Relaxed) != 0)
+            .count()
     }
 }
 
@@ -411,6 +566,79 @@ mod tests {
         assert_eq!(table.remove(7), None);
         assert_eq!(table.with(1001, |v| *v), None);
         assert_eq!(table.len(), 999);
+    }
+
+    fn slot_span(callsite: u32) -> SlotSpan {
+        SlotSpan {
+            start: 100,
+            callsite,
+            error: false,
+            error_type: ABSENT,
+        }
+    }
+
+    #[test]
+    fn slots_hold_one_live_span_each() {
+        let slots = SpanSlots::new();
+        // The same low bits with another generation, as the registry gives a
+        // reused id: the same slot.
+        let (first, reused) = (7u64, 7 | 1 << 40);
+        assert!(slots.claim(first, slot_span(1)));
+        assert!(!slots.claim(reused, slot_span(2)), "the slot is taken");
+        assert_eq!(slots.callsite(first), Some(1));
+        assert_eq!(slots.callsite(reused), None);
+        assert_eq!(slots.release(reused), None);
+        assert_eq!(slots.release(first), Some(slot_span(1)));
+        assert_eq!(slots.release(first), None, "released once");
+        assert!(slots.claim(reused, slot_span(2)));
+        assert_eq!(slots.len(), 1);
+    }
+
+    #[test]
+    fn slot_errors_keep_the_last_type_and_never_reach_the_next_holder() {
+        let slots = SpanSlots::new();
+        let (first, reused) = (9u64, 9 | 1 << 40);
+        assert!(slots.claim(first, slot_span(1)));
+        assert!(slots.record_error(first, false, 4), "a type alone");
+        assert!(slots.record_error(first, true, ABSENT));
+        assert!(!slots.record_error(reused, true, 5), "not the holder");
+        let span = slots.release(first).unwrap();
+        assert!(span.error);
+        assert_eq!(span.error_type, 4);
+        assert!(slots.claim(reused, slot_span(2)));
+        // A late update for the closed span.
+        assert!(!slots.record_error(first, true, 6));
+        assert_eq!(slots.release(reused), Some(slot_span(2)));
+    }
+
+    #[test]
+    fn slots_keep_every_span_under_contention() {
+        let slots = SpanSlots::new();
+        let table = SpanTable::new();
+        std::thread::scope(|scope| {
+            for thread in 0..4u64 {
+                let (slots, table) = (&slots, &table);
+                scope.spawn(move || {
+                    for i in 0..50_000u64 {
+                        // Ids that collide often: few distinct slots per thread.
+                        let id = (i % 8 + 1) | thread << 8 | i << 32;
+                        let span = SlotSpan {
+                            start: i,
+                            callsite: thread as u32,
+                            error: i % 3 == 0,
+                            error_type: i as u32,
+                        };
+                        if !slots.claim(id, span) {
+                            table.insert(id, span);
+                        }
+                        let back = slots.release(id).or_else(|| table.remove(id));
+                        assert_eq!(back, Some(span));
+                    }
+                });
+            }
+        });
+        assert_eq!(slots.len(), 0);
+        assert_eq!(table.len(), 0);
     }
 
     #[test]

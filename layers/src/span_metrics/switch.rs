@@ -99,6 +99,7 @@ impl MetricsSwitch {
             || !self.inner.disabled.load().contains(name)
     }
 
+    #[inline]
     pub(crate) fn generation(&self) -> u64 {
         self.inner.generation.load(Ordering::Acquire)
     }
