@@ -1011,8 +1011,9 @@ impl SpanMetricsLayer {
                 shared(state.pipelines.value(pipeline)),
             )]
         };
-        state.pipeline_series.with(
+        state.pipeline_series.with_index(
             recorder,
+            pipeline,
             pipeline,
             pipeline == OVERFLOW,
             |recorder| pipeline_handles(recorder, names, own()),
@@ -1114,8 +1115,9 @@ impl SpanMetricsLayer {
             None => SharedString::const_str(DEFAULT_ERROR_TYPE),
         };
         if span.error {
-            state.span_errors.with(
+            state.span_errors.with_index(
                 recorder,
+                span.callsite,
                 (span.callsite, span.error_type),
                 span.error_type == OVERFLOW,
                 |recorder| {
@@ -1157,8 +1159,9 @@ impl SpanMetricsLayer {
                     ]
                 };
                 let overflowed = pipeline == OVERFLOW || step == OVERFLOW;
-                state.step_series.with(
+                state.step_series.with_index(
                     recorder,
+                    step,
                     (pipeline, step),
                     overflowed,
                     |recorder| histogram(recorder, &names.step_duration, labels()),

@@ -315,22 +315,21 @@ impl SpanSlots {
 const FIRST_SEGMENT: usize = 32;
 const SEGMENTS: usize = 26;
 
-/// An array that only grows, read by index without locking: segment `k`
-/// holds `32 << k` slots and is allocated when first needed.
-pub(crate) struct AppendOnly<T> {
+/// An array of cells that are each set once and read by index without
+/// locking: segment `k` holds `32 << k` cells and is allocated when first
+/// needed.
+pub(crate) struct OnceArray<T> {
     segments: [OnceLock<Box<[OnceLock<T>]>>; SEGMENTS],
-    len: Mutex<usize>,
 }
 
-impl<T> AppendOnly<T> {
+impl<T> OnceArray<T> {
     pub(crate) fn new() -> Self {
         Self {
             segments: std::array::from_fn(|_| OnceLock::new()),
-            len: Mutex::new(0),
         }
     }
 
-    /// The segment and the slot within it of `index`.
+    /// The segment and the cell within it of `index`.
     #[inline]
     fn locate(index: usize) -> (usize, usize) {
         let n = index / FIRST_SEGMENT + 1;
@@ -338,23 +337,50 @@ impl<T> AppendOnly<T> {
         (segment, index - FIRST_SEGMENT * ((1 << segment) - 1))
     }
 
+    /// The value at `index`, once set.
     #[inline]
     pub(crate) fn get(&self, index: usize) -> Option<&T> {
-        let (segment, slot) = Self::locate(index);
-        self.segments.get(segment)?.get()?.get(slot)?.get()
+        let (segment, cell) = Self::locate(index);
+        self.segments.get(segment)?.get()?.get(cell)?.get()
+    }
+
+    /// The value at `index`, set to `make()` first when unset; `None` past the
+    /// array's reach.
+    pub(crate) fn get_or_init(&self, index: usize, make: impl FnOnce() -> T) -> Option<&T> {
+        let (segment, cell) = Self::locate(index);
+        let cells = self.segments.get(segment)?.get_or_init(|| {
+            (0..FIRST_SEGMENT << segment)
+                .map(|_| OnceLock::new())
+                .collect()
+        });
+        Some(cells.get(cell)?.get_or_init(make))
+    }
+}
+
+/// An array that only grows, read by index without locking.
+pub(crate) struct AppendOnly<T> {
+    cells: OnceArray<T>,
+    len: Mutex<usize>,
+}
+
+impl<T> AppendOnly<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            cells: OnceArray::new(),
+            len: Mutex::new(0),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, index: usize) -> Option<&T> {
+        self.cells.get(index)
     }
 
     /// Appends `value` and returns its index.
     pub(crate) fn push(&self, value: T) -> usize {
         let mut len = lock(&self.len);
         let index = *len;
-        let (segment, slot) = Self::locate(index);
-        let slots = self.segments[segment].get_or_init(|| {
-            (0..FIRST_SEGMENT << segment)
-                .map(|_| OnceLock::new())
-                .collect()
-        });
-        let _ = slots[slot].set(value);
+        self.cells.get_or_init(index, move || value);
         *len += 1;
         index
     }
@@ -365,58 +391,82 @@ pub(crate) const OVERFLOW: u32 = u32::MAX;
 /// The id of "no value".
 pub(crate) const ABSENT: u32 = u32::MAX - 1;
 
+/// How many recently interned values an [`Interner`] finds without locking.
+const RECENT_VALUES: usize = 64;
+
 /// Maps label values to small integers, up to a cap; values past the cap all
 /// get [`OVERFLOW`].
+///
+/// A value seen recently is found from its hash in a small direct-mapped
+/// table of atomics and checked against the stored value, without locking;
+/// other values go through a copy-on-write map.
 pub(crate) struct Interner {
-    table: ArcSwap<InternTable>,
+    ids: ArcSwap<HashMap<Arc<str>, u32, FastHash>>,
+    values: AppendOnly<Arc<str>>,
+    /// The top half of a value's hash and its id, by the bottom bits of the
+    /// hash.
+    recent: [AtomicU64; RECENT_VALUES],
     write: Mutex<()>,
     cap: usize,
-}
-
-#[derive(Clone, Default)]
-struct InternTable {
-    ids: HashMap<Arc<str>, u32, FastHash>,
-    values: Vec<Arc<str>>,
 }
 
 impl Interner {
     pub(crate) fn new(cap: usize) -> Self {
         Self {
-            table: ArcSwap::from_pointee(InternTable::default()),
+            ids: ArcSwap::from_pointee(HashMap::with_hasher(FastHash)),
+            values: AppendOnly::new(),
+            recent: std::array::from_fn(|_| AtomicU64::new(0)),
             write: Mutex::new(()),
             cap: cap.min(ABSENT as usize),
         }
     }
 
     pub(crate) fn intern(&self, value: &str) -> u32 {
-        if let Some(&id) = self.table.load().ids.get(value) {
+        const LOW: u64 = u32::MAX as u64;
+        let hash = FastHash.hash_one(value);
+        let recent = &self.recent[hash as usize % RECENT_VALUES];
+        let hint = recent.load(Ordering::Acquire);
+        if hint & !LOW == hash & !LOW {
+            let id = hint as u32;
+            if self.values.get(id as usize).is_some_and(|v| **v == *value) {
+                return id;
+            }
+        }
+        let id = self.intern_slow(value);
+        if id != OVERFLOW {
+            recent.store((hash & !LOW) | u64::from(id), Ordering::Release);
+        }
+        id
+    }
+
+    fn intern_slow(&self, value: &str) -> u32 {
+        if let Some(&id) = self.ids.load().get(value) {
             return id;
         }
         let _write = lock(&self.write);
-        let current = self.table.load();
-        if let Some(&id) = current.ids.get(value) {
+        let current = self.ids.load();
+        if let Some(&id) = current.get(value) {
             return id;
         }
-        if current.values.len() >= self.cap {
+        if current.len() >= self.cap {
             return OVERFLOW;
         }
-        let mut next = InternTable::clone(&current);
-        let id = next.values.len() as u32;
         let value: Arc<str> = Arc::from(value);
-        next.values.push(Arc::clone(&value));
-        next.ids.insert(value, id);
-        self.table.store(Arc::new(next));
+        let id = self.values.push(Arc::clone(&value)) as u32;
+        let mut next = HashMap::clone(&current);
+        next.insert(value, id);
+        self.ids.store(Arc::new(next));
         id
     }
 
     /// The value of `id`; `None` for [`ABSENT`], [`OVERFLOW`] and unknown ids.
     pub(crate) fn value(&self, id: u32) -> Option<Arc<str>> {
-        self.table.load().values.get(id as usize).cloned()
+        self.values.get(id as usize).cloned()
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.table.load().values.len()
+        self.ids.load().len()
     }
 }
 
@@ -431,6 +481,10 @@ pub(crate) fn recorder_id(recorder: &dyn Recorder) -> usize {
 /// on distinct keys. Reads take no lock; inserts copy the map.
 pub(crate) struct SeriesCache<K, H> {
     current: ArcSwap<SeriesMap<K, H>>,
+    /// Handles of own series by an index that callers derive from the key
+    /// (an interned id), with the recorder and the key they belong to: found
+    /// without locking when the index has always had the same key.
+    by_index: OnceArray<(usize, K, H)>,
     write: Mutex<()>,
     cap: usize,
 }
@@ -468,9 +522,50 @@ where
     pub(crate) fn new(cap: usize) -> Self {
         Self {
             current: ArcSwap::from_pointee(SeriesMap::empty(0)),
+            by_index: OnceArray::new(),
             write: Mutex::new(()),
             cap,
         }
+    }
+
+    /// [`with`](Self::with), first looking for the handles at `index`, an
+    /// interned id that the key holds (below the cap, so the array stays
+    /// bounded).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn with_index<R>(
+        &self,
+        recorder: &dyn Recorder,
+        index: u32,
+        key: K,
+        overflowed: bool,
+        make: impl FnOnce(&dyn Recorder) -> H,
+        overflow: impl FnOnce(&dyn Recorder) -> H,
+        f: impl FnOnce(&H, Series) -> R,
+    ) -> R {
+        let rid = recorder_id(recorder);
+        let index = index as usize;
+        if !overflowed
+            && let Some((owner, known, handles)) = self.by_index.get(index)
+            && *owner == rid
+            && *known == key
+        {
+            return f(handles, Series::Own);
+        }
+        self.with(
+            recorder,
+            key,
+            overflowed,
+            make,
+            overflow,
+            |handles, series| {
+                if series == Series::Own {
+                    self.by_index
+                        .get_or_init(index, || (rid, key, handles.clone()));
+                }
+                f(handles, series)
+            },
+        )
     }
 
     /// Runs `f` with the handles of `key` registered with `recorder`.
@@ -651,10 +746,10 @@ mod tests {
             assert_eq!(array.get(i), Some(&(i * 3)));
         }
         assert_eq!(array.get(10_000), None);
-        assert_eq!(AppendOnly::<u8>::locate(31), (0, 31));
-        assert_eq!(AppendOnly::<u8>::locate(32), (1, 0));
-        assert_eq!(AppendOnly::<u8>::locate(95), (1, 63));
-        assert_eq!(AppendOnly::<u8>::locate(96), (2, 0));
+        assert_eq!(OnceArray::<u8>::locate(31), (0, 31));
+        assert_eq!(OnceArray::<u8>::locate(32), (1, 0));
+        assert_eq!(OnceArray::<u8>::locate(95), (1, 63));
+        assert_eq!(OnceArray::<u8>::locate(96), (2, 0));
     }
 
     #[test]
@@ -669,6 +764,91 @@ mod tests {
         assert_eq!(interner.len(), 3);
         assert_eq!(interner.value(a).as_deref(), Some("a"));
         assert_eq!(interner.value(OVERFLOW), None);
+    }
+
+    #[test]
+    fn interner_ids_stay_exact_whatever_the_recent_table_holds() {
+        let interner = Interner::new(10_000);
+        // Far more values than recent slots: hints are overwritten and their
+        // collisions must never give one value another's id.
+        let ids: Vec<u32> = (0..5_000)
+            .map(|i| interner.intern(&format!("v{i}")))
+            .collect();
+        for round in 0..2 {
+            for (i, id) in ids.iter().enumerate().rev() {
+                assert_eq!(interner.intern(&format!("v{i}")), *id, "round {round}");
+            }
+        }
+        assert_eq!(interner.value(ids[1234]).as_deref(), Some("v1234"));
+        assert_eq!(interner.len(), 5_000);
+    }
+
+    /// A recorder that registers no-op handles and takes up room.
+    struct Sized8 {
+        _room: u64,
+    }
+
+    impl Recorder for Sized8 {
+        fn describe_counter(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_gauge(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+            Counter::noop()
+        }
+        fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::noop()
+        }
+        fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> metrics::Histogram {
+            metrics::Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn series_cache_by_index_checks_recorder_and_key() {
+        let cache: SeriesCache<(u32, u32), Counter> = SeriesCache::new(10);
+        let meta = Metadata::new("t", metrics::Level::INFO, None);
+        let made = AtomicUsize::new(0);
+        let make = |r: &dyn Recorder| {
+            made.fetch_add(1, Ordering::Relaxed);
+            r.register_counter(&Key::from_static_name("x"), &meta)
+        };
+        // Two recorders at two addresses (a zero-sized one might share one).
+        let recorders = [Sized8 { _room: 0 }, Sized8 { _room: 1 }];
+        let (first, second): (&dyn Recorder, &dyn Recorder) = (&recorders[0], &recorders[1]);
+        let outcome = |recorder: &dyn Recorder, key: (u32, u32)| {
+            cache.with_index(recorder, key.1, key, false, make, make, |_, s| s)
+        };
+        assert_eq!(outcome(first, (0, 1)), Series::Own);
+        assert_eq!(outcome(first, (0, 1)), Series::Own);
+        assert_eq!(made.load(Ordering::Relaxed), 1, "registered once");
+        // Another key at the same index, and another recorder: registered
+        // through the map, never served the first key's handles.
+        assert_eq!(outcome(first, (5, 1)), Series::Own);
+        assert_eq!(made.load(Ordering::Relaxed), 2);
+        assert_eq!(outcome(second, (0, 1)), Series::Own);
+        assert_eq!(made.load(Ordering::Relaxed), 3);
+        assert_eq!(
+            cache.with_index(first, 1, (0, 1), true, make, make, |_, s| s),
+            Series::Overflow
+        );
     }
 
     #[test]
