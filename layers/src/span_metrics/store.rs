@@ -170,7 +170,9 @@ const ERROR_BIT: u64 = 1 << 32;
 /// spans, so a thread that opens and closes spans keeps using the same few
 /// slots.
 pub(crate) struct SpanSlots {
-    slots: Box<[Slot]>,
+    /// Allocated with the first span, so that layers built and dropped while
+    /// configuring cost nothing.
+    slots: OnceLock<Box<[Slot]>>,
 }
 
 /// One slot: the id of the span that holds it (0 when free), and that span's
@@ -199,16 +201,26 @@ pub(crate) struct SlotSpan {
 impl SpanSlots {
     pub(crate) fn new() -> Self {
         Self {
-            slots: (0..1 << SLOT_BITS).map(|_| Slot::default()).collect(),
+            slots: OnceLock::new(),
         }
     }
 
+    /// The index of the slot of `id`.
     #[inline]
-    fn slot(&self, id: u64) -> &Slot {
-        // The registry's ids keep a span's place in its slab in the low bits
-        // and a generation above, so the low bits keep a reused id on its slot.
-        let index = (id as u32).wrapping_mul(0x9e37_79b9) >> (32 - SLOT_BITS);
-        &self.slots[index as usize]
+    fn index(id: u64) -> usize {
+        (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOT_BITS)) as usize
+    }
+
+    /// The slot of `id` in `slots`.
+    #[inline]
+    fn slot_in(slots: &[Slot], id: u64) -> Option<&Slot> {
+        slots.get(Self::index(id))
+    }
+
+    /// The slot of `id`, once any span took a slot.
+    #[inline]
+    fn slot(&self, id: u64) -> Option<&Slot> {
+        Self::slot_in(self.slots.get()?, id)
     }
 
     /// The tag of `id` in a slot's error word.
@@ -221,7 +233,12 @@ impl SpanSlots {
     /// holds the slot.
     #[inline]
     pub(crate) fn claim(&self, id: u64, span: SlotSpan) -> bool {
-        let slot = self.slot(id);
+        let slots = self
+            .slots
+            .get_or_init(|| (0..1 << SLOT_BITS).map(|_| Slot::default()).collect());
+        let Some(slot) = Self::slot_in(slots, id) else {
+            return false;
+        };
         if slot.id.load(Ordering::Relaxed) != 0
             || slot
                 .id
@@ -245,17 +262,19 @@ impl SpanSlots {
     /// The callsite of span `id`, when it holds a slot.
     #[inline]
     pub(crate) fn callsite(&self, id: u64) -> Option<u32> {
-        let slot = self.slot(id);
+        let slot = self.slot(id)?;
         (slot.id.load(Ordering::Relaxed) == id).then(|| slot.callsite.load(Ordering::Relaxed))
     }
 
     /// Marks span `id` as failed when `error`, and sets its error type unless
     /// `error_type` is [`ABSENT`]; `false` when the span holds no slot.
     pub(crate) fn record_error(&self, id: u64, error: bool, error_type: u32) -> bool {
-        let slot = self.slot(id);
-        if slot.id.load(Ordering::Relaxed) != id {
+        let Some(slot) = self
+            .slot(id)
+            .filter(|slot| slot.id.load(Ordering::Relaxed) == id)
+        else {
             return false;
-        }
+        };
         let tag = Self::tag(id);
         let mut current = slot.error.load(Ordering::Relaxed);
         loop {
@@ -286,7 +305,7 @@ impl SpanSlots {
     /// the span holds no slot.
     #[inline]
     pub(crate) fn release(&self, id: u64) -> Option<SlotSpan> {
-        let slot = self.slot(id);
+        let slot = self.slot(id)?;
         if slot.id.load(Ordering::Acquire) != id {
             return None;
         }
@@ -305,10 +324,12 @@ impl SpanSlots {
     /// The number of slots held.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|slot| slot.id.load(Ordering::Relaxed) != 0)
-            .count()
+        self.slots.get().map_or(0, |slots| {
+            slots
+                .iter()
+                .filter(|slot| slot.id.load(Ordering::Relaxed) != 0)
+                .count()
+        })
     }
 }
 
@@ -672,12 +693,20 @@ mod tests {
         }
     }
 
+    /// `count` ids that share the slot of `id`, `id` first.
+    fn sharing_a_slot(id: u64, count: usize) -> Vec<u64> {
+        (id..)
+            .filter(|other| SpanSlots::index(*other) == SpanSlots::index(id))
+            .take(count)
+            .collect()
+    }
+
     #[test]
     fn slots_hold_one_live_span_each() {
         let slots = SpanSlots::new();
-        // The same low bits with another generation, as the registry gives a
-        // reused id: the same slot.
-        let (first, reused) = (7u64, 7 | 1 << 40);
+        let [first, reused] = sharing_a_slot(7, 2)[..] else {
+            unreachable!()
+        };
         assert!(slots.claim(first, slot_span(1)));
         assert!(!slots.claim(reused, slot_span(2)), "the slot is taken");
         assert_eq!(slots.callsite(first), Some(1));
@@ -692,7 +721,9 @@ mod tests {
     #[test]
     fn slot_errors_keep_the_last_type_and_never_reach_the_next_holder() {
         let slots = SpanSlots::new();
-        let (first, reused) = (9u64, 9 | 1 << 40);
+        let [first, reused] = sharing_a_slot(9, 2)[..] else {
+            unreachable!()
+        };
         assert!(slots.claim(first, slot_span(1)));
         assert!(slots.record_error(first, false, 4), "a type alone");
         assert!(slots.record_error(first, true, ABSENT));
@@ -710,13 +741,14 @@ mod tests {
     fn slots_keep_every_span_under_contention() {
         let slots = SpanSlots::new();
         let table = SpanTable::new();
+        // Four threads, two ids each, all for one slot.
+        let ids = sharing_a_slot(3, 8);
         std::thread::scope(|scope| {
             for thread in 0..4u64 {
-                let (slots, table) = (&slots, &table);
+                let (slots, table, ids) = (&slots, &table, &ids);
                 scope.spawn(move || {
                     for i in 0..50_000u64 {
-                        // Ids that collide often: few distinct slots per thread.
-                        let id = (i % 8 + 1) | thread << 8 | i << 32;
+                        let id = ids[(thread * 2 + i % 2) as usize];
                         let span = SlotSpan {
                             start: i,
                             callsite: thread as u32,
