@@ -32,7 +32,8 @@
 //!
 //! [`SystemSampler`] publishes process and system metrics on an interval,
 //! [`alloc::CountingAllocator`] counts heap allocations, and
-//! [`SpanResourcesLayer`] measures the CPU time and memory of pipeline runs.
+//! [`SpanResourcesLayer`] measures the CPU time and memory of pipeline runs,
+//! reading threads' CPU time through [`cpu_clock`].
 //!
 //! # JSON logs
 //!
@@ -70,6 +71,7 @@
 
 pub mod alloc;
 pub mod catalog;
+pub mod cpu_clock;
 mod error;
 mod json;
 mod resources;

@@ -6,6 +6,7 @@ mod system_support;
 
 use std::time::Duration;
 
+use autotel_layers::cpu_clock::ThreadCpuClock;
 use autotel_layers::{ResourceScope, SpanResources, SpanResourcesLayer, catalog};
 use system_support::{Metrics, burn_cpu, cpu_time};
 use tracing_subscriber::prelude::*;
@@ -34,31 +35,42 @@ fn cpu_percent(metrics: &Metrics, pipeline: &str) -> f64 {
         .unwrap()
 }
 
+/// Both ways of reading a thread's CPU time: the fast clock where the
+/// kernel allows it, and the system call it falls back to.
+const CLOCKS: [ThreadCpuClock; 2] = [ThreadCpuClock::Auto, ThreadCpuClock::SystemCall];
+
 #[test]
 fn a_busy_pipeline_runs_near_100_percent() {
-    // On a machine shared with other work, a busy thread gets less than a
-    // whole core; the test measures what it got and compares.
-    let wall = std::time::Instant::now();
-    let cpu = cpu_time::thread_nanos();
-    let metrics = run_pipeline(SpanResourcesLayer::new(), "busy", || {
-        burn_cpu(Duration::from_millis(300));
-    });
-    let got = (cpu_time::thread_nanos() - cpu) as f64 / wall.elapsed().as_nanos() as f64 * 100.0;
-    let percent = cpu_percent(&metrics, "busy");
-    assert!(percent <= 105.0, "{percent}");
-    assert!(
-        percent > 50.0 || (percent - got).abs() < 15.0,
-        "the layer says {percent}%, the thread got {got}%"
-    );
+    for clock in CLOCKS {
+        // On a machine shared with other work, a busy thread gets less than
+        // a whole core; the test measures what it got and compares.
+        let wall = std::time::Instant::now();
+        let cpu = cpu_time::thread_nanos();
+        let layer = SpanResourcesLayer::new().with_cpu_clock(clock);
+        let metrics = run_pipeline(layer, "busy", || {
+            burn_cpu(Duration::from_millis(300));
+        });
+        let got =
+            (cpu_time::thread_nanos() - cpu) as f64 / wall.elapsed().as_nanos() as f64 * 100.0;
+        let percent = cpu_percent(&metrics, "busy");
+        assert!(percent <= 105.0, "{clock:?}: {percent}");
+        assert!(
+            percent > 50.0 || (percent - got).abs() < 15.0,
+            "{clock:?}: the layer says {percent}%, the thread got {got}%"
+        );
+    }
 }
 
 #[test]
 fn a_sleeping_pipeline_runs_near_0_percent() {
-    let metrics = run_pipeline(SpanResourcesLayer::new(), "sleepy", || {
-        std::thread::sleep(Duration::from_millis(200));
-    });
-    let percent = cpu_percent(&metrics, "sleepy");
-    assert!(percent < 20.0, "{percent}");
+    for clock in CLOCKS {
+        let layer = SpanResourcesLayer::new().with_cpu_clock(clock);
+        let metrics = run_pipeline(layer, "sleepy", || {
+            std::thread::sleep(Duration::from_millis(200));
+        });
+        let percent = cpu_percent(&metrics, "sleepy");
+        assert!(percent < 20.0, "{clock:?}: {percent}");
+    }
 }
 
 #[test]
@@ -171,4 +183,84 @@ fn the_scope_chooses_the_measured_spans() {
         all[1].1 >= all[0].1 && all[0].1 >= Duration::from_millis(20),
         "{all:?}"
     );
+}
+
+#[test]
+fn a_span_entered_on_another_thread_is_measured_there() {
+    let closed = Closed::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(SpanResourcesLayer::new())
+        .with(closed.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        let step = tracing::info_span!("step", step.name = "s");
+        let plain = tracing::info_span!("plain");
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    step.in_scope(|| burn_cpu(Duration::from_millis(20)));
+                    plain.in_scope(|| burn_cpu(Duration::from_millis(5)));
+                });
+            });
+        });
+    });
+    let closed = closed.0.lock().unwrap();
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    assert_eq!(closed[0].0, "step");
+    assert!(closed[0].1 >= Duration::from_millis(15), "{closed:?}");
+}
+
+#[test]
+fn a_span_entered_again_inside_itself_counts_its_time_once() {
+    let closed = Closed::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(SpanResourcesLayer::new())
+        .with(closed.clone());
+    let mut used = Duration::ZERO;
+    tracing::subscriber::with_default(subscriber, || {
+        let step = tracing::info_span!("step", step.name = "s");
+        let before = ThreadCpuClock::SystemCall.now().unwrap();
+        step.in_scope(|| {
+            step.in_scope(|| burn_cpu(Duration::from_millis(20)));
+        });
+        used = ThreadCpuClock::SystemCall.now().unwrap() - before;
+    });
+    let cpu = closed.0.lock().unwrap()[0].1;
+    assert!(cpu >= Duration::from_millis(15), "{cpu:?}");
+    assert!(
+        cpu <= used,
+        "the span counts {cpu:?}, the thread used {used:?}"
+    );
+}
+
+#[test]
+fn layers_of_two_subscribers_keep_their_spans_apart() {
+    // Two registries on one thread hand out the same span ids; each layer
+    // must still know which of its spans it measures.
+    let measured = Closed::default();
+    let first = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(SpanResourcesLayer::new())
+            .with(measured.clone()),
+    );
+    let second = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(SpanResourcesLayer::new())
+            .with(measured.clone()),
+    );
+    let step =
+        tracing::dispatcher::with_default(&first, || tracing::info_span!("step", step.name = "s"));
+    let plain = tracing::dispatcher::with_default(&second, || tracing::info_span!("plain"));
+    assert_eq!(step.id(), plain.id());
+    tracing::dispatcher::with_default(&first, || {
+        step.in_scope(|| burn_cpu(Duration::from_millis(5)));
+    });
+    tracing::dispatcher::with_default(&second, || {
+        plain.in_scope(|| burn_cpu(Duration::from_millis(5)));
+    });
+    drop((step, plain));
+    let measured = measured.0.lock().unwrap();
+    assert_eq!(measured.len(), 1, "{measured:?}");
+    assert_eq!(measured[0].0, "step");
+    assert!(measured[0].1 >= Duration::from_millis(4), "{measured:?}");
 }
