@@ -25,7 +25,11 @@ fn log_records_carry_their_target_and_no_bridge_fields() {
     assert_eq!(bridged["level"], "WARN");
     assert_eq!(bridged["logger"], "legacy::store");
     assert_eq!(bridged["message"], "retrying 12 rows");
-    assert_eq!(bridged["data"], serde_json::json!({"batch": 7}), "{bridged}");
+    assert_eq!(
+        bridged["data"],
+        serde_json::json!({"batch": 7}),
+        "{bridged}"
+    );
     assert!(bridged["trace_id"].is_string(), "in the span's trace");
     assert_eq!(lines[1]["logger"], "json_log_bridge");
     assert_eq!(lines[1]["data"]["rows"], 12);
