@@ -10,13 +10,16 @@
 //!   and the fast thread CPU clock, a plain span (measured);
 //! - `all_spans_system_call`: the same with [`ThreadCpuClock::SystemCall`],
 //!   the fallback;
+//! - `all_spans_extensions`: the fast clock again, keeping the figures as
+//!   `SpanResources` in each span's extensions
+//!   ([`SpanResourcesLayer::with_span_extensions`]);
 //! - `default_scope_plain_span`: the layer with its default scope (pipelines
 //!   and steps), a plain span it does not measure;
 //! - `default_scope_step_span`: the same layer, a step span it measures;
 //! - `floor_with_extension`: the floor plus a layer that only stores 16
 //!   bytes in each span's extensions when it exits (a registry lookup, the
-//!   extensions lock, one allocation), the storage cost that `all_spans`
-//!   includes.
+//!   extensions lock, one allocation), the storage cost that
+//!   `all_spans_extensions` includes.
 //!
 //! and two raw reads of the calling thread's CPU time:
 //! `clock_auto` ([`ThreadCpuClock::Auto`]) and `clock_system_call`.
@@ -80,6 +83,11 @@ fn bench(c: &mut Criterion) {
             .with_scope(ResourceScope::AllSpans)
             .with_cpu_clock(ThreadCpuClock::SystemCall),
     );
+    let all_spans_extensions = with_resources(
+        SpanResourcesLayer::new()
+            .with_scope(ResourceScope::AllSpans)
+            .with_span_extensions(true),
+    );
     let default_scope = with_resources(SpanResourcesLayer::new());
     let extension = Dispatch::new(
         tracing_subscriber::registry()
@@ -88,11 +96,12 @@ fn bench(c: &mut Criterion) {
     );
 
     let mut group = c.benchmark_group("span_resources");
-    let spans: [(&str, &Dispatch, fn()); 7] = [
+    let spans: [(&str, &Dispatch, fn()); 8] = [
         ("floor", &floor, plain_span),
         ("floor_step_span", &floor, step_span),
         ("all_spans", &all_spans, plain_span),
         ("all_spans_system_call", &all_spans_system_call, plain_span),
+        ("all_spans_extensions", &all_spans_extensions, plain_span),
         ("default_scope_plain_span", &default_scope, plain_span),
         ("default_scope_step_span", &default_scope, step_span),
         ("floor_with_extension", &extension, plain_span),

@@ -3,11 +3,17 @@
 //! `pipeline_memory_bytes` for pipeline runs.
 //!
 //! The CPU time comes from [`ThreadCpuClock`] (user space where the kernel
-//! allows it, the system call otherwise). What the layer needs between the
-//! callbacks of one thread lives in plain thread-local tables, not in the
-//! registry: the facts of each callsite (which of the fields it cares about
-//! it declares), which spans created on the thread it measures, and the
-//! clock readings of the spans the thread has entered.
+//! allows it, the system call otherwise). The layer touches the registry
+//! only where it must (pipeline runs, spans entered on another thread than
+//! the one that created them, span extensions when asked for):
+//!
+//! - plain thread-local tables hold what it needs between the callbacks of
+//!   one thread: the facts of each callsite (which of the fields it cares
+//!   about it declares), what it knows of the spans created on the thread,
+//!   and the clock readings of the spans the thread has entered;
+//! - the figures of live spans live in the layer's own array of slots,
+//!   claimed and released with single atomic operations, like the span
+//!   state of the span metrics layer.
 
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -21,7 +27,7 @@ use tracing_core::field::{Field, FieldSet, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Dispatch, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::cpu_clock::ThreadCpuClock;
 use crate::{DEFAULT_MAX_SERIES, OVERFLOW_LABEL, alloc, catalog};
@@ -57,8 +63,10 @@ pub enum ResourceScope {
 }
 
 /// What a span used while it was entered, kept in the span's extensions,
-/// where other layers can read it. The layer inserts it when a measured span
-/// is first exited and adds to it at each exit.
+/// where other layers can read it, by a layer built
+/// [`with_span_extensions(true)`](SpanResourcesLayer::with_span_extensions).
+/// The layer inserts it when a measured span is first exited and adds to it
+/// at each exit.
 ///
 /// ```
 /// use autotel_layers::SpanResources;
@@ -144,10 +152,30 @@ struct Entry {
     span: u64,
     cpu: u64,
     allocated: u64,
+    /// The span's callsite, for recording into its fields.
+    metadata: Option<&'static Metadata<'static>>,
     /// The span was already entered on this thread: the outer entry counts
     /// the time, this one nothing.
     again: bool,
 }
+
+/// What a layer knows of a span created on the thread.
+#[derive(Clone, Copy)]
+struct SpanFacts {
+    layer: u64,
+    span: u64,
+    metadata: Option<&'static Metadata<'static>>,
+    /// The callsite's facts, with [`Facts::MEASURED`] when the layer
+    /// measures the span.
+    facts: Facts,
+}
+
+const NO_SPAN: SpanFacts = SpanFacts {
+    layer: 0,
+    span: 0,
+    metadata: None,
+    facts: Facts(0),
+};
 
 /// What the layer keeps on each thread. Plain cells, initialised without
 /// code and without a destructor: a thread reaches them at the cost of a
@@ -159,7 +187,7 @@ struct Tables {
     /// Facts of spans created on this thread, by layer key and span id,
     /// with [`Facts::MEASURED`] when the layer measures the span; a slot
     /// holds the last span that hashed to it.
-    spans: [Cell<(u64, u64, Facts)>; SPAN_SLOTS],
+    spans: [Cell<SpanFacts>; SPAN_SLOTS],
     /// Entered spans: the first `depth` entries.
     depth: Cell<usize>,
     entered: [Cell<Entry>; MAX_DEPTH],
@@ -169,7 +197,7 @@ thread_local! {
     static TABLES: Tables = const {
         Tables {
             callsites: [const { Cell::new((0, Facts(0))) }; CALLSITE_SLOTS],
-            spans: [const { Cell::new((0, 0, Facts(0))) }; SPAN_SLOTS],
+            spans: [const { Cell::new(NO_SPAN) }; SPAN_SLOTS],
             depth: Cell::new(0),
             entered: [const {
                 Cell::new(Entry {
@@ -177,6 +205,7 @@ thread_local! {
                     span: 0,
                     cpu: 0,
                     allocated: 0,
+                    metadata: None,
                     again: false,
                 })
             }; MAX_DEPTH],
@@ -215,23 +244,23 @@ impl Tables {
     /// then overwritten. So an entry that matches is right; a span entered
     /// on another thread than the one that created it is looked up instead.
     #[inline]
-    fn remember(&self, layer: u64, span: u64, facts: Facts) {
-        self.spans[hash(span, layer) % SPAN_SLOTS].set((layer, span, facts));
+    fn remember(&self, known: SpanFacts) {
+        self.spans[hash(known.span, known.layer) % SPAN_SLOTS].set(known);
     }
 
     #[inline]
-    fn recall(&self, layer: u64, span: u64) -> Option<Facts> {
-        let (l, s, facts) = self.spans[hash(span, layer) % SPAN_SLOTS].get();
-        (l == layer && s == span).then_some(facts)
+    fn recall(&self, layer: u64, span: u64) -> Option<SpanFacts> {
+        let known = self.spans[hash(span, layer) % SPAN_SLOTS].get();
+        (known.layer == layer && known.span == span).then_some(known)
     }
 
     #[inline]
-    fn forget(&self, layer: u64, span: u64) -> Option<Facts> {
+    fn forget(&self, layer: u64, span: u64) -> Option<SpanFacts> {
         let slot = &self.spans[hash(span, layer) % SPAN_SLOTS];
-        let (l, s, facts) = slot.get();
-        (l == layer && s == span).then(|| {
-            slot.set((0, 0, Facts(0)));
-            facts
+        let known = slot.get();
+        (known.layer == layer && known.span == span).then(|| {
+            slot.set(NO_SPAN);
+            known
         })
     }
 
@@ -272,6 +301,104 @@ fn hash(value: u64, key: u64) -> usize {
     ((value ^ key.rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize
 }
 
+/// Slots of a layer's figure store: live measured spans it holds without
+/// the registry.
+const FIGURE_SLOTS: usize = 4096;
+
+/// The figures of the spans a layer measures, in a fixed array of slots that
+/// spans claim and release without locking: at the first exit of a span, a
+/// compare-and-swap of the slot's holder; at its close, two stores. A span
+/// whose slot another live span holds keeps its figures in its extensions
+/// instead ([`Unslotted`]). The registry reuses the ids of closed spans, so
+/// a thread that opens and closes spans keeps using the same few slots.
+struct FigureSlots {
+    /// Allocated when the layer joins a dispatcher (or with the first span),
+    /// so that layers built and dropped while configuring allocate nothing,
+    /// and the first measured span is not charged with the array.
+    slots: OnceLock<Box<[FigureSlot]>>,
+}
+
+/// The id of the span that holds the slot (0 when free), and its figures,
+/// zero while free.
+#[derive(Default)]
+#[repr(align(32))]
+struct FigureSlot {
+    span: AtomicU64,
+    cpu_nanos: AtomicU64,
+    allocated: AtomicU64,
+}
+
+impl FigureSlots {
+    fn new() -> Self {
+        Self {
+            slots: OnceLock::new(),
+        }
+    }
+
+    fn slots(&self) -> &[FigureSlot] {
+        self.slots
+            .get_or_init(|| (0..FIGURE_SLOTS).map(|_| FigureSlot::default()).collect())
+    }
+
+    #[inline]
+    fn index(span: u64) -> usize {
+        (span.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize % FIGURE_SLOTS
+    }
+
+    /// Adds `used` to the figures of `span` and returns their sum so far;
+    /// `None` when another live span holds the slot.
+    #[inline]
+    fn add(&self, span: u64, used: SpanResources) -> Option<SpanResources> {
+        let slot = self.slots().get(Self::index(span))?;
+        let holder = slot.span.load(Ordering::Acquire);
+        if holder != span
+            && (holder != 0
+                || slot
+                    .span
+                    .compare_exchange(0, span, Ordering::Acquire, Ordering::Relaxed)
+                    .is_err())
+        {
+            return None;
+        }
+        // Threads that enter the span at the same time add to it together.
+        // Without the counting allocator nothing is allocated, as far as
+        // the layer can tell: a load is enough.
+        let cpu_nanos = slot.cpu_nanos.fetch_add(used.cpu_nanos, Ordering::Relaxed);
+        let allocated = if used.allocated == 0 {
+            slot.allocated.load(Ordering::Relaxed)
+        } else {
+            slot.allocated.fetch_add(used.allocated, Ordering::Relaxed)
+        };
+        Some(SpanResources {
+            cpu_nanos: cpu_nanos.wrapping_add(used.cpu_nanos),
+            allocated: allocated.wrapping_add(used.allocated),
+        })
+    }
+
+    /// Takes the figures of `span` out, freeing its slot; `None` when the
+    /// span holds no slot.
+    #[inline]
+    fn take(&self, span: u64) -> Option<SpanResources> {
+        let slot = self.slots.get()?.get(Self::index(span))?;
+        if slot.span.load(Ordering::Relaxed) != span {
+            return None;
+        }
+        // A closing span is entered nowhere: nothing adds to it any more.
+        let figures = SpanResources {
+            cpu_nanos: slot.cpu_nanos.load(Ordering::Relaxed),
+            allocated: slot.allocated.load(Ordering::Relaxed),
+        };
+        slot.cpu_nanos.store(0, Ordering::Relaxed);
+        slot.allocated.store(0, Ordering::Relaxed);
+        slot.span.store(0, Ordering::Release);
+        Some(figures)
+    }
+}
+
+/// The figures of a span whose slot another span held, in its extensions;
+/// private, so that [`SpanResources`] appears there only when asked for.
+struct Unslotted(SpanResources);
+
 /// Distinguishes layers in the thread-local tables.
 static NEXT_LAYER_KEY: AtomicU64 = AtomicU64::new(1);
 
@@ -283,8 +410,12 @@ static NEXT_LAYER_KEY: AtomicU64 = AtomicU64::new(1);
 /// - The figures accumulate while the span is entered, on every thread that
 ///   enters it; a parent span counts the work of children entered while it
 ///   is entered itself.
-/// - They are kept as [`SpanResources`] in the span's extensions, from its
-///   first exit on.
+/// - The layer keeps them itself, in a fixed array of slots claimed without
+///   locking (a span whose slot another live span holds keeps them in its
+///   extensions), and, when built
+///   [`with_span_extensions(true)`](Self::with_span_extensions), as
+///   [`SpanResources`] in every measured span's extensions instead, where
+///   other layers can read them.
 /// - A span that declares the fields [`CPU_TIME_FIELD`]
 ///   (`cpu_time_seconds`) or [`ALLOCATED_BYTES_FIELD`] (`allocated_bytes`)
 ///   as `field::Empty` receives them each time it is exited, so that the JSON
@@ -297,18 +428,19 @@ static NEXT_LAYER_KEY: AtomicU64 = AtomicU64::new(1);
 /// # Cost
 ///
 /// Whether a span is measured is decided from its callsite's field names,
-/// once per callsite and thread. A span the layer does not measure costs
-/// about 10 ns, without a registry lookup (when the thread that enters it
-/// created it; otherwise one lookup on enter).
+/// once per callsite and thread, and remembered per span on the thread that
+/// created it: a span the layer does not measure costs under 10 ns and no
+/// registry lookup (one, on enter, when another thread created it).
 ///
 /// A measured span reads the thread's CPU clock when it is entered and when
 /// it is exited (about 10 ns each with [`ThreadCpuClock::Auto`], a system
 /// call of 0.4–0.8 µs each with [`ThreadCpuClock::SystemCall`] or where the
-/// fast clock is unavailable), and at each exit looks the span up to add to
-/// its [`SpanResources`], allocating them on the first: about 50 ns, the
-/// price of any per-span state in the registry's extensions. In all, with
-/// the fast clock, 75–90 ns per measured span on a 2-vCPU VM, against a bare
-/// registry's 95 ns for the span itself (the `resources` bench of
+/// fast clock is unavailable) and adds to its slot at each exit (a
+/// compare-and-swap on the first). On a 2-vCPU VM, where a bare registry
+/// takes 95–100 ns for a span, that is 45–50 ns more per measured span with
+/// the fast clock, and about 1 µs more with the system call. Keeping
+/// [`SpanResources`] in the extensions adds about 30 ns: a registry lookup,
+/// the extensions' lock and an allocation per span (the `resources` bench of
 /// `autotel-benches`).
 ///
 /// The thread-local span table relies on what `tracing-subscriber`'s
@@ -328,8 +460,10 @@ static NEXT_LAYER_KEY: AtomicU64 = AtomicU64::new(1);
 pub struct SpanResourcesLayer {
     scope: ResourceScope,
     record_fields: bool,
+    span_extensions: bool,
     max_series: usize,
     clock: ThreadCpuClock,
+    figures: FigureSlots,
     /// Tells this layer's entries in the thread-local tables from those of
     /// other layers (another subscriber's span may have the same id).
     key: u64,
@@ -345,6 +479,7 @@ impl fmt::Debug for SpanResourcesLayer {
         f.debug_struct("SpanResourcesLayer")
             .field("scope", &self.scope)
             .field("record_fields", &self.record_fields)
+            .field("span_extensions", &self.span_extensions)
             .field("max_series", &self.max_series)
             .field("clock", &self.clock)
             .finish_non_exhaustive()
@@ -367,8 +502,10 @@ impl SpanResourcesLayer {
         Self {
             scope: ResourceScope::default(),
             record_fields: true,
+            span_extensions: false,
             max_series: DEFAULT_MAX_SERIES,
             clock: ThreadCpuClock::default(),
+            figures: FigureSlots::new(),
             key: NEXT_LAYER_KEY.fetch_add(1, Ordering::Relaxed),
             open_runs: AtomicUsize::new(0),
             dispatch: OnceLock::new(),
@@ -424,6 +561,25 @@ impl SpanResourcesLayer {
         self
     }
 
+    /// Whether to keep the figures of every measured span as
+    /// [`SpanResources`] in its extensions, where other layers can read
+    /// them. That costs a registry lookup, the extensions' lock and, once per
+    /// span, an allocation: about 50 ns per measured span, as much as the
+    /// measuring itself. Without it the layer keeps the figures itself, in
+    /// an array of slots, and hands them out through the span fields and the
+    /// pipeline gauges only.
+    ///
+    /// ```
+    /// let layer = autotel_layers::SpanResourcesLayer::new().with_span_extensions(true);
+    /// ```
+    ///
+    /// Defaults to `false`.
+    #[must_use]
+    pub fn with_span_extensions(mut self, enabled: bool) -> Self {
+        self.span_extensions = enabled;
+        self
+    }
+
     /// The most distinct `pipeline_name` values the pipeline gauges take;
     /// later names go to one series labelled `otel_metric_overflow="true"`.
     ///
@@ -438,11 +594,19 @@ impl SpanResourcesLayer {
         self
     }
 
+    /// The facts of a callsite, with [`Facts::MEASURED`] when this layer
+    /// measures its spans.
     #[inline]
-    fn measures(&self, facts: Facts) -> bool {
-        match self.scope {
+    fn facts(&self, tables: &Tables, metadata: &'static Metadata<'static>) -> Facts {
+        let facts = tables.callsite(metadata);
+        let measured = match self.scope {
             ResourceScope::AllSpans => true,
             ResourceScope::PipelinesAndSteps => facts.has(Facts::PIPELINE | Facts::STEP),
+        };
+        if measured {
+            Facts(facts.0 | Facts::MEASURED)
+        } else {
+            facts
         }
     }
 
@@ -501,37 +665,40 @@ impl SpanResourcesLayer {
         }
     }
 
-    /// Adds what the thread used since `entry` to the span's figures.
-    fn add_to_span<S>(&self, span: &SpanRef<'_, S>, entry: Entry, cpu: u64, allocated: u64)
+    /// Adds `used` to the figures of span `id` and returns their sum so far.
+    fn add<S>(&self, id: &Id, used: SpanResources, ctx: &Context<'_, S>) -> Option<SpanResources>
     where
-        S: for<'a> LookupSpan<'a>,
+        S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        let used = SpanResources {
-            cpu_nanos: cpu.saturating_sub(entry.cpu),
-            allocated: allocated.saturating_sub(entry.allocated),
-        };
-        let total = {
-            let mut extensions = span.extensions_mut();
-            match extensions.get_mut::<SpanResources>() {
-                Some(resources) => {
-                    resources.cpu_nanos = resources.cpu_nanos.saturating_add(used.cpu_nanos);
-                    resources.allocated = resources.allocated.saturating_add(used.allocated);
-                    *resources
-                }
-                None => {
-                    extensions.insert(used);
-                    used
-                }
-            }
-        };
-        if self.record_fields {
-            let metadata = span.metadata();
-            if Tables::with(|tables| tables.callsite(metadata))
-                .has(Facts::CPU_FIELD | Facts::ALLOCATED_FIELD)
-            {
-                self.record_into_fields(&span.id(), metadata.fields(), total);
-            }
+        if !self.span_extensions
+            && let Some(total) = self.figures.add(id.into_u64(), used)
+        {
+            return Some(total);
         }
+        let span = ctx.span(id)?;
+        let mut extensions = span.extensions_mut();
+        let total = if self.span_extensions {
+            extensions.get_mut::<SpanResources>()
+        } else {
+            extensions
+                .get_mut::<Unslotted>()
+                .map(|unslotted| &mut unslotted.0)
+        };
+        Some(match total {
+            Some(total) => {
+                total.cpu_nanos = total.cpu_nanos.saturating_add(used.cpu_nanos);
+                total.allocated = total.allocated.saturating_add(used.allocated);
+                *total
+            }
+            None if self.span_extensions => {
+                extensions.insert(used);
+                used
+            }
+            None => {
+                extensions.insert(Unslotted(used));
+                used
+            }
+        })
     }
 }
 
@@ -558,20 +725,25 @@ where
 {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         let _ = self.dispatch.set(subscriber.downgrade());
-        // Calibrates the TSC now rather than in the first span.
+        // Calibrates the TSC and allocates the slots now rather than in the
+        // first span.
         self.clock.prepare();
+        if !self.span_extensions {
+            let _ = self.figures.slots();
+        }
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let metadata = attrs.metadata();
         let facts = Tables::with(|tables| {
-            let facts = tables.callsite(attrs.metadata());
-            let measured = if self.measures(facts) {
-                Facts(facts.0 | Facts::MEASURED)
-            } else {
-                facts
-            };
-            tables.remember(self.key, id.into_u64(), measured);
-            measured
+            let facts = self.facts(tables, metadata);
+            tables.remember(SpanFacts {
+                layer: self.key,
+                span: id.into_u64(),
+                metadata: Some(metadata),
+                facts,
+            });
+            facts
         });
         let measured = facts.has(Facts::MEASURED);
         if !measured || !facts.has(Facts::PIPELINE) {
@@ -605,17 +777,16 @@ where
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         let span = id.into_u64();
         Tables::with(|tables| {
-            if self.scope != ResourceScope::AllSpans {
-                let measured = match tables.recall(self.key, span) {
-                    Some(facts) => facts.has(Facts::MEASURED),
-                    // Created on another thread: the callsite tells.
-                    None => ctx
-                        .metadata(id)
-                        .is_some_and(|metadata| self.measures(tables.callsite(metadata))),
-                };
-                if !measured {
-                    return;
-                }
+            let (metadata, facts) = match tables.recall(self.key, span) {
+                Some(known) => (known.metadata, known.facts),
+                // Created on another thread: the registry tells the callsite.
+                None => match ctx.metadata(id) {
+                    Some(metadata) => (Some(metadata), self.facts(tables, metadata)),
+                    None => return,
+                },
+            };
+            if !facts.has(Facts::MEASURED) {
+                return;
             }
             let Some(cpu) = self.clock.nanos() else {
                 return;
@@ -625,6 +796,9 @@ where
                 span,
                 cpu,
                 allocated: alloc::thread_allocated_bytes(),
+                metadata: metadata.filter(|_| {
+                    self.record_fields && facts.has(Facts::CPU_FIELD | Facts::ALLOCATED_FIELD)
+                }),
                 again: false,
             });
         });
@@ -638,15 +812,22 @@ where
             return;
         }
         let cpu = self.clock.nanos().unwrap_or(entry.cpu);
-        let allocated = alloc::thread_allocated_bytes();
-        if let Some(span) = ctx.span(id) {
-            self.add_to_span(&span, entry, cpu, allocated);
+        let used = SpanResources {
+            cpu_nanos: cpu.saturating_sub(entry.cpu),
+            allocated: alloc::thread_allocated_bytes().saturating_sub(entry.allocated),
+        };
+        let Some(total) = self.add(id, used, &ctx) else {
+            return;
+        };
+        if let Some(metadata) = entry.metadata {
+            self.record_into_fields(id, metadata.fields(), total);
         }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        let facts = Tables::with(|tables| tables.forget(self.key, id.into_u64()));
-        if facts.is_some_and(|facts| !facts.has(Facts::PIPELINE))
+        let known = Tables::with(|tables| tables.forget(self.key, id.into_u64()));
+        let slotted = self.figures.take(id.into_u64());
+        if known.is_some_and(|known| !known.facts.has(Facts::PIPELINE))
             || self.open_runs.load(Ordering::Relaxed) == 0
         {
             return;
@@ -659,12 +840,88 @@ where
             return;
         };
         self.open_runs.fetch_sub(1, Ordering::Relaxed);
-        let resources = extensions
-            .get::<SpanResources>()
-            .copied()
+        let figures = slotted
+            .or_else(|| extensions.get::<SpanResources>().copied())
+            .or_else(|| extensions.get::<Unslotted>().map(|unslotted| unslotted.0))
             .unwrap_or_default();
         if let Some(pipeline) = &run.name {
-            self.publish_pipeline(pipeline, run.opened, resources);
+            self.publish_pipeline(pipeline, run.opened, figures);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn used(cpu_nanos: u64, allocated: u64) -> SpanResources {
+        SpanResources {
+            cpu_nanos,
+            allocated,
+        }
+    }
+
+    /// Two span ids that share a slot.
+    fn sharing_a_slot() -> (u64, u64) {
+        let first = 1;
+        let second = (2..)
+            .find(|&id| FigureSlots::index(id) == FigureSlots::index(first))
+            .unwrap();
+        (first, second)
+    }
+
+    fn figures(resources: Option<SpanResources>) -> Option<(u64, u64)> {
+        resources.map(|r| (r.cpu_nanos, r.allocated))
+    }
+
+    #[test]
+    fn a_slot_holds_one_live_span_and_is_free_again_when_it_closes() {
+        let slots = FigureSlots::new();
+        let (first, second) = sharing_a_slot();
+        assert_eq!(figures(slots.add(first, used(10, 1))), Some((10, 1)));
+        assert_eq!(figures(slots.add(first, used(5, 0))), Some((15, 1)));
+        assert_eq!(figures(slots.add(second, used(7, 7))), None);
+        assert_eq!(figures(slots.take(second)), None);
+        assert_eq!(figures(slots.take(first)), Some((15, 1)));
+        assert_eq!(figures(slots.take(first)), None);
+        // The next holder starts from zero.
+        assert_eq!(figures(slots.add(second, used(7, 7))), Some((7, 7)));
+    }
+
+    #[test]
+    fn threads_exiting_one_span_add_up() {
+        let slots = FigureSlots::new();
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..10_000 {
+                        slots.add(42, used(1, 2));
+                    }
+                });
+            }
+        });
+        assert_eq!(figures(slots.take(42)), Some((40_000, 80_000)));
+    }
+
+    #[test]
+    fn a_span_entered_inside_itself_is_marked() {
+        let tables = Tables::with(|tables| {
+            let entry = |span| Entry {
+                layer: 1,
+                span,
+                cpu: 0,
+                allocated: 0,
+                metadata: None,
+                again: false,
+            };
+            tables.push(entry(5));
+            tables.push(entry(6));
+            tables.push(entry(5));
+            let inner = tables.pop(1, 5).map(|e| e.again);
+            let middle = tables.pop(1, 6).map(|e| e.again);
+            let outer = tables.pop(1, 5).map(|e| e.again);
+            (inner, middle, outer, tables.pop(1, 5).is_none())
+        });
+        assert_eq!(tables, (Some(true), Some(false), Some(false), true));
     }
 }

@@ -4,11 +4,16 @@
 
 mod system_support;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use autotel_layers::cpu_clock::ThreadCpuClock;
-use autotel_layers::{ResourceScope, SpanResources, SpanResourcesLayer, catalog};
+use autotel_layers::{CPU_TIME_FIELD, ResourceScope, SpanResources, SpanResourcesLayer, catalog};
 use system_support::{Metrics, burn_cpu, cpu_time};
+use tracing::field::{Empty, Field, Visit};
+use tracing::span::Record;
+use tracing_subscriber::layer::Context;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::registry::LookupSpan;
 
@@ -127,38 +132,77 @@ fn pipeline_names_past_the_cap_go_to_the_overflow_series() {
     );
 }
 
-/// Reads the `SpanResources` of every span as it closes.
+/// Reads, as each span closes, the CPU time last recorded into its
+/// `cpu_time_seconds` field, or the `SpanResources` in its extensions.
 #[derive(Clone, Default)]
-struct Closed(std::sync::Arc<std::sync::Mutex<Vec<(String, Duration)>>>);
+struct Closed {
+    closed: Arc<Mutex<Vec<(String, Duration)>>>,
+    recorded: Arc<Mutex<HashMap<u64, Duration>>>,
+}
+
+impl Closed {
+    fn spans(&self) -> Vec<(String, Duration)> {
+        self.closed.lock().unwrap().clone()
+    }
+}
+
+struct CpuField(Option<Duration>);
+
+impl Visit for CpuField {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if field.name() == CPU_TIME_FIELD {
+            self.0 = Some(Duration::from_secs_f64(value));
+        }
+    }
+
+    fn record_debug(&mut self, _: &Field, _: &dyn std::fmt::Debug) {}
+}
 
 impl<S> tracing_subscriber::Layer<S> for Closed
 where
     S: tracing::Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_close(&self, id: tracing::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+    fn on_record(&self, id: &tracing::Id, values: &Record<'_>, _: Context<'_, S>) {
+        let mut cpu = CpuField(None);
+        values.record(&mut cpu);
+        if let Some(cpu) = cpu.0 {
+            self.recorded.lock().unwrap().insert(id.into_u64(), cpu);
+        }
+    }
+
+    fn on_close(&self, id: tracing::Id, ctx: Context<'_, S>) {
         let span = ctx.span(&id).unwrap();
-        if let Some(resources) = span.extensions().get::<SpanResources>() {
-            self.0
+        let recorded = self.recorded.lock().unwrap().remove(&id.into_u64());
+        let extension = span
+            .extensions()
+            .get::<SpanResources>()
+            .map(|r| r.cpu_time());
+        if let Some(cpu) = recorded.or(extension) {
+            self.closed
                 .lock()
                 .unwrap()
-                .push((span.name().to_owned(), resources.cpu_time()));
+                .push((span.name().to_owned(), cpu));
         }
     }
 }
 
+fn subscriber_with(layer: SpanResourcesLayer, closed: &Closed) -> impl tracing::Subscriber {
+    tracing_subscriber::registry()
+        .with(layer)
+        .with(closed.clone())
+}
+
 fn measured_spans(scope: ResourceScope) -> Vec<(String, Duration)> {
     let closed = Closed::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(SpanResourcesLayer::new().with_scope(scope))
-        .with(closed.clone());
+    let subscriber = subscriber_with(SpanResourcesLayer::new().with_scope(scope), &closed);
     tracing::subscriber::with_default(subscriber, || {
-        tracing::info_span!("plain").in_scope(|| {
-            tracing::info_span!("step", step.name = "s").in_scope(|| {
+        tracing::info_span!("plain", cpu_time_seconds = Empty).in_scope(|| {
+            tracing::info_span!("step", step.name = "s", cpu_time_seconds = Empty).in_scope(|| {
                 burn_cpu(Duration::from_millis(30));
             });
         });
     });
-    closed.0.lock().unwrap().clone()
+    closed.spans()
 }
 
 #[test]
@@ -186,14 +230,31 @@ fn the_scope_chooses_the_measured_spans() {
 }
 
 #[test]
+fn span_resources_are_in_the_extensions_only_when_asked_for() {
+    for extensions in [false, true] {
+        let closed = Closed::default();
+        let layer = SpanResourcesLayer::new().with_span_extensions(extensions);
+        tracing::subscriber::with_default(subscriber_with(layer, &closed), || {
+            tracing::info_span!("step", step.name = "s")
+                .in_scope(|| burn_cpu(Duration::from_millis(10)));
+        });
+        let spans = closed.spans();
+        if extensions {
+            assert_eq!(spans.len(), 1);
+            assert!(spans[0].1 >= Duration::from_millis(8), "{spans:?}");
+        } else {
+            assert_eq!(spans, []);
+        }
+    }
+}
+
+#[test]
 fn a_span_entered_on_another_thread_is_measured_there() {
     let closed = Closed::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(SpanResourcesLayer::new())
-        .with(closed.clone());
+    let subscriber = subscriber_with(SpanResourcesLayer::new(), &closed);
     tracing::subscriber::with_default(subscriber, || {
-        let step = tracing::info_span!("step", step.name = "s");
-        let plain = tracing::info_span!("plain");
+        let step = tracing::info_span!("step", step.name = "s", cpu_time_seconds = Empty);
+        let plain = tracing::info_span!("plain", cpu_time_seconds = Empty);
         let dispatch = tracing::dispatcher::get_default(Clone::clone);
         std::thread::scope(|scope| {
             scope.spawn(|| {
@@ -204,7 +265,7 @@ fn a_span_entered_on_another_thread_is_measured_there() {
             });
         });
     });
-    let closed = closed.0.lock().unwrap();
+    let closed = closed.spans();
     assert_eq!(closed.len(), 1, "{closed:?}");
     assert_eq!(closed[0].0, "step");
     assert!(closed[0].1 >= Duration::from_millis(15), "{closed:?}");
@@ -213,19 +274,17 @@ fn a_span_entered_on_another_thread_is_measured_there() {
 #[test]
 fn a_span_entered_again_inside_itself_counts_its_time_once() {
     let closed = Closed::default();
-    let subscriber = tracing_subscriber::registry()
-        .with(SpanResourcesLayer::new())
-        .with(closed.clone());
+    let subscriber = subscriber_with(SpanResourcesLayer::new(), &closed);
     let mut used = Duration::ZERO;
     tracing::subscriber::with_default(subscriber, || {
-        let step = tracing::info_span!("step", step.name = "s");
+        let step = tracing::info_span!("step", step.name = "s", cpu_time_seconds = Empty);
         let before = ThreadCpuClock::SystemCall.now().unwrap();
         step.in_scope(|| {
             step.in_scope(|| burn_cpu(Duration::from_millis(20)));
         });
         used = ThreadCpuClock::SystemCall.now().unwrap() - before;
     });
-    let cpu = closed.0.lock().unwrap()[0].1;
+    let cpu = closed.spans()[0].1;
     assert!(cpu >= Duration::from_millis(15), "{cpu:?}");
     assert!(
         cpu <= used,
@@ -238,19 +297,14 @@ fn layers_of_two_subscribers_keep_their_spans_apart() {
     // Two registries on one thread hand out the same span ids; each layer
     // must still know which of its spans it measures.
     let measured = Closed::default();
-    let first = tracing::Dispatch::new(
-        tracing_subscriber::registry()
-            .with(SpanResourcesLayer::new())
-            .with(measured.clone()),
-    );
-    let second = tracing::Dispatch::new(
-        tracing_subscriber::registry()
-            .with(SpanResourcesLayer::new())
-            .with(measured.clone()),
-    );
-    let step =
-        tracing::dispatcher::with_default(&first, || tracing::info_span!("step", step.name = "s"));
-    let plain = tracing::dispatcher::with_default(&second, || tracing::info_span!("plain"));
+    let first = tracing::Dispatch::new(subscriber_with(SpanResourcesLayer::new(), &measured));
+    let second = tracing::Dispatch::new(subscriber_with(SpanResourcesLayer::new(), &measured));
+    let step = tracing::dispatcher::with_default(&first, || {
+        tracing::info_span!("step", step.name = "s", cpu_time_seconds = Empty)
+    });
+    let plain = tracing::dispatcher::with_default(&second, || {
+        tracing::info_span!("plain", cpu_time_seconds = Empty)
+    });
     assert_eq!(step.id(), plain.id());
     tracing::dispatcher::with_default(&first, || {
         step.in_scope(|| burn_cpu(Duration::from_millis(5)));
@@ -259,8 +313,39 @@ fn layers_of_two_subscribers_keep_their_spans_apart() {
         plain.in_scope(|| burn_cpu(Duration::from_millis(5)));
     });
     drop((step, plain));
-    let measured = measured.0.lock().unwrap();
+    let measured = measured.spans();
     assert_eq!(measured.len(), 1, "{measured:?}");
     assert_eq!(measured[0].0, "step");
     assert!(measured[0].1 >= Duration::from_millis(4), "{measured:?}");
+}
+
+#[test]
+fn more_live_spans_than_slots_are_all_measured() {
+    // The layer keeps the figures of live spans in 4096 slots; spans that
+    // find theirs taken keep them in their extensions instead.
+    let closed = Closed::default();
+    let metrics = Metrics::new();
+    let layer = SpanResourcesLayer::new().with_scope(ResourceScope::AllSpans);
+    metrics::with_local_recorder(&metrics, || {
+        tracing::subscriber::with_default(subscriber_with(layer, &closed), || {
+            let live: Vec<_> = (0..20_000)
+                .map(|_| {
+                    let span = tracing::info_span!("live", cpu_time_seconds = Empty);
+                    span.in_scope(|| {});
+                    span
+                })
+                .collect();
+            tracing::info_span!("run", pipeline.name = "crowded").in_scope(|| {
+                burn_cpu(Duration::from_millis(50));
+            });
+            drop(live);
+        });
+    });
+    let closed = closed.spans();
+    assert_eq!(
+        closed.iter().filter(|(name, _)| name == "live").count(),
+        20_000
+    );
+    let percent = cpu_percent(&metrics, "crowded");
+    assert!(percent > 10.0 && percent <= 105.0, "{percent}");
 }
