@@ -159,7 +159,7 @@ fn serve(telemetry: &autotel_presets::TelemetryGuard) -> ! {
     loop {
         std::thread::sleep(Duration::from_secs(5));
         round += 1;
-        let fail = if round % 4 == 0 {
+        let fail = if round.is_multiple_of(4) {
             Failure::DiskFull
         } else {
             Failure::None

@@ -1,10 +1,9 @@
 //! One-line observability for Rust services.
 //!
 //! ```no_run
-//! fn main() {
-//!     let _telemetry = autotel_presets::production("checkout").init();
-//!     // ... the program, instrumented with ordinary `tracing` spans and events
-//! }
+//! // At the start of `main`:
+//! let _telemetry = autotel_presets::production("checkout").init();
+//! // ... the program, instrumented with ordinary `tracing` spans and events
 //! ```
 //!
 //! That line installs, for the whole process:
