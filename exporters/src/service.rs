@@ -52,9 +52,9 @@ impl ServiceInfo {
         &self.environment
     }
 
-    /// The labels of `autotel_build_info`, in catalog order.
-    #[cfg_attr(not(feature = "prometheus"), allow(dead_code))]
-    pub(crate) fn build_info_labels(&self) -> [(&'static str, String); 4] {
+    /// The labels of `autotel_build_info`, in catalog order, for recording
+    /// it through the `metrics` facade.
+    pub fn build_info_labels(&self) -> [(&'static str, String); 4] {
         [
             ("service_name", self.name.clone()),
             ("service_version", self.version.clone()),

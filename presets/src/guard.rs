@@ -44,7 +44,8 @@ pub(crate) struct Flush {
 }
 
 impl Flush {
-    /// Writes out log lines and exports what OTLP holds, each within `timeout`.
+    /// Writes out log lines (waiting at most `timeout`) and exports what OTLP
+    /// holds (within its shutdown timeout).
     pub(crate) fn flush(&self, timeout: Duration) {
         if let Some(writer) = &self.writer {
             writer.flush_within(timeout);
@@ -512,18 +513,17 @@ fn build_and_install(
         fanout = fanout.with_recorder(capture.recorder());
     }
 
-    // Log output.
-    let memory = settings.in_memory.then(Memory::default);
-    let (writer, writer_guard) = if memory.is_none() {
+    // Log output: stdout through the non-blocking writer, or memory.
+    let (output, writer_guard) = if settings.in_memory {
+        (Output::Memory(Memory::default()), None)
+    } else {
         let (writer, guard) = NonBlocking::builder().stdout().map_err(|source| {
             early(Error::Thread {
                 what: "log writer",
                 source,
             })
         })?;
-        (Some(writer), Some(guard))
-    } else {
-        (None, None)
+        (Output::NonBlocking(writer), Some(guard))
     };
 
     // Everything global happens from here on.
@@ -559,11 +559,6 @@ fn build_and_install(
 
     let filter = LogFilter::new(&settings.log_filter);
     let filter_handle = filter.handle();
-    let output = match (&writer, &memory) {
-        (Some(writer), _) => Output::NonBlocking(writer.clone()),
-        (None, Some(memory)) => Output::Memory(memory.clone()),
-        (None, None) => unreachable!("logs go to a writer or to memory"),
-    };
     let ansi = matches!(output, Output::NonBlocking(_)) && std::io::stdout().is_terminal();
     // One flat list: nesting a layer per part makes the subscriber's type
     // grow with each part.
@@ -619,19 +614,18 @@ fn build_and_install(
         .with_max_level(filter_handle.max_log_level())
         .init()
         .is_ok();
-    if log_bridge {
-        log::set_max_level(filter_handle.max_log_level());
-    }
 
+    let (writer, memory) = match output {
+        Output::NonBlocking(writer) => (Some(writer), None),
+        Output::Memory(memory) => (None, Some(memory)),
+    };
     let flush = Arc::new(Flush { writer, otlp });
     crate::panic::install(Arc::downgrade(&flush));
 
+    // Prometheus has it already; the other recorders get it here.
     metrics::gauge!(
         catalog::AUTOTEL_BUILD_INFO.name(),
-        "service_name" => service.name().to_owned(),
-        "service_version" => service.version().to_owned(),
-        "deployment_environment" => service.environment().to_owned(),
-        "autotel_version" => env!("CARGO_PKG_VERSION"),
+        &service.build_info_labels()
     )
     .set(1.0);
 
