@@ -35,12 +35,42 @@ pub fn peer_bin(var: &str) -> Option<PathBuf> {
     }
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1 for a peer to listen on.
+///
+/// Ports come from below the kernel's ephemeral range, so the client sockets
+/// of this and other processes cannot take them between this check and the
+/// peer's own bind, and never twice in one process, so tests running side by
+/// side cannot be handed the same port.
 pub fn free_port() -> u16 {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let (low, high) = listen_port_range();
+    let span = usize::from(high - low);
+    // Processes start at different points of the range.
+    let offset = std::process::id() as usize * 97;
+    for _ in 0..span {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = low + ((offset + step) % span) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// Ports below the ephemeral range, `[low, high)`.
+fn listen_port_range() -> (u16, u16) {
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    if ephemeral_start > 12000 {
+        (10000, ephemeral_start)
+    } else {
+        (ephemeral_start.saturating_add(30000).max(40000), 65000)
+    }
 }
 
 /// A fresh, empty directory for one test.
@@ -111,27 +141,59 @@ impl Peer {
 
     /// Polls `check` until it returns `Some`, failing with the peer's logs
     /// after [`PEER_DEADLINE`].
-    pub fn wait_for<T>(&mut self, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    pub fn wait_for<T>(&mut self, what: &str, check: impl FnMut() -> Option<T>) -> T {
+        self.try_wait_for(what, check)
+            .unwrap_or_else(|failure| panic!("{failure}"))
+    }
+
+    /// Polls `check` until it returns `Some`; `Err` with the peer's logs when
+    /// the peer exits or [`PEER_DEADLINE`] passes.
+    pub fn try_wait_for<T>(
+        &mut self,
+        what: &str,
+        mut check: impl FnMut() -> Option<T>,
+    ) -> Result<T, String> {
         let start = Instant::now();
         loop {
             if let Some(value) = check() {
-                return value;
+                return Ok(value);
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
+                return Err(format!(
                     "{} exited with {status} while waiting for {what}\n{}",
                     self.name,
                     self.logs()
-                );
+                ));
             }
-            assert!(
-                start.elapsed() < PEER_DEADLINE,
-                "gave up waiting for {what}\n{}",
-                self.logs()
-            );
+            if start.elapsed() >= PEER_DEADLINE {
+                return Err(format!("gave up waiting for {what}\n{}", self.logs()));
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+}
+
+/// Starts a peer with `start`, which picks fresh ports and returns them
+/// beside the peer, until `ready` succeeds; again when another process took
+/// one of the ports first.
+///
+/// # Panics
+///
+/// When the peer fails for another reason, or three times in a row.
+fn start_listening<A>(
+    mut start: impl FnMut() -> (Peer, A),
+    mut ready: impl FnMut(&mut Peer, &A) -> Result<(), String>,
+) -> (Peer, A) {
+    let mut failure = String::new();
+    for _ in 0..3 {
+        let (mut peer, ports) = start();
+        match ready(&mut peer, &ports) {
+            Ok(()) => return (peer, ports),
+            Err(text) if text.contains("already in use") => failure = text,
+            Err(text) => panic!("{text}"),
+        }
+    }
+    panic!("a port was taken three times in a row\n{failure}")
 }
 
 impl Drop for Peer {
@@ -238,7 +300,6 @@ impl PrometheusPeer {
     /// first scrape of `target` succeeded; `None` when skipped.
     pub fn start(target: SocketAddr) -> Option<Self> {
         let bin = peer_bin("AUTOTEL_PROMETHEUS_BIN")?;
-        let port = free_port();
         let dir = temp_dir("prometheus-config");
         let config = dir.join("prometheus.yml");
         std::fs::write(
@@ -249,29 +310,36 @@ impl PrometheusPeer {
             ),
         )
         .expect("write prometheus.yml");
-        let mut peer = Peer::start(
-            "prometheus",
-            &bin,
-            &[
-                format!("--config.file={}", config.display()),
-                format!("--storage.tsdb.path={}", dir.join("data").display()),
-                format!("--web.listen-address=127.0.0.1:{port}"),
-            ],
+        let (peer, address) = start_listening(
+            || {
+                let address = loopback(free_port());
+                let peer = Peer::start(
+                    "prometheus",
+                    &bin,
+                    &[
+                        format!("--config.file={}", config.display()),
+                        format!("--storage.tsdb.path={}", dir.join("data").display()),
+                        format!("--web.listen-address={address}"),
+                    ],
+                );
+                (peer, address)
+            },
+            |peer, &address| {
+                peer.try_wait_for("the scrape target to be up", || {
+                    let targets = get_json(address, "/api/v1/targets")?;
+                    let up = targets["data"]["activeTargets"]
+                        .as_array()?
+                        .iter()
+                        .any(|t| {
+                            t["health"] == "up"
+                                && t["scrapeUrl"]
+                                    .as_str()
+                                    .is_some_and(|url| url.contains(&target.to_string()))
+                        });
+                    up.then_some(())
+                })
+            },
         );
-        let address = loopback(port);
-        peer.wait_for("the scrape target to be up", || {
-            let targets = get_json(address, "/api/v1/targets")?;
-            let up = targets["data"]["activeTargets"]
-                .as_array()?
-                .iter()
-                .any(|t| {
-                    t["health"] == "up"
-                        && t["scrapeUrl"]
-                            .as_str()
-                            .is_some_and(|url| url.contains(&target.to_string()))
-                });
-            up.then_some(())
-        });
         Some(Self { peer, address })
     }
 
@@ -316,28 +384,35 @@ impl TestAgent {
     /// OTLP ports answer; `None` when skipped.
     pub fn start() -> Option<Self> {
         let bin = peer_bin("AUTOTEL_TEST_AGENT_BIN")?;
-        let (apm, http, grpc) = (free_port(), free_port(), free_port());
-        let mut peer = Peer::start(
-            "ddapm-test-agent",
-            &bin,
-            &[
-                "--host".into(),
-                "127.0.0.1".into(),
-                "-p".into(),
-                apm.to_string(),
-                "--otlp-http-port".into(),
-                http.to_string(),
-                "--otlp-grpc-port".into(),
-                grpc.to_string(),
-            ],
+        let (peer, (http, grpc)) = start_listening(
+            || {
+                let (apm, http, grpc) = (free_port(), free_port(), free_port());
+                let peer = Peer::start(
+                    "ddapm-test-agent",
+                    &bin,
+                    &[
+                        "--host".into(),
+                        "127.0.0.1".into(),
+                        "-p".into(),
+                        apm.to_string(),
+                        "--otlp-http-port".into(),
+                        http.to_string(),
+                        "--otlp-grpc-port".into(),
+                        grpc.to_string(),
+                    ],
+                );
+                (peer, (loopback(http), loopback(grpc)))
+            },
+            |peer, &(http, grpc)| {
+                peer.try_wait_for("the OTLP HTTP port", || {
+                    get_json(http, "/test/session/traces")
+                })?;
+                peer.try_wait_for("the OTLP gRPC port", || {
+                    TcpStream::connect_timeout(&grpc, Duration::from_secs(1)).ok()
+                })?;
+                Ok(())
+            },
         );
-        let (http, grpc) = (loopback(http), loopback(grpc));
-        peer.wait_for("the OTLP HTTP port", || {
-            get_json(http, "/test/session/traces")
-        });
-        peer.wait_for("the OTLP gRPC port", || {
-            TcpStream::connect_timeout(&grpc, Duration::from_secs(1)).ok()
-        });
         Some(Self { peer, http, grpc })
     }
 
