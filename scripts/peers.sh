@@ -7,6 +7,11 @@
 #   AUTOTEL_PROMTOOL_BIN    promtool (same package)
 #   AUTOTEL_TEST_AGENT_BIN  ddapm-test-agent, an OTLP receiver (PyPI), in a
 #                           virtualenv under target/peers/venv
+#   AUTOTEL_GRAFANA_SCHEMA_DIR
+#                           a folder whose node_modules hold Grafana's
+#                           dashboard types (@grafana/schema) and the
+#                           TypeScript compiler that checks dashboards against
+#                           them (npm), under target/peers/grafana
 # The tests start each peer themselves on a free 127.0.0.1 port.
 
 autotel_peers_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,13 +38,35 @@ autotel_install_test_agent() {
     "${venv}/bin/pip" install --quiet --disable-pip-version-check 'ddapm-test-agent==1.69.1'
 }
 
+autotel_install_grafana_schema() {
+    local dir="${autotel_peers_root}/target/peers/grafana"
+    if [ -f "${dir}/node_modules/@grafana/schema/package.json" ] \
+        && [ -f "${dir}/node_modules/typescript/bin/tsc" ]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null 2>&1; then
+        local sudo=""
+        if [ "$(id -u)" != "0" ]; then
+            sudo="sudo"
+        fi
+        $sudo apt-get update
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends nodejs npm
+    fi
+    mkdir -p "${dir}"
+    npm install --prefix "${dir}" --no-audit --no-fund --loglevel=error \
+        '@grafana/schema@13.2.3' 'typescript@7.0.2'
+}
+
 autotel_install_prometheus
 autotel_install_test_agent
+autotel_install_grafana_schema
 
 AUTOTEL_PROMETHEUS_BIN="$(command -v prometheus)"
 AUTOTEL_PROMTOOL_BIN="$(command -v promtool)"
 AUTOTEL_TEST_AGENT_BIN="${autotel_peers_root}/target/peers/venv/bin/ddapm-test-agent"
-export AUTOTEL_PROMETHEUS_BIN AUTOTEL_PROMTOOL_BIN AUTOTEL_TEST_AGENT_BIN
+AUTOTEL_GRAFANA_SCHEMA_DIR="${autotel_peers_root}/target/peers/grafana"
+export AUTOTEL_PROMETHEUS_BIN AUTOTEL_PROMTOOL_BIN AUTOTEL_TEST_AGENT_BIN AUTOTEL_GRAFANA_SCHEMA_DIR
 echo "prometheus: ${AUTOTEL_PROMETHEUS_BIN}"
 echo "promtool:   ${AUTOTEL_PROMTOOL_BIN}"
 echo "test agent: ${AUTOTEL_TEST_AGENT_BIN}"
+echo "grafana:    ${AUTOTEL_GRAFANA_SCHEMA_DIR}"

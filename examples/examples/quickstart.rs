@@ -25,7 +25,14 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
+use autotel_presets::autotel_layers::alloc::CountingAllocator;
 use tracing::{info, info_span, instrument, warn};
+
+// Optional: counting allocations adds `process_heap_live_bytes`,
+// `process_allocations_total`, `process_allocated_bytes_total` and each
+// pipeline run's `pipeline_memory_bytes`, Rust's answer to GC metrics.
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator::system();
 
 #[derive(Debug)]
 struct SaveError(&'static str);

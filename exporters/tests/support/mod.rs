@@ -35,6 +35,25 @@ pub fn peer_bin(var: &str) -> Option<PathBuf> {
     }
 }
 
+/// The folder in the environment variable `var`, or `None` (skip) outside CI.
+///
+/// # Panics
+///
+/// When `CI` is set and the variable is missing or names no folder.
+pub fn peer_dir(var: &str) -> Option<PathBuf> {
+    let path = std::env::var_os(var).map(PathBuf::from);
+    match path {
+        Some(path) if path.is_dir() => Some(path),
+        _ if std::env::var_os("CI").is_some() => panic!(
+            "{var} is not set or names no folder; scripts/peers.sh installs the peer and sets it"
+        ),
+        _ => {
+            eprintln!("skipped: {var} is not set; run `source scripts/peers.sh` first");
+            None
+        }
+    }
+}
+
 /// A free TCP port on 127.0.0.1 for a peer to listen on.
 ///
 /// Ports come from below the kernel's ephemeral range, so the client sockets
@@ -299,13 +318,24 @@ impl PrometheusPeer {
     /// Starts the server from `AUTOTEL_PROMETHEUS_BIN` and waits until its
     /// first scrape of `target` succeeded; `None` when skipped.
     pub fn start(target: SocketAddr) -> Option<Self> {
+        Self::start_with_rules(target, &[])
+    }
+
+    /// [`start`](Self::start), evaluating the rules of `rule_files` every
+    /// second.
+    pub fn start_with_rules(target: SocketAddr, rule_files: &[PathBuf]) -> Option<Self> {
         let bin = peer_bin("AUTOTEL_PROMETHEUS_BIN")?;
         let dir = temp_dir("prometheus-config");
         let config = dir.join("prometheus.yml");
+        let rule_files: String = rule_files
+            .iter()
+            .map(|file| format!("  - '{}'\n", file.display()))
+            .collect();
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
+                 rule_files:\n{rule_files}\
                  scrape_configs:\n  - job_name: autotel\n    static_configs:\n      - targets: ['{target}']\n"
             ),
         )
@@ -360,6 +390,28 @@ impl PrometheusPeer {
                 .collect();
             (!samples.is_empty()).then_some(samples)
         })
+    }
+
+    /// The samples of an instant query as it stands, which may be none; `Err`
+    /// with Prometheus's answer when it refuses the query.
+    pub fn instant(&self, promql: &str) -> Result<Vec<(serde_json::Value, f64)>, String> {
+        let path = format!("/api/v1/query?query={}", encode(promql));
+        let response = http_get(self.address, &path).map_err(|e| e.to_string())?;
+        let answer: serde_json::Value =
+            serde_json::from_str(&response.body).map_err(|e| format!("{e}: {}", response.body))?;
+        if answer["status"] != "success" {
+            return Err(response.body);
+        }
+        let result = answer["data"]["result"]
+            .as_array()
+            .ok_or_else(|| format!("not a vector: {}", response.body))?;
+        Ok(result
+            .iter()
+            .filter_map(|s| {
+                let value = s["value"][1].as_str()?.parse::<f64>().ok()?;
+                Some((s["metric"].clone(), value))
+            })
+            .collect())
     }
 
     /// The single value of an instant query.
