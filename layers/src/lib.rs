@@ -73,6 +73,8 @@ pub mod alloc;
 pub mod catalog;
 pub mod cpu_clock;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 mod json;
 mod resources;
 mod span_metrics;

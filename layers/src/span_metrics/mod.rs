@@ -1,7 +1,7 @@
 //! RED metrics (calls, errors, duration) and pipeline metrics from every span.
 
 mod fields;
-mod store;
+pub(crate) mod store;
 mod switch;
 
 use std::collections::HashMap;
@@ -780,7 +780,7 @@ fn pipeline_handles(recorder: &dyn Recorder, names: &Names, labels: Vec<Label>) 
 }
 
 /// Counts one recording sent to the overflow series of `metric`.
-fn count_overflow(recorder: &dyn Recorder, metric: &SharedString) {
+pub(crate) fn count_overflow(recorder: &dyn Recorder, metric: &SharedString) {
     let labels = vec![Label::new("metric", metric.clone())];
     let name = SharedString::const_str(catalog::AUTOTEL_SERIES_OVERFLOW_TOTAL.name());
     counter(recorder, &name, labels).increment(1);
