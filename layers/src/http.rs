@@ -164,7 +164,7 @@ impl HttpLayer {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidValue`] when `max_series` is zero.
+    /// [`Error::InvalidSetting`] when `max_series` is zero.
     pub fn with_max_series(self, max_series: usize) -> Result<Self, Error> {
         if max_series == 0 {
             return Err(Error::invalid(

@@ -1,0 +1,129 @@
+//! An HTTP service: one line of setup, and `HttpLayer` on an axum router.
+//!
+//! ```text
+//! cargo run -p autotel-examples --example http_service
+//! ```
+//!
+//! It starts the service, sends it a few requests (one with a `traceparent`
+//! header, one that fails, one to a page that does not exist), and ends by
+//! printing the HTTP metrics. With `-- --serve` it keeps serving until Ctrl-C:
+//!
+//! ```text
+//! cargo run -p autotel-examples --example http_service -- --serve
+//! curl localhost:3000/users/42
+//! curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b8-01' localhost:3000/users/7
+//! curl localhost:3000/fail
+//! curl localhost:9464/metrics
+//! ```
+//!
+//! Each request gets a span with the OpenTelemetry HTTP attributes, continues
+//! the caller's trace when it sends a `traceparent` header, and is counted in
+//! `http_server_request_duration_seconds{http_request_method, http_route,
+//! http_response_status_code}` under its route template (`/users/{id}`), never
+//! its raw path. Log lines written while handling a request carry its trace
+//! ids. `HTTP_PORT` sets the service's port (3000 with `--serve`, any free
+//! one otherwise); the presets' variables (`ENVIRONMENT`, `PROMETHEUS_PORT`,
+//! `OTLP_ENDPOINT`, ...) work as in the quickstart.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use autotel_presets::autotel_layers::http::HttpLayer;
+use axum::Router;
+use axum::extract::{MatchedPath, Path};
+use axum::http::StatusCode;
+use axum::routing::get;
+use tracing::{info, instrument, warn};
+
+#[instrument]
+async fn user(Path(id): Path<u64>) -> String {
+    info!(user_id = id, "found user");
+    format!("user {id}\n")
+}
+
+async fn fail() -> (StatusCode, &'static str) {
+    warn!("the user store is down");
+    (StatusCode::SERVICE_UNAVAILABLE, "try again later\n")
+}
+
+fn main() {
+    let telemetry = autotel_presets::from_env("http_service")
+        .service_version(env!("CARGO_PKG_VERSION"))
+        .init();
+
+    let serve = std::env::args().any(|arg| arg == "--serve");
+    let port = match std::env::var("HTTP_PORT") {
+        Ok(text) => text.parse::<u16>().unwrap_or_else(|_| {
+            eprintln!("HTTP_PORT='{text}' is not a port number");
+            std::process::exit(2);
+        }),
+        Err(_) if serve => 3000,
+        Err(_) => 0,
+    };
+    let app = Router::new()
+        .route("/users/{id}", get(user))
+        .route("/fail", get(fail))
+        .layer(
+            HttpLayer::new()
+                .with_route(|extensions| extensions.get::<MatchedPath>().map(MatchedPath::as_str)),
+        );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)))
+        .unwrap_or_else(|e| panic!("cannot listen on port {port}: {e}"));
+    let address: SocketAddr = listener.local_addr().expect("a bound address");
+
+    if serve {
+        eprintln!("serving http://{address}, Ctrl-C to stop");
+        if let Some(metrics) = telemetry.prometheus_address() {
+            eprintln!("metrics on http://127.0.0.1:{}/metrics", metrics.port());
+        }
+        runtime.block_on(async {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+                .expect("the server runs");
+        });
+        return;
+    }
+
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    let traceparent = "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b8-01\r\n";
+    for (path, headers) in [
+        ("/users/42", ""),
+        ("/users/7", traceparent),
+        ("/fail", ""),
+        ("/no/such/page", ""),
+    ] {
+        let status = request(address, path, headers).expect("the service answers");
+        eprintln!("GET {path}: {status}");
+    }
+    telemetry.flush();
+    let text = telemetry.metrics_text().unwrap_or_default();
+    for line in text.lines().filter(|line| line.contains("http_server_")) {
+        println!("{line}");
+    }
+    std::io::stdout().flush().expect("stdout is writable");
+    // Dropping `telemetry` flushes the last lines and exports.
+}
+
+/// `GET path` over HTTP/1.1 with extra `headers`; the status line.
+fn request(address: SocketAddr, path: &str, headers: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Connection: close\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer.lines().next().unwrap_or_default().to_owned())
+}

@@ -1,0 +1,204 @@
+//! Runs the http_service example and talks to it over real HTTP on
+//! loopback: route templates in the metrics, the caller's trace in the log
+//! lines, server errors counted, and a scrape that promtool accepts.
+
+mod common;
+#[path = "../../exporters/tests/support/mod.rs"]
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The example's process, killed when the test ends.
+struct Service {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    http: SocketAddr,
+    metrics: SocketAddr,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn address_after(line: &str, prefix: &str) -> Option<SocketAddr> {
+    line.strip_prefix(prefix)?
+        .split(['/', ','])
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn start() -> Service {
+    let mut child = common::example("http_service")
+        .envs([
+            ("ENVIRONMENT", "production"),
+            ("PROMETHEUS_PORT", "0"),
+            ("HTTP_PORT", "0"),
+        ])
+        .arg("--serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("http_service starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let (mut http, mut metrics) = (None, None);
+    let mut line = String::new();
+    while http.is_none() || metrics.is_none() {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("http_service ended before saying where it serves");
+        }
+        http = http.or(address_after(line.trim(), "serving http://"));
+        metrics = metrics.or(address_after(line.trim(), "metrics on http://"));
+    }
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Service {
+        child,
+        lines,
+        http: http.unwrap(),
+        metrics: metrics.unwrap(),
+    }
+}
+
+/// `GET path` with extra header lines; the status code and body.
+fn get(address: SocketAddr, path: &str, headers: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {raw:?}"));
+    let body = raw.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}
+
+/// The value of the series that starts with `series` in Prometheus text.
+fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+}
+
+#[test]
+fn requests_are_traced_and_measured_by_route() {
+    let service = start();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traceparent = format!("traceparent: 00-{trace}-00f067aa0ba902b8-01\r\n");
+    assert_eq!(
+        get(service.http, "/users/42", ""),
+        (200, "user 42\n".into())
+    );
+    assert_eq!(get(service.http, "/users/7", &traceparent).0, 200);
+    assert_eq!(get(service.http, "/fail", "").0, 503);
+    assert_eq!(get(service.http, "/no/such/page", "").0, 404);
+
+    let text = support::http_get(service.metrics, "/metrics").unwrap().body;
+    let count = |labels: &str| {
+        value(
+            &text,
+            &format!("http_server_request_duration_seconds_count{{{labels}}}"),
+        )
+    };
+    assert_eq!(
+        count(
+            r#"http_request_method="GET",http_route="/users/{id}",http_response_status_code="200""#
+        ),
+        2.0,
+        "both users under one route template"
+    );
+    assert_eq!(
+        count(r#"http_request_method="GET",http_route="/fail",http_response_status_code="503""#),
+        1.0
+    );
+    assert_eq!(
+        count(r#"http_request_method="GET",http_route="",http_response_status_code="404""#),
+        1.0,
+        "no route matched: no route label"
+    );
+    assert!(!text.contains("/users/42"), "raw paths stay out of labels");
+    assert_eq!(
+        value(
+            &text,
+            r#"http_server_active_requests{http_request_method="GET"}"#
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &text,
+            r#"span_calls_total{span_name="HTTP request",status="error"}"#
+        ),
+        1.0,
+        "the 503"
+    );
+    if let Some(promtool) = support::peer_bin("AUTOTEL_PROMTOOL_BIN") {
+        let mut check = std::process::Command::new(promtool)
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        check
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let result = check.wait_with_output().unwrap();
+        assert!(
+            result.status.success(),
+            "{}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+    }
+
+    // The handler's log lines carry the trace of their request.
+    let mut found = Vec::new();
+    while found.len() < 2 {
+        let line = service
+            .lines
+            .recv_timeout(support::PEER_DEADLINE)
+            .expect("the handler's log lines");
+        let json: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if json["message"] == "found user" {
+            found.push(json);
+        }
+    }
+    let of = |id: u64| {
+        found
+            .iter()
+            .find(|line| line["data"]["user_id"] == id)
+            .unwrap()
+    };
+    assert_eq!(of(7)["trace_id"], trace, "the caller's trace continues");
+    assert_ne!(of(7)["span_id"], "00f067aa0ba902b8");
+    assert_ne!(of(42)["trace_id"], trace);
+    assert_eq!(of(42)["data"]["http.route"], "/users/{id}");
+    assert_eq!(of(42)["data"]["url.path"], "/users/42");
+}
