@@ -553,28 +553,27 @@ fn promtool_accepts_the_rules_and_their_unit_tests() {
     };
     let rules = rule_files();
     assert!(!rules.is_empty());
-    let output = Command::new(&promtool)
-        .args(["check", "rules"])
-        .args(&rules)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    succeeds(
+        Command::new(&promtool)
+            .args(["check", "rules"])
+            .args(&rules),
     );
     let tests = files("prometheus", ".test.yml");
     assert_eq!(tests.len(), rules.len(), "one unit-test file per rule file");
-    let output = Command::new(&promtool)
-        .current_dir(dashboards_dir().join("prometheus"))
-        .args(["test", "rules"])
-        .args(tests.iter().map(|t| file_name(t)))
-        .output()
-        .unwrap();
+    succeeds(
+        Command::new(&promtool)
+            .current_dir(dashboards_dir().join("prometheus"))
+            .args(["test", "rules"])
+            .args(tests.iter().map(|t| file_name(t))),
+    );
+}
+
+/// Runs `command` and fails the test with its output unless it succeeds.
+fn succeeds(command: &mut Command) {
+    let output = command.output().expect("the command starts");
     assert!(
         output.status.success(),
-        "{}{}",
+        "{command:?}: {}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
@@ -595,30 +594,6 @@ fn as_prometheus_query(expr: &str) -> String {
     .fold(expr.to_owned(), |expr, (from, to)| expr.replace(from, to))
 }
 
-/// Runs `quickstart --serve` in production and returns it with the address
-/// it serves `/metrics` on.
-fn serve_quickstart() -> (std::process::Child, std::net::SocketAddr) {
-    use std::io::{BufRead, BufReader};
-
-    let mut child = common::example("quickstart")
-        .envs([("ENVIRONMENT", "production"), ("PROMETHEUS_PORT", "0")])
-        .arg("--serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("quickstart starts");
-    let mut first = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut first)
-        .expect("quickstart says where it serves");
-    let address = first
-        .strip_prefix("serving http://")
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|address| address.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {first:?}"));
-    (child, address)
-}
-
 /// Kills the quickstart when the test ends, passed or not.
 struct Stop(std::process::Child);
 
@@ -631,7 +606,7 @@ impl Drop for Stop {
 
 #[test]
 fn every_query_and_rule_runs_on_prometheus_scraping_the_quickstart() {
-    let (child, target) = serve_quickstart();
+    let (child, target) = common::serve_quickstart();
     let _stop = Stop(child);
     let rules: Vec<PathBuf> = rule_files()
         .iter()

@@ -23,18 +23,11 @@ fn run_example_with(name: &str, args: &[&str]) -> std::process::Output {
     output
 }
 
-/// The value of the series whose line starts with `series` (name and labels).
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
-}
-
 #[test]
 fn existing_tracing_user_prints_span_metrics() {
     let text = run_example("existing_tracing_user");
     assert_eq!(
-        value(
+        common::value(
             &text,
             r#"span_calls_total{span_name="handle_request",status="ok"}"#
         ),
@@ -42,18 +35,18 @@ fn existing_tracing_user_prints_span_metrics() {
         "a warning is not an error"
     );
     assert_eq!(
-        value(&text, r#"span_calls_total{span_name="charge",status="ok"}"#),
+        common::value(&text, r#"span_calls_total{span_name="charge",status="ok"}"#),
         1.0
     );
     assert_eq!(
-        value(
+        common::value(
             &text,
             r#"span_calls_total{span_name="charge",status="error"}"#
         ),
         1.0
     );
     assert_eq!(
-        value(
+        common::value(
             &text,
             r#"span_errors_total{span_name="charge",error_type="_OTHER"}"#
         ),
@@ -67,10 +60,10 @@ fn data_pipeline_prints_pipeline_metrics() {
     let text = run_example("data_pipeline");
     let ok = r#"pipeline_executions_total{pipeline_name="daily_import",status="ok"}"#;
     let error = r#"pipeline_executions_total{pipeline_name="daily_import",status="error"}"#;
-    assert_eq!(value(&text, ok), 2.0);
-    assert_eq!(value(&text, error), 1.0);
+    assert_eq!(common::value(&text, ok), 2.0);
+    assert_eq!(common::value(&text, error), 1.0);
     assert_eq!(
-        value(
+        common::value(
             &text,
             r#"step_errors_total{pipeline_name="daily_import",step_name="save",error_type="disk_full"}"#
         ),
@@ -78,18 +71,18 @@ fn data_pipeline_prints_pipeline_metrics() {
     );
     // load + transform for every run, save for the two that succeeded.
     assert_eq!(
-        value(
+        common::value(
             &text,
             r#"items_processed_total{pipeline_name="daily_import"}"#
         ),
         (2.0 * 3900.0) + 3500.0
     );
     assert_eq!(
-        value(&text, r#"api_calls_total{pipeline_name="daily_import"}"#),
+        common::value(&text, r#"api_calls_total{pipeline_name="daily_import"}"#),
         10.0 + 25.0 + 4.0
     );
     assert_eq!(
-        value(
+        common::value(
             &text,
             r#"pipeline_cost_usd_total{pipeline_name="daily_import"}"#
         ),

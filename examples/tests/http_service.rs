@@ -97,13 +97,6 @@ fn get(address: SocketAddr, path: &str, headers: &str) -> (u16, String) {
     (status, body)
 }
 
-/// The value of the series that starts with `series` in Prometheus text.
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
-}
-
 #[test]
 fn requests_are_traced_and_measured_by_route() {
     let service = start();
@@ -119,7 +112,7 @@ fn requests_are_traced_and_measured_by_route() {
 
     let text = support::http_get(service.metrics, "/metrics").unwrap().body;
     let count = |labels: &str| {
-        value(
+        common::value(
             &text,
             &format!("http_server_request_duration_seconds_count{{{labels}}}"),
         )
@@ -142,14 +135,14 @@ fn requests_are_traced_and_measured_by_route() {
     );
     assert!(!text.contains("/users/42"), "raw paths stay out of labels");
     assert_eq!(
-        value(
+        common::value(
             &text,
             r#"http_server_active_requests{http_request_method="GET"}"#
         ),
         0.0
     );
     assert_eq!(
-        value(
+        common::value(
             &text,
             r#"span_calls_total{span_name="HTTP request",status="error"}"#
         ),

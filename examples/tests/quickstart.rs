@@ -44,12 +44,6 @@ fn split(text: &str) -> (Vec<Value>, String) {
     (json, rest)
 }
 
-fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
-}
-
 fn line_with<'a>(lines: &'a [Value], message: &str) -> &'a Value {
     lines
         .iter()
@@ -101,15 +95,15 @@ fn json_environment(environment: &str) {
 
     let executions = "pipeline_executions_total{pipeline_name=\"daily_import\"";
     assert_eq!(
-        value(&metrics, &format!("{executions},status=\"ok\"}}")),
+        common::value(&metrics, &format!("{executions},status=\"ok\"}}")),
         2.0
     );
     assert_eq!(
-        value(&metrics, &format!("{executions},status=\"error\"}}")),
+        common::value(&metrics, &format!("{executions},status=\"error\"}}")),
         1.0
     );
     assert_eq!(
-        value(
+        common::value(
             &metrics,
             "span_calls_total{span_name=\"save\",status=\"error\"}"
         ),
@@ -219,7 +213,7 @@ fn testing_captures_in_memory_and_writes_no_log_line() {
     );
     let (_, metrics) = split(&text);
     assert_eq!(
-        value(
+        common::value(
             &metrics,
             "pipeline_executions_total{pipeline_name=\"daily_import\",status=\"error\"}"
         ),
@@ -380,26 +374,7 @@ fn otlp_receives_the_traces_logs_and_metrics_of_the_run() {
 
 #[test]
 fn serve_keeps_the_endpoint_up_until_stopped() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
-    let mut child = common::example("quickstart")
-        .envs([("ENVIRONMENT", "production"), ("PROMETHEUS_PORT", "0")])
-        .arg("--serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("quickstart starts");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr
-        .read_line(&mut first)
-        .expect("quickstart says where it serves");
-    let address: std::net::SocketAddr = first
-        .strip_prefix("serving http://")
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|address| address.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    let (mut child, address) = common::serve_quickstart();
     // Scraped twice, as Prometheus would: the endpoint stays up.
     for _ in 0..2 {
         let response = support::http_get(address, "/metrics").expect("a scrape");

@@ -57,3 +57,35 @@ fn find_binary(dir: &Path, name: &str) -> Option<PathBuf> {
         .max_by_key(|entry| entry.metadata().and_then(|m| m.modified()).ok())
         .map(|entry| entry.path())
 }
+
+/// The value of the series whose line starts with `series` (name and labels)
+/// in Prometheus text.
+pub fn value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+}
+
+/// Runs `quickstart --serve` in production with any free port and returns it
+/// with the address it serves `/metrics` on.
+pub fn serve_quickstart() -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::{BufRead, BufReader};
+
+    let mut child = example("quickstart")
+        .envs([("ENVIRONMENT", "production"), ("PROMETHEUS_PORT", "0")])
+        .arg("--serve")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("quickstart starts");
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .expect("quickstart says where it serves");
+    let address = first
+        .strip_prefix("serving http://")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|address| address.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    (child, address)
+}

@@ -22,17 +22,7 @@ pub const PEER_DEADLINE: Duration = Duration::from_secs(60);
 ///
 /// When `CI` is set and the variable is missing or names no file.
 pub fn peer_bin(var: &str) -> Option<PathBuf> {
-    let path = std::env::var_os(var).map(PathBuf::from);
-    match path {
-        Some(path) if path.is_file() => Some(path),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "{var} is not set or names no file; scripts/peers.sh installs the peer and sets it"
-        ),
-        _ => {
-            eprintln!("skipped: {var} is not set; run `source scripts/peers.sh` first");
-            None
-        }
-    }
+    peer_path(var, "file", Path::is_file)
 }
 
 /// The folder in the environment variable `var`, or `None` (skip) outside CI.
@@ -41,11 +31,15 @@ pub fn peer_bin(var: &str) -> Option<PathBuf> {
 ///
 /// When `CI` is set and the variable is missing or names no folder.
 pub fn peer_dir(var: &str) -> Option<PathBuf> {
+    peer_path(var, "folder", Path::is_dir)
+}
+
+fn peer_path(var: &str, kind: &str, exists: fn(&Path) -> bool) -> Option<PathBuf> {
     let path = std::env::var_os(var).map(PathBuf::from);
     match path {
-        Some(path) if path.is_dir() => Some(path),
+        Some(path) if exists(&path) => Some(path),
         _ if std::env::var_os("CI").is_some() => panic!(
-            "{var} is not set or names no folder; scripts/peers.sh installs the peer and sets it"
+            "{var} is not set or names no {kind}; scripts/peers.sh installs the peer and sets it"
         ),
         _ => {
             eprintln!("skipped: {var} is not set; run `source scripts/peers.sh` first");
