@@ -198,21 +198,9 @@ struct Names {
     labels: BTreeSet<String>,
 }
 
+/// Words that are neither metrics nor calls; the grouping words below too.
 const KEYWORDS: &[&str] = &[
-    "and",
-    "or",
-    "unless",
-    "bool",
-    "offset",
-    "by",
-    "without",
-    "on",
-    "ignoring",
-    "group_left",
-    "group_right",
-    "atan2",
-    "inf",
-    "nan",
+    "and", "or", "unless", "bool", "offset", "atan2", "inf", "nan",
 ];
 const AGGREGATIONS: &[&str] = &[
     "sum",
@@ -251,6 +239,13 @@ fn names(expr: &str) -> Names {
     let mut i = 0;
     let ident_start = |b: u8| b.is_ascii_alphabetic() || b == b'_' || b == b':';
     let ident_rest = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b':';
+    // The index of the first byte from `i` on that `keep` refuses.
+    let skip = |mut i: usize, keep: &dyn Fn(u8) -> bool| {
+        while i < bytes.len() && keep(bytes[i]) {
+            i += 1;
+        }
+        i
+    };
     let skip_string = |mut i: usize| {
         let quote = bytes[i];
         i += 1;
@@ -266,12 +261,7 @@ fn names(expr: &str) -> Names {
         let b = bytes[i];
         match b {
             b'"' | b'\'' | b'`' => i = skip_string(i),
-            b'[' => {
-                while i < bytes.len() && bytes[i] != b']' {
-                    i += 1;
-                }
-                i += 1;
-            }
+            b'[' => i = skip(i, &|b| b != b']') + 1,
             b'{' => {
                 i += 1;
                 while i < bytes.len() && bytes[i] != b'}' {
@@ -279,9 +269,7 @@ fn names(expr: &str) -> Names {
                         i = skip_string(i);
                     } else if ident_start(bytes[i]) {
                         let start = i;
-                        while i < bytes.len() && ident_rest(bytes[i]) {
-                            i += 1;
-                        }
+                        i = skip(i, &ident_rest);
                         out.labels.insert(expr[start..i].to_owned());
                     } else {
                         i += 1;
@@ -289,27 +277,13 @@ fn names(expr: &str) -> Names {
                 }
                 i += 1;
             }
-            b'$' => {
-                i += 1;
-                while i < bytes.len() && ident_rest(bytes[i]) {
-                    i += 1;
-                }
-            }
-            b'0'..=b'9' | b'.' => {
-                while i < bytes.len() && (ident_rest(bytes[i]) || bytes[i] == b'.') {
-                    i += 1;
-                }
-            }
+            b'$' => i = skip(i + 1, &ident_rest),
+            b'0'..=b'9' | b'.' => i = skip(i, &|b| ident_rest(b) || b == b'.'),
             _ if ident_start(b) => {
                 let start = i;
-                while i < bytes.len() && ident_rest(bytes[i]) {
-                    i += 1;
-                }
+                i = skip(i, &ident_rest);
                 let word = &expr[start..i];
-                let mut next = i;
-                while next < bytes.len() && bytes[next].is_ascii_whitespace() {
-                    next += 1;
-                }
+                let next = skip(i, &|b: u8| b.is_ascii_whitespace());
                 let call = bytes.get(next) == Some(&b'(');
                 if call && GROUPING.contains(&word) {
                     let close = expr[next..].find(')').map_or(bytes.len(), |n| next + n);
@@ -322,6 +296,7 @@ fn names(expr: &str) -> Names {
                     i = close + 1;
                 } else if !call
                     && !KEYWORDS.contains(&word.to_ascii_lowercase().as_str())
+                    && !GROUPING.contains(&word)
                     && !AGGREGATIONS.contains(&word)
                 {
                     out.metrics.insert(word.to_owned());

@@ -226,11 +226,16 @@ pub struct Response {
 
 /// `GET http://{address}{path}` over HTTP/1.1 with `Connection: close`.
 pub fn http_get(address: SocketAddr, path: &str) -> std::io::Result<Response> {
+    http_get_with(address, path, "")
+}
+
+/// [`http_get`] with more header lines, each ending in `\r\n`.
+pub fn http_get_with(address: SocketAddr, path: &str, headers: &str) -> std::io::Result<Response> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAccept: */*\r\n{headers}Connection: close\r\n\r\n"
     )?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
