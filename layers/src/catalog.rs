@@ -215,9 +215,14 @@ catalog! {
     /// Signals dropped by autotel, by signal and reason.
     AUTOTEL_DROPPED_TOTAL = ("autotel_dropped_total", Counter, None,
         "Telemetry dropped by autotel, by signal and reason", ["signal", "reason"]);
-    /// Export attempts that failed, by exporter.
+    /// Export attempts that failed, by exporter, signal and reason
+    /// (`timeout`, `unavailable`, `tls`, `protocol`, `rejected`, ...).
     AUTOTEL_EXPORT_ERRORS_TOTAL = ("autotel_export_errors_total", Counter, None,
-        "Export attempts that failed, by exporter", ["exporter"]);
+        "Export attempts that failed, by exporter, signal and reason",
+        ["exporter", "signal", "reason"]);
+    /// Field, attribute or label values cut to the configured length limit.
+    AUTOTEL_TRUNCATED_VALUES_TOTAL = ("autotel_truncated_values_total", Counter, None,
+        "Field, attribute or label values cut to the length limit, by signal", ["signal"]);
     /// Recordings sent to an overflow series because a metric reached its
     /// cap on distinct label sets.
     AUTOTEL_SERIES_OVERFLOW_TOTAL = ("autotel_series_overflow_total", Counter, None,

@@ -76,6 +76,7 @@ mod error;
 #[cfg(feature = "http")]
 pub mod http;
 mod json;
+pub mod redact;
 mod resources;
 mod span_metrics;
 mod system;

@@ -1,11 +1,13 @@
-//! Field values: the event visitor, span fields serialised once at span
-//! creation, and redaction of secret-looking field names.
+//! Field values: the event visitor and span fields serialised once at span
+//! creation.
 
 use std::error::Error;
 use std::fmt;
 
 use tracing::Metadata;
 use tracing::field::{Field, Visit};
+
+use crate::redact::Redaction;
 
 use super::format::{
     debug_into, display_into, escape_into, escape_lossy_into, f64_into, int_into, string_into,
@@ -148,67 +150,6 @@ pub(crate) fn sources_into(buf: &mut Vec<u8>, error: &(dyn Error + 'static)) -> 
 pub(crate) const ERROR_MESSAGE_SUFFIX: &str = ".message";
 /// See [`ERROR_MESSAGE_SUFFIX`].
 pub(crate) const ERROR_SOURCES_SUFFIX: &str = ".sources";
-
-/// The field names whose values are written as `"[REDACTED]"`.
-///
-/// A name matches a pattern when the pattern occurs in it after both are
-/// lowercased and stripped of everything but letters and digits, so
-/// `api_key` matches `X-Api-Key` and `token` matches `access_token`.
-#[derive(Clone, Debug)]
-pub(crate) struct Redaction {
-    patterns: Vec<Box<[u8]>>,
-}
-
-/// The names redacted by default.
-pub(crate) const DEFAULT_REDACTED: &[&str] = &[
-    "password",
-    "secret",
-    "token",
-    "authorization",
-    "api_key",
-    "cookie",
-];
-
-impl Redaction {
-    pub(crate) fn new<I, N>(names: I) -> Self
-    where
-        I: IntoIterator<Item = N>,
-        N: AsRef<str>,
-    {
-        let mut redaction = Self {
-            patterns: Vec::new(),
-        };
-        for name in names {
-            redaction.add(name.as_ref());
-        }
-        redaction
-    }
-
-    pub(crate) fn add(&mut self, name: &str) {
-        let pattern: Box<[u8]> = normalize(name).into();
-        if !pattern.is_empty() && !self.patterns.contains(&pattern) {
-            self.patterns.push(pattern);
-        }
-    }
-
-    pub(crate) fn matches(&self, name: &str) -> bool {
-        if self.patterns.is_empty() {
-            return false;
-        }
-        let name = normalize(name);
-        self.patterns.iter().any(|pattern| {
-            name.windows(pattern.len())
-                .any(|window| window == &pattern[..])
-        })
-    }
-}
-
-fn normalize(name: &str) -> Vec<u8> {
-    name.bytes()
-        .filter(|byte| !byte.is_ascii() || byte.is_ascii_alphanumeric())
-        .map(|byte| byte.to_ascii_lowercase())
-        .collect()
-}
 
 /// The `"key":` text of each field of one callsite and whether the field is
 /// redacted, computed once per thread, layer and callsite.
@@ -537,34 +478,6 @@ impl RecordFields for tracing::span::Record<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn redaction_matches_names_like_secrets() {
-        let redaction = Redaction::new(DEFAULT_REDACTED);
-        for name in [
-            "password",
-            "db.password",
-            "PASSWORD",
-            "client_secret",
-            "access_token",
-            "Authorization",
-            "x-api-key",
-            "apiKey",
-            "set_cookie",
-        ] {
-            assert!(redaction.matches(name), "{name} not redacted");
-        }
-        for name in [
-            "user",
-            "rows_processed",
-            "api_calls",
-            "passport",
-            "cost_usd",
-        ] {
-            assert!(!redaction.matches(name), "{name} redacted");
-        }
-        assert!(!Redaction::new::<_, &str>([]).matches("password"));
-    }
 
     #[test]
     fn upsert_replaces_values_in_place() {

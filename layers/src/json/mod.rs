@@ -20,13 +20,13 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{ExtensionsMut, LookupSpan, SpanRef};
 
 use self::fields::{
-    CallsiteCache, DEFAULT_REDACTED, ERROR_MESSAGE_SUFFIX, ERROR_SOURCES_SUFFIX, FieldSet,
-    JsonSpanFields, REDACTED, RecordFields, Redaction, SeenKeys, Value, Visitor, key_into,
-    sources_into,
+    CallsiteCache, ERROR_MESSAGE_SUFFIX, ERROR_SOURCES_SUFFIX, FieldSet, JsonSpanFields, REDACTED,
+    RecordFields, SeenKeys, Value, Visitor, key_into, sources_into,
 };
 use self::format::{TimestampCache, escape_into, timestamp_into};
 pub use self::style::KeyStyle;
 use self::style::member_into;
+use crate::redact::Redaction;
 use crate::trace_context::{self, TraceContext};
 
 /// Where the time of each line comes from; inject one in tests to get exact
@@ -175,7 +175,7 @@ where
             environment: None,
             static_fields: Vec::new(),
             span_fields: SpanFields::default(),
-            redaction: Redaction::new(DEFAULT_REDACTED),
+            redaction: Redaction::default(),
             clock: None,
             prepared: Prepared::default(),
             #[cfg(feature = "opentelemetry")]
@@ -245,8 +245,8 @@ impl<W> JsonLayer<W> {
     /// digits: `api_key` matches `X-Api-Key`, `token` matches `access_token`.
     /// An empty list turns redaction off.
     ///
-    /// Defaults to `password`, `secret`, `token`, `authorization`, `api_key`
-    /// and `cookie`.
+    /// Defaults to [`DEFAULT_REDACTED_NAMES`](crate::redact::DEFAULT_REDACTED_NAMES);
+    /// [`redact`](crate::redact) says what redaction does not catch.
     #[must_use]
     pub fn with_redacted_fields<I, N>(mut self, names: I) -> Self
     where
