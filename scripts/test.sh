@@ -34,3 +34,6 @@ cargo test --workspace --all-features --all-targets
 
 step "doctests"
 cargo test --workspace --all-features --doc
+
+step "cargo package (the published crates)"
+cargo package -p autotel-layers -p autotel-exporters -p autotel-presets --no-verify --allow-dirty
