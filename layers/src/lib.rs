@@ -66,6 +66,9 @@
 //! - `opentelemetry`: with a `tracing_opentelemetry` layer in the stack, the
 //!   ids are those of the OpenTelemetry spans, so log lines match exported
 //!   traces, and remote parents are set on the OpenTelemetry span too.
+//! - `system`: [`SystemSampler`], process and system metrics through sysinfo.
+//! - `tokio`: tokio runtime metrics from the system sampler.
+//! - `http`: [`http::HttpLayer`], the tower middleware for HTTP servers.
 //! - `testing`: a harness that captures spans, events and metrics.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -79,6 +82,8 @@ mod json;
 pub mod redact;
 mod resources;
 mod span_metrics;
+#[cfg(feature = "system")]
+#[cfg_attr(docsrs, doc(cfg(feature = "system")))]
 mod system;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
@@ -95,6 +100,7 @@ pub use span_metrics::{
     DEFAULT_DURATION_BUCKETS, DEFAULT_ERROR_TYPE, DEFAULT_MAX_SERIES, MAX_DIMENSIONS,
     MAX_LABEL_VALUE_BYTES, MetricsSwitch, OVERFLOW_LABEL, SpanMetricsLayer,
 };
+#[cfg(feature = "system")]
 pub use system::{DEFAULT_SAMPLE_INTERVAL, SamplerGuard, SystemSampler};
 pub use trace_context::{
     SetParentError, SpanId, TraceContext, TraceId, TraceParent, TraceParentError,

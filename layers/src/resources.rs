@@ -43,13 +43,6 @@ pub const ALLOCATED_BYTES_FIELD: &str = "allocated_bytes";
 const PIPELINE_FIELD: &str = "pipeline.name";
 const STEP_FIELD: &str = "step.name";
 
-/// The CPU time the calling thread has used, in nanoseconds, from the system
-/// call (for the sampler thread, which reads it rarely); `None` where the
-/// platform cannot tell.
-pub(crate) fn thread_cpu_nanos() -> Option<u64> {
-    ThreadCpuClock::SystemCall.nanos()
-}
-
 /// Which spans the [`SpanResourcesLayer`] measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

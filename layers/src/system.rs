@@ -10,7 +10,8 @@ use metrics::{Counter, Gauge};
 use sysinfo::{MemoryRefreshKind, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 use crate::catalog::{self, MetricDef};
-use crate::{Error, alloc, resources};
+use crate::cpu_clock::ThreadCpuClock;
+use crate::{Error, alloc};
 
 /// The default interval between two samples.
 pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_secs(15);
@@ -181,7 +182,7 @@ struct Shared {
 }
 
 fn run(probe: &mut Probe, shared: &Shared, interval: Duration) {
-    let start_cpu = resources::thread_cpu_nanos();
+    let start_cpu = thread_cpu_nanos();
     loop {
         // The figures come from the operating system and sysinfo; should
         // either misbehave, the sampler stops rather than take the process
@@ -191,7 +192,7 @@ fn run(probe: &mut Probe, shared: &Shared, interval: Duration) {
             return;
         }
         shared.samples.fetch_add(1, Ordering::Relaxed);
-        if let (Some(start), Some(now)) = (start_cpu, resources::thread_cpu_nanos()) {
+        if let (Some(start), Some(now)) = (start_cpu, thread_cpu_nanos()) {
             shared
                 .cpu_nanos
                 .store(now.saturating_sub(start), Ordering::Relaxed);
@@ -247,7 +248,7 @@ impl SamplerGuard {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn cpu_time(&self) -> Option<Duration> {
-        resources::thread_cpu_nanos()?;
+        thread_cpu_nanos()?;
         Some(Duration::from_nanos(
             self.shared.cpu_nanos.load(Ordering::Relaxed),
         ))
@@ -460,6 +461,13 @@ fn thread_count() -> Option<u64> {
 #[cfg(not(target_os = "linux"))]
 fn thread_count() -> Option<u64> {
     None
+}
+
+/// The CPU time the calling thread has used, in nanoseconds, from the system
+/// call (the sampler thread reads it rarely); `None` where the platform
+/// cannot tell.
+fn thread_cpu_nanos() -> Option<u64> {
+    ThreadCpuClock::SystemCall.nanos()
 }
 
 #[cfg(test)]
