@@ -1,5 +1,5 @@
 //! What the per-span resource layer costs per span, against its absence, in
-//! one run (issue 6).
+//! one run.
 //!
 //! Every span case runs the same lifecycle (new, enter, exit, close) under a
 //! scoped dispatcher and the no-op `metrics` recorder:

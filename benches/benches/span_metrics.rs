@@ -1,5 +1,5 @@
 //! What span metrics cost per span, against the floor and the named peers, in
-//! one run (issue 2).
+//! one run.
 //!
 //! Every variant runs the same span lifecycle (new, enter, exit, close, one
 //! field) under a scoped dispatcher and a local `metrics` recorder, so the
