@@ -6,7 +6,7 @@
 //! use autotel_exporters::console::{ConsoleLayer, ConsoleMetrics};
 //! use tracing_subscriber::layer::SubscriberExt;
 //!
-//! let _table = ConsoleMetrics::new().with_interval(Duration::from_secs(10)).install()?;
+//! let _table = ConsoleMetrics::new().with_interval(Duration::from_secs(10))?.install()?;
 //! let subscriber = tracing_subscriber::registry().with(ConsoleLayer::new());
 //! tracing::subscriber::with_default(subscriber, || {
 //!     let _run = tracing::info_span!("nightly_etl").entered();
@@ -159,9 +159,19 @@ fn format_duration(d: Duration) -> String {
 pub enum ConsoleError {
     /// A global `metrics` recorder was installed before.
     #[error(
-        "a global metrics recorder is already installed; use ConsoleMetrics::build and compose recorders with Fanout"
+        "a global metrics recorder is already installed; start the table on a ConsoleRecorder with ConsoleMetrics::start and combine recorders with Fanout"
     )]
     RecorderAlreadySet,
+    /// A setting was given a value it cannot take.
+    #[error("{setting}='{value}' {reason}")]
+    InvalidSetting {
+        /// The builder method.
+        setting: &'static str,
+        /// The value given, as text.
+        value: String,
+        /// What is wrong with it and what would be accepted.
+        reason: &'static str,
+    },
     /// The reporting thread could not be started.
     #[error("cannot start the console metrics thread: {0}")]
     Thread(std::io::Error),
@@ -188,10 +198,20 @@ impl ConsoleMetrics {
     }
 
     /// Sets how often the table is printed. Defaults to 10 seconds.
-    #[must_use]
-    pub fn with_interval(mut self, interval: Duration) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`ConsoleError::InvalidSetting`] for a zero interval.
+    pub fn with_interval(mut self, interval: Duration) -> Result<Self, ConsoleError> {
+        if interval.is_zero() {
+            return Err(ConsoleError::InvalidSetting {
+                setting: "ConsoleMetrics::with_interval",
+                value: format!("{interval:?}"),
+                reason: "is not a printing interval: give a duration above zero, such as 10s",
+            });
+        }
         self.interval = interval;
-        self
+        Ok(self)
     }
 
     /// Installs the recorder globally and starts printing; printing stops
@@ -489,5 +509,21 @@ mod tests {
         assert_eq!(format_duration(Duration::from_micros(12)), "12.0µs");
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
         assert_eq!(format_duration(Duration::from_secs(3)), "3.00s");
+    }
+
+    #[test]
+    fn a_zero_interval_is_refused_with_the_setting_named() {
+        let error = ConsoleMetrics::new()
+            .with_interval(Duration::ZERO)
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "ConsoleMetrics::with_interval='0ns' is not a printing interval: give a duration above zero, such as 10s"
+        );
+        assert!(
+            ConsoleMetrics::new()
+                .with_interval(Duration::from_millis(1))
+                .is_ok()
+        );
     }
 }

@@ -32,3 +32,16 @@ impl Error {
         }
     }
 }
+
+/// `max_series` if it can cap a metric's label sets (at least 1), else the
+/// error for `setting`.
+pub(crate) fn check_max_series(setting: &'static str, max_series: usize) -> Result<usize, Error> {
+    if max_series == 0 {
+        return Err(Error::invalid(
+            setting,
+            max_series,
+            "is not a series cap: give at least 1 (label sets past the cap go to the overflow series)",
+        ));
+    }
+    Ok(max_series)
+}

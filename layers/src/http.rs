@@ -166,13 +166,7 @@ impl HttpLayer {
     ///
     /// [`Error::InvalidSetting`] when `max_series` is zero.
     pub fn with_max_series(self, max_series: usize) -> Result<Self, Error> {
-        if max_series == 0 {
-            return Err(Error::invalid(
-                "with_max_series",
-                max_series,
-                "must be at least 1",
-            ));
-        }
+        let max_series = crate::error::check_max_series("with_max_series", max_series)?;
         Ok(Self {
             shared: Arc::new(Shared::new(self.shared.route.clone(), max_series)),
         })

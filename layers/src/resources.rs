@@ -30,7 +30,7 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::cpu_clock::ThreadCpuClock;
-use crate::{DEFAULT_MAX_SERIES, OVERFLOW_LABEL, alloc, catalog};
+use crate::{DEFAULT_MAX_SERIES, Error, OVERFLOW_LABEL, alloc, catalog};
 
 /// The span field that receives the CPU time spent inside the span, in
 /// seconds, when the span declares it (`cpu_time_seconds = field::Empty`).
@@ -577,14 +577,19 @@ impl SpanResourcesLayer {
     /// later names go to one series labelled `otel_metric_overflow="true"`.
     ///
     /// ```
-    /// let layer = autotel_layers::SpanResourcesLayer::new().with_max_series(100);
+    /// let layer = autotel_layers::SpanResourcesLayer::new().with_max_series(100)?;
+    /// assert!(autotel_layers::SpanResourcesLayer::new().with_max_series(0).is_err());
+    /// # Ok::<(), autotel_layers::Error>(())
     /// ```
     ///
     /// Defaults to [`DEFAULT_MAX_SERIES`] (2000).
-    #[must_use]
-    pub fn with_max_series(mut self, max_series: usize) -> Self {
-        self.max_series = max_series;
-        self
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidSetting`] when `max_series` is zero.
+    pub fn with_max_series(mut self, max_series: usize) -> Result<Self, Error> {
+        self.max_series = crate::error::check_max_series("with_max_series", max_series)?;
+        Ok(self)
     }
 
     /// The facts of a callsite, with [`Facts::MEASURED`] when this layer

@@ -103,7 +103,7 @@ fn without_the_counting_allocator_there_is_no_memory_figure() {
 fn pipeline_names_past_the_cap_go_to_the_overflow_series() {
     let metrics = Metrics::new();
     let subscriber =
-        tracing_subscriber::registry().with(SpanResourcesLayer::new().with_max_series(1));
+        tracing_subscriber::registry().with(SpanResourcesLayer::new().with_max_series(1).unwrap());
     metrics::with_local_recorder(&metrics, || {
         tracing::subscriber::with_default(subscriber, || {
             for name in ["first", "second", "third"] {

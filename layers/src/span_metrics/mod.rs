@@ -323,9 +323,7 @@ impl SpanMetricsLayer {
     /// go to the overflow series. Must be at least 1. Defaults to
     /// [`DEFAULT_MAX_SERIES`] (2000).
     pub fn with_max_series(self, max_series: usize) -> Result<Self, Error> {
-        if max_series == 0 {
-            return Err(Error::invalid("with_max_series", 0, "must be at least 1"));
-        }
+        let max_series = crate::error::check_max_series("with_max_series", max_series)?;
         Ok(self.reconfigure(|c| c.max_series = max_series))
     }
 
