@@ -4,6 +4,8 @@
 //! and a scrape succeeds during and after each of them.
 #![cfg(feature = "prometheus")]
 
+#[path = "support/scrape.rs"]
+mod scrape;
 mod support;
 
 use std::io::{BufReader, Write};
@@ -11,7 +13,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use autotel_exporters::prometheus::Prometheus;
-use support::scrape::{closed_by_server, endpoint, read_response, sample, scrape, scrape_until};
+use scrape::{closed_by_server, endpoint, read_response, sample, scrape, scrape_until};
 
 /// Series of the counters of refused scrapes.
 const CONNECTION_LIMIT: &str =

@@ -4,6 +4,8 @@
 //! answered as HTTP/1.1 says.
 #![cfg(feature = "prometheus")]
 
+#[path = "support/scrape.rs"]
+mod scrape;
 mod support;
 
 use std::io::{BufReader, Read, Write};
@@ -15,8 +17,8 @@ use autotel_exporters::prometheus::Prometheus;
 use autotel_layers::SpanMetricsLayer;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use scrape::{agent, endpoint, read_response, scrape, url};
 use support::PrometheusPeer;
-use support::scrape::{agent, endpoint, read_response, scrape, url};
 use tracing_subscriber::layer::SubscriberExt;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -346,5 +348,5 @@ fn dropping_the_server_closes_the_port() {
     drop(server);
     assert!(TcpStream::connect(address).is_err());
     // The open connection was closed too.
-    assert!(support::scrape::closed_by_server(&idle));
+    assert!(scrape::closed_by_server(&idle));
 }

@@ -6,9 +6,6 @@
 //! is set and is skipped, with a message, otherwise.
 #![allow(dead_code)]
 
-#[cfg(feature = "prometheus")]
-pub mod scrape;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
