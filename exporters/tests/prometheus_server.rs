@@ -126,6 +126,23 @@ fn prometheus_server_stores_what_the_program_recorded() {
 }
 
 #[test]
+fn prometheus_scrapes_an_endpoint_that_asks_for_a_bearer_token() {
+    let builder = Prometheus::new()
+        .with_bearer_token("pr0m-t0ken")
+        .expect("a usable token");
+    let (_recorder, _server, address) = endpoint(builder);
+    let settings = "    authorization:\n      credentials: pr0m-t0ken\n";
+    let Some(mut prometheus) = PrometheusPeer::start_with_scrape_settings(address, settings) else {
+        return;
+    };
+    assert_eq!(prometheus.value("hits_total"), 7.0);
+    assert_eq!(
+        prometheus.value(r#"autotel_dropped_total{signal="scrape",reason="connection_limit"}"#),
+        0.0
+    );
+}
+
+#[test]
 fn gzip_when_the_scraper_accepts_it_and_plain_text_otherwise() {
     let (_recorder, _server, address) = endpoint(Prometheus::new());
     let plain = scrape(address);
