@@ -477,6 +477,27 @@ mod tests {
     }
 
     #[test]
+    fn starts_fails_and_stops_inside_an_async_runtime() {
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = taken.local_addr().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let err = Prometheus::new()
+                .with_listen_address(address)
+                .build()
+                .unwrap_err();
+            assert!(matches!(err, PrometheusError::Bind { .. }), "{err}");
+            let (_recorder, server) = Prometheus::new()
+                .with_listen_address(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .build()
+                .unwrap();
+            drop(server);
+        });
+    }
+
+    #[test]
     fn limits_out_of_range_are_errors_naming_the_setting() {
         let err = Prometheus::new().with_max_connections(0).unwrap_err();
         assert_eq!(

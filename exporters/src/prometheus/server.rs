@@ -89,23 +89,31 @@ impl PrometheusServer {
         endpoint: Option<(Endpoint, ScrapeDrops)>,
         handle: PrometheusHandle,
     ) -> Result<Self, PrometheusError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(PrometheusError::Thread)?;
         let listener = match &endpoint {
-            Some((endpoint, _)) => Some(bind(endpoint.address, &runtime)?),
+            Some((endpoint, _)) => Some(bind(endpoint.address)?),
             None => None,
         };
         let address = listener.as_ref().and_then(|l| l.local_addr().ok());
         let (stop, stopped) = oneshot::channel();
-        let upkeep = handle.clone();
+        let (ready, started) = std::sync::mpsc::sync_channel(1);
+        // The runtime is built, run and dropped on its own thread only: a
+        // runtime cannot be dropped inside another one, where the program may
+        // well be when it starts or stops the exporter.
         let thread = std::thread::Builder::new()
             .name("autotel-prometheus".into())
             .spawn(move || {
+                let (runtime, listener) = match runtime(listener) {
+                    Ok(started) => {
+                        let _ = ready.send(Ok(()));
+                        started
+                    }
+                    Err(e) => {
+                        let _ = ready.send(Err(e));
+                        return;
+                    }
+                };
                 runtime.block_on(async move {
-                    tokio::spawn(run_upkeep(upkeep));
+                    tokio::spawn(run_upkeep(handle.clone()));
                     if let (Some(listener), Some((endpoint, drops))) = (listener, endpoint) {
                         let shared = Arc::new(Shared {
                             handle,
@@ -122,11 +130,18 @@ impl PrometheusServer {
                 drop(runtime);
             })
             .map_err(PrometheusError::Thread)?;
-        Ok(Self {
+        let server = Self {
             address,
             stop: Some(stop),
             thread: Some(thread),
-        })
+        };
+        match started.recv() {
+            Ok(Ok(())) => Ok(server),
+            Ok(Err(e)) => Err(PrometheusError::Thread(e)),
+            Err(_) => Err(PrometheusError::Thread(std::io::Error::other(
+                "the endpoint thread stopped while starting",
+            ))),
+        }
     }
 
     /// The address the endpoint listens on (with the port chosen by the
@@ -149,15 +164,26 @@ impl Drop for PrometheusServer {
 }
 
 /// Binds `address` now, so that an address in use is an error of `build`.
-fn bind(
-    address: SocketAddr,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<TcpListener, PrometheusError> {
+fn bind(address: SocketAddr) -> Result<std::net::TcpListener, PrometheusError> {
     let error = |source| PrometheusError::Bind { address, source };
     let listener = std::net::TcpListener::bind(address).map_err(error)?;
     listener.set_nonblocking(true).map_err(error)?;
-    let _context = runtime.enter();
-    TcpListener::from_std(listener).map_err(error)
+    Ok(listener)
+}
+
+/// The endpoint's runtime, and the listener registered with it.
+fn runtime(
+    listener: Option<std::net::TcpListener>,
+) -> std::io::Result<(tokio::runtime::Runtime, Option<TcpListener>)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()?;
+    let listener = {
+        let _context = runtime.enter();
+        listener.map(TcpListener::from_std).transpose()?
+    };
+    Ok((runtime, listener))
 }
 
 async fn run_upkeep(handle: PrometheusHandle) {
