@@ -449,8 +449,6 @@ fn metadata() -> Metadata<'static> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::TcpListener;
-
     use super::*;
 
     #[test]
@@ -462,39 +460,6 @@ mod tests {
             err.to_string(),
             "buckets for metric 'batch_size' are not usable: boundaries must be strictly increasing"
         );
-    }
-
-    #[test]
-    fn address_in_use_is_an_error_naming_the_address() {
-        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = taken.local_addr().unwrap();
-        let err = Prometheus::new()
-            .with_listen_address(address)
-            .build()
-            .unwrap_err();
-        assert!(matches!(err, PrometheusError::Bind { .. }));
-        assert!(err.to_string().contains(&address.to_string()), "{err}");
-    }
-
-    #[test]
-    fn starts_fails_and_stops_inside_an_async_runtime() {
-        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = taken.local_addr().unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let err = Prometheus::new()
-                .with_listen_address(address)
-                .build()
-                .unwrap_err();
-            assert!(matches!(err, PrometheusError::Bind { .. }), "{err}");
-            let (_recorder, server) = Prometheus::new()
-                .with_listen_address(SocketAddr::from(([127, 0, 0, 1], 0)))
-                .build()
-                .unwrap();
-            drop(server);
-        });
     }
 
     #[test]
