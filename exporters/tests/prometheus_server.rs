@@ -262,45 +262,9 @@ fn one_connection_carries_several_requests() {
     scrape(address);
 }
 
-#[test]
-fn basic_auth_refuses_missing_or_wrong_credentials_with_401() {
-    let builder = Prometheus::new()
-        .with_basic_auth("prometheus", "s3cret")
-        .expect("usable credentials");
-    let (_recorder, _server, address) = endpoint(builder);
-    let basic = |pair: &str| format!("Basic {}", STANDARD.encode(pair));
-    let call = |authorization: Option<String>| {
-        let mut request = agent().get(url(address, "/metrics"));
-        if let Some(value) = authorization {
-            request = request.header("Authorization", value);
-        }
-        request.call().expect("an answer")
-    };
-    for wrong in [
-        None,
-        Some(basic("prometheus:wrong")),
-        Some(basic("other:s3cret")),
-        Some("Bearer s3cret".to_owned()),
-    ] {
-        let response = call(wrong.clone());
-        assert_eq!(response.status(), 401, "{wrong:?}");
-        assert_eq!(
-            response.headers()["www-authenticate"],
-            "Basic realm=\"metrics\", charset=\"UTF-8\"",
-            "{wrong:?}"
-        );
-    }
-    let mut ok = call(Some(basic("prometheus:s3cret")));
-    assert_eq!(ok.status(), 200);
-    let body = ok.body_mut().read_to_string().expect("a body");
-    assert!(body.contains("\nhits_total 7\n"), "{body}");
-}
-
-#[test]
-fn bearer_token_refuses_missing_or_wrong_tokens_with_401() {
-    let builder = Prometheus::new()
-        .with_bearer_token("t0ken-42")
-        .expect("a usable token");
+/// Checks that `builder`'s endpoint answers 401 with `challenge` to each
+/// of `wrong` (an `Authorization` value, or none) and 200 to `right`.
+fn check_auth(builder: Prometheus, challenge: &str, wrong: &[Option<String>], right: &str) {
     let (_recorder, _server, address) = endpoint(builder);
     let call = |authorization: Option<&str>| {
         let mut request = agent().get(url(address, "/metrics"));
@@ -309,21 +273,56 @@ fn bearer_token_refuses_missing_or_wrong_tokens_with_401() {
         }
         request.call().expect("an answer")
     };
-    for wrong in [
-        None,
-        Some("Bearer t0ken-4"),
-        Some("Bearer t0ken-421"),
-        Some("Basic t0ken-42"),
-    ] {
-        let response = call(wrong);
+    for wrong in wrong {
+        let mut response = call(wrong.as_deref());
         assert_eq!(response.status(), 401, "{wrong:?}");
         assert_eq!(
             response.headers()["www-authenticate"],
-            "Bearer realm=\"metrics\"",
+            challenge,
             "{wrong:?}"
         );
+        let body = response.body_mut().read_to_string().expect("a body");
+        assert!(!body.contains("hits_total"), "{body}");
     }
-    assert_eq!(call(Some("Bearer t0ken-42")).status(), 200);
+    let mut ok = call(Some(right));
+    assert_eq!(ok.status(), 200);
+    let body = ok.body_mut().read_to_string().expect("a body");
+    assert!(body.contains("\nhits_total 7\n"), "{body}");
+}
+
+#[test]
+fn basic_auth_refuses_missing_or_wrong_credentials_with_401() {
+    let basic = |pair: &str| format!("Basic {}", STANDARD.encode(pair));
+    let builder = Prometheus::new()
+        .with_basic_auth("prometheus", "s3cret")
+        .expect("usable credentials");
+    check_auth(
+        builder,
+        "Basic realm=\"metrics\", charset=\"UTF-8\"",
+        &[
+            None,
+            Some(basic("prometheus:wrong")),
+            Some(basic("other:s3cret")),
+            Some("Bearer s3cret".to_owned()),
+        ],
+        &basic("prometheus:s3cret"),
+    );
+}
+
+#[test]
+fn bearer_token_refuses_missing_or_wrong_tokens_with_401() {
+    let builder = Prometheus::new()
+        .with_bearer_token("t0ken-42")
+        .expect("a usable token");
+    let wrong = ["Bearer t0ken-4", "Bearer t0ken-421", "Basic t0ken-42"];
+    let mut wrong: Vec<_> = wrong.map(|w| Some(w.to_owned())).to_vec();
+    wrong.push(None);
+    check_auth(
+        builder,
+        "Bearer realm=\"metrics\"",
+        &wrong,
+        "Bearer t0ken-42",
+    );
 }
 
 #[test]
