@@ -1,5 +1,5 @@
 //! Clients that misbehave on purpose cannot stall the `/metrics` endpoint or
-//! grow its memory: slow senders are cut off, an oversized or endless request
+//! grow its memory: slow senders and readers are cut off, an oversized or endless request
 //! head is refused early, connections past the cap are closed and counted,
 //! and a scrape succeeds during and after each of them.
 #![cfg(feature = "prometheus")]
@@ -182,6 +182,46 @@ fn an_idle_connection_is_closed_after_the_header_read_timeout() {
             start.elapsed() < Duration::from_secs(20),
             "an idle connection stayed open"
         );
+    }
+    scrape(address);
+}
+
+#[test]
+fn a_client_that_never_reads_its_answer_is_cut_off_at_the_connection_age() {
+    // A scrape of about 12 MB: more than the two sockets' buffers hold, so
+    // the server's write waits on the client.
+    let builder = Prometheus::new()
+        .with_max_connection_age(Duration::from_secs(2))
+        .expect("a usable age")
+        .with_header_read_timeout(Duration::from_secs(1))
+        .expect("a usable timeout");
+    let (recorder, _server, address) = endpoint(builder);
+    let padding = "x".repeat(200);
+    metrics::with_local_recorder(&recorder, || {
+        for i in 0..60_000 {
+            metrics::counter!("bulk_total", "key" => format!("{padding}{i}")).increment(1);
+        }
+    });
+    let stream = TcpStream::connect(address).expect("connect");
+    write!(&stream, "GET /metrics HTTP/1.1\r\nHost: {address}\r\n\r\n").expect("send");
+    // Read nothing past the connection age and the grace after it.
+    std::thread::sleep(Duration::from_secs(6));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a read timeout");
+    let mut reader = BufReader::new(&stream);
+    match read_response(&mut reader) {
+        Ok(response) => panic!(
+            "the whole answer ({} bytes) waited for the slow reader",
+            response.body.len()
+        ),
+        Err(e) => assert!(
+            !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+            "the server neither finished nor closed: {e}"
+        ),
     }
     scrape(address);
 }

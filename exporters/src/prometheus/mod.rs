@@ -46,7 +46,8 @@
 //!   [`DEFAULT_HEADER_READ_TIMEOUT`] ([`Prometheus::with_header_read_timeout`]);
 //!   the same timeout is the idle keep-alive timeout: a kept-alive connection
 //!   that sends no new request within it is closed. A connection is closed
-//!   after [`MAX_CONNECTION_AGE`] once its current answer is sent, or one
+//!   after [`DEFAULT_MAX_CONNECTION_AGE`] ([`Prometheus::with_max_connection_age`])
+//!   once its current answer is sent, or one
 //!   header-read timeout later if the client does not read it. So no client,
 //!   however slow, holds a connection for long.
 //! - Dropping the [`PrometheusServer`] closes the listener and every
@@ -107,8 +108,9 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest request head (request line and headers) the endpoint reads.
 pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
 
-/// How long a connection lives before it is closed after its current answer.
-pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(60);
+/// How long a connection lives, by default, before it is closed after its
+/// current answer.
+pub const DEFAULT_MAX_CONNECTION_AGE: Duration = Duration::from_secs(60);
 
 /// The quantiles of summaries.
 const SUMMARY_QUANTILES: &[f64] = &[0.5, 0.9, 0.95, 0.99];
@@ -173,6 +175,7 @@ pub struct Prometheus {
     auth: Option<Auth>,
     max_connections: usize,
     header_read_timeout: Duration,
+    max_connection_age: Duration,
     global_labels: Vec<(String, String)>,
     service: ServiceInfo,
     summaries: HashSet<String>,
@@ -197,6 +200,7 @@ impl Prometheus {
             auth: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_connection_age: DEFAULT_MAX_CONNECTION_AGE,
             global_labels: Vec::new(),
             service: ServiceInfo::default(),
             summaries: HashSet::new(),
@@ -277,9 +281,9 @@ impl Prometheus {
     /// # Errors
     ///
     /// [`PrometheusError::Limit`] when `timeout` is shorter than 100 ms or
-    /// longer than [`MAX_CONNECTION_AGE`].
+    /// longer than 60 s.
     pub fn with_header_read_timeout(mut self, timeout: Duration) -> Result<Self, PrometheusError> {
-        if timeout < Duration::from_millis(100) || timeout > MAX_CONNECTION_AGE {
+        if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(60) {
             return Err(PrometheusError::Limit {
                 setting: "Prometheus::with_header_read_timeout",
                 value: format!("{timeout:?}"),
@@ -287,6 +291,27 @@ impl Prometheus {
             });
         }
         self.header_read_timeout = timeout;
+        Ok(self)
+    }
+
+    /// Sets how long a connection lives: past it, the connection is closed
+    /// once its current answer is sent, or one header-read timeout later if
+    /// the client does not read the answer. Scrapers open a new one.
+    /// Defaults to [`DEFAULT_MAX_CONNECTION_AGE`] (60 s).
+    ///
+    /// # Errors
+    ///
+    /// [`PrometheusError::Limit`] when `age` is shorter than 1 s or longer
+    /// than one hour.
+    pub fn with_max_connection_age(mut self, age: Duration) -> Result<Self, PrometheusError> {
+        if age < Duration::from_secs(1) || age > Duration::from_secs(3600) {
+            return Err(PrometheusError::Limit {
+                setting: "Prometheus::with_max_connection_age",
+                value: format!("{age:?}"),
+                expected: "the age must be from 1 s to 1 hour",
+            });
+        }
+        self.max_connection_age = age;
         Ok(self)
     }
 
@@ -378,6 +403,7 @@ impl Prometheus {
             auth: self.auth.clone(),
             max_connections: self.max_connections,
             header_read_timeout: self.header_read_timeout,
+            max_connection_age: self.max_connection_age,
         });
         let recorder = self.build_recorder()?;
         let drops = endpoint.as_ref().map(|_| ScrapeDrops::register(&recorder));

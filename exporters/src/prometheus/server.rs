@@ -24,9 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 
 use super::auth::Auth;
-use super::{
-    MAX_CONNECTION_AGE, MAX_REQUEST_HEAD, PrometheusError, PrometheusHandle, PrometheusRecorder,
-};
+use super::{MAX_REQUEST_HEAD, PrometheusError, PrometheusHandle, PrometheusRecorder};
 
 /// How often histogram samples are folded into their buckets when nobody scrapes.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
@@ -48,6 +46,7 @@ pub(super) struct Endpoint {
     pub(super) auth: Option<Auth>,
     pub(super) max_connections: usize,
     pub(super) header_read_timeout: Duration,
+    pub(super) max_connection_age: Duration,
 }
 
 /// The counters of what the endpoint refused.
@@ -119,6 +118,7 @@ impl PrometheusServer {
                             handle,
                             auth: endpoint.auth,
                             header_read_timeout: endpoint.header_read_timeout,
+                            max_connection_age: endpoint.max_connection_age,
                             drops,
                         });
                         tokio::spawn(accept_loop(listener, shared, endpoint.max_connections));
@@ -201,6 +201,7 @@ struct Shared {
     handle: PrometheusHandle,
     auth: Option<Auth>,
     header_read_timeout: Duration,
+    max_connection_age: Duration,
     drops: ScrapeDrops,
 }
 
@@ -231,7 +232,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, max_connections
 }
 
 /// Serves one connection with hyper until the client closes it, a timeout
-/// or limit closes it, or it reaches [`MAX_CONNECTION_AGE`].
+/// or limit closes it, or it reaches its maximum age.
 async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let service_shared = shared.clone();
@@ -246,7 +247,7 @@ async fn serve_connection(stream: TcpStream, shared: &Arc<Shared>) {
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
-    let result = match tokio::time::timeout(MAX_CONNECTION_AGE, connection.as_mut()).await {
+    let result = match tokio::time::timeout(shared.max_connection_age, connection.as_mut()).await {
         Ok(result) => result,
         Err(_) => {
             connection.as_mut().graceful_shutdown();

@@ -48,7 +48,12 @@ pub fn scrape(address: SocketAddr) -> String {
         .call()
         .unwrap_or_else(|e| panic!("scrape of {address} failed: {e}"));
     assert_eq!(response.status(), 200);
-    let body = response.body_mut().read_to_string().expect("a text body");
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_string()
+        .expect("a text body");
     assert!(body.contains("\nhits_total 7\n"), "{body}");
     body
 }
