@@ -84,10 +84,6 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use autotel_layers::catalog;
-use metrics::{Key, Label, Metadata, Recorder};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder as UpstreamBuilder};
-
 use crate::{ServiceInfo, buckets};
 use auth::Auth;
 pub use recorder::{PrometheusHandle, PrometheusRecorder};
@@ -111,9 +107,6 @@ pub const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// How long a connection lives, by default, before it is closed after its
 /// current answer.
 pub const DEFAULT_MAX_CONNECTION_AGE: Duration = Duration::from_secs(60);
-
-/// The quantiles of summaries.
-const SUMMARY_QUANTILES: &[f64] = &[0.5, 0.9, 0.95, 0.99];
 
 /// A configuration error or a failure to start the Prometheus exporter.
 #[derive(Debug, thiserror::Error)]
@@ -419,58 +412,8 @@ impl Prometheus {
     ///
     /// [`PrometheusError::Buckets`] when custom buckets are not usable.
     pub fn build_recorder(self) -> Result<PrometheusRecorder, PrometheusError> {
-        let mut histograms = UpstreamBuilder::new();
-        let mut summaries = UpstreamBuilder::new();
-        let bucket_error = |metric: &str, _| PrometheusError::Buckets {
-            metric: metric.to_owned(),
-            reason: "rejected by metrics-exporter-prometheus",
-        };
-        histograms = histograms
-            .set_buckets(buckets::DEFAULT)
-            .map_err(|e| bucket_error("*", e))?
-            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), buckets::SECONDS)
-            .map_err(|e| bucket_error("*_seconds", e))?
-            .set_buckets_for_metric(Matcher::Suffix("_bytes".into()), buckets::BYTES)
-            .map_err(|e| bucket_error("*_bytes", e))?;
-        for (metric, boundaries) in &self.buckets {
-            histograms = histograms
-                .set_buckets_for_metric(Matcher::Full(metric.clone()), boundaries)
-                .map_err(|e| bucket_error(metric, e))?;
-        }
-        summaries = summaries
-            .set_quantiles(SUMMARY_QUANTILES)
-            .map_err(|e| bucket_error("summaries", e))?;
-        for (key, value) in &self.global_labels {
-            histograms = histograms.add_global_label(key.clone(), value.clone());
-            summaries = summaries.add_global_label(key.clone(), value.clone());
-        }
-
-        let main = histograms.build_recorder();
-        let summaries_recorder = if self.summaries.is_empty() {
-            None
-        } else {
-            Some(summaries.build_recorder())
-        };
-        let recorder =
-            PrometheusRecorder::new(main, summaries_recorder, self.summaries, self.fractional);
-        let labels: Vec<Label> = self
-            .service
-            .build_info_labels()
-            .into_iter()
-            .map(|(k, v)| Label::new(k, v))
-            .collect();
-        recorder
-            .register_gauge(
-                &Key::from_parts(catalog::AUTOTEL_BUILD_INFO.name(), labels),
-                &metadata(),
-            )
-            .set(1.0);
-        Ok(recorder)
+        PrometheusRecorder::from_builder(self)
     }
-}
-
-fn metadata() -> Metadata<'static> {
-    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()))
 }
 
 #[cfg(test)]

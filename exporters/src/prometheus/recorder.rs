@@ -5,12 +5,24 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use autotel_layers::catalog::{self, MetricKind};
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics::{
+    Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
+};
 use metrics_exporter_prometheus::{
-    PrometheusHandle as UpstreamHandle, PrometheusRecorder as UpstreamRecorder,
+    Matcher, PrometheusBuilder as UpstreamBuilder, PrometheusHandle as UpstreamHandle,
+    PrometheusRecorder as UpstreamRecorder,
 };
 
-use crate::is_fractional_counter;
+use super::{Prometheus, PrometheusError};
+use crate::{buckets, is_fractional_counter};
+
+/// The quantiles of summaries.
+const SUMMARY_QUANTILES: &[f64] = &[0.5, 0.9, 0.95, 0.99];
+
+/// The metadata of the series the exporter records itself.
+pub(super) fn metadata() -> Metadata<'static> {
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()))
+}
 
 /// The `metrics` recorder of the Prometheus exporter.
 ///
@@ -25,9 +37,65 @@ pub struct PrometheusRecorder {
 }
 
 impl PrometheusRecorder {
+    /// The recorder that `builder` describes, with every catalog metric
+    /// described and `autotel_build_info` set.
+    pub(super) fn from_builder(builder: Prometheus) -> Result<Self, PrometheusError> {
+        let mut histograms = UpstreamBuilder::new();
+        let mut summaries = UpstreamBuilder::new();
+        let bucket_error = |metric: &str, _| PrometheusError::Buckets {
+            metric: metric.to_owned(),
+            reason: "rejected by metrics-exporter-prometheus",
+        };
+        histograms = histograms
+            .set_buckets(buckets::DEFAULT)
+            .map_err(|e| bucket_error("*", e))?
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), buckets::SECONDS)
+            .map_err(|e| bucket_error("*_seconds", e))?
+            .set_buckets_for_metric(Matcher::Suffix("_bytes".into()), buckets::BYTES)
+            .map_err(|e| bucket_error("*_bytes", e))?;
+        for (metric, boundaries) in &builder.buckets {
+            histograms = histograms
+                .set_buckets_for_metric(Matcher::Full(metric.clone()), boundaries)
+                .map_err(|e| bucket_error(metric, e))?;
+        }
+        summaries = summaries
+            .set_quantiles(SUMMARY_QUANTILES)
+            .map_err(|e| bucket_error("summaries", e))?;
+        for (key, value) in &builder.global_labels {
+            histograms = histograms.add_global_label(key.clone(), value.clone());
+            summaries = summaries.add_global_label(key.clone(), value.clone());
+        }
+
+        let main = histograms.build_recorder();
+        let summaries_recorder = if builder.summaries.is_empty() {
+            None
+        } else {
+            Some(summaries.build_recorder())
+        };
+        let recorder = PrometheusRecorder::new(
+            main,
+            summaries_recorder,
+            builder.summaries,
+            builder.fractional,
+        );
+        let labels: Vec<Label> = builder
+            .service
+            .build_info_labels()
+            .into_iter()
+            .map(|(k, v)| Label::new(k, v))
+            .collect();
+        recorder
+            .register_gauge(
+                &Key::from_parts(catalog::AUTOTEL_BUILD_INFO.name(), labels),
+                &metadata(),
+            )
+            .set(1.0);
+        Ok(recorder)
+    }
+
     /// Wraps the upstream recorders; `summaries` receives the histograms
     /// named in `summary_names`.
-    pub(super) fn new(
+    fn new(
         main: UpstreamRecorder,
         summaries: Option<UpstreamRecorder>,
         summary_names: HashSet<String>,

@@ -63,7 +63,7 @@ impl ScrapeDrops {
         let counter = |reason: &'static str| {
             let labels = vec![Label::new("signal", "scrape"), Label::new("reason", reason)];
             let key = Key::from_parts(catalog::AUTOTEL_DROPPED_TOTAL.name(), labels);
-            recorder.register_counter(&key, &super::metadata())
+            recorder.register_counter(&key, &super::recorder::metadata())
         };
         Self {
             connection_limit: counter("connection_limit"),
