@@ -390,3 +390,44 @@ fn serve_keeps_the_endpoint_up_until_stopped() {
     child.kill().expect("stopped");
     child.wait().unwrap();
 }
+
+#[test]
+fn a_bind_address_and_a_bearer_token_from_the_environment_guard_the_endpoint() {
+    let (mut child, address) = common::serve_quickstart_with(&[
+        ("PROMETHEUS_BIND", "127.0.0.1"),
+        ("PROMETHEUS_BEARER_TOKEN", "scrape-t0ken"),
+    ]);
+    assert_eq!(address.ip(), std::net::Ipv4Addr::LOCALHOST);
+    let refused = support::http_get(address, "/metrics").expect("an answer");
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert!(!refused.body.contains("pipeline_executions_total"));
+    let wrong = support::http_get_with(address, "/metrics", "Authorization: Bearer nope\r\n")
+        .expect("an answer");
+    assert_eq!(wrong.status, 401);
+    let scrape = support::http_get_with(
+        address,
+        "/metrics",
+        "Authorization: Bearer scrape-t0ken\r\n",
+    )
+    .expect("a scrape");
+    assert_eq!(scrape.status, 200);
+    assert!(
+        scrape.body.contains("pipeline_executions_total"),
+        "{}",
+        scrape.body
+    );
+    child.kill().expect("stopped");
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_malformed_basic_auth_stops_the_program_without_showing_it() {
+    let output = quickstart(&[("PROMETHEUS_BASIC_AUTH", "no-colon-hunter2")], &[]);
+    assert!(!output.status.success());
+    let said = stderr(&output);
+    assert!(
+        said.contains("PROMETHEUS_BASIC_AUTH='[REDACTED]' is not user:password"),
+        "{said}"
+    );
+    assert!(!said.contains("hunter2"), "{said}");
+}

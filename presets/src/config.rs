@@ -2,12 +2,16 @@
 //! defaults combine into the settings telemetry starts with.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::str::FromStr;
 
 use tracing_subscriber::EnvFilter;
 
 use crate::Error;
+
+mod prometheus;
+
+pub(crate) use prometheus::PrometheusAuth;
 
 /// Where the program runs; each environment has its own defaults (see the
 /// [crate docs](crate#what-each-preset-turns-on)).
@@ -142,14 +146,12 @@ pub(crate) struct Settings {
     pub(crate) console_export: bool,
     pub(crate) in_memory: bool,
     pub(crate) prometheus: Listen,
+    pub(crate) prometheus_auth: Option<PrometheusAuth>,
     pub(crate) otlp: OtlpTarget,
     pub(crate) sample_ratio: Option<f64>,
     pub(crate) span_metrics: bool,
     pub(crate) system_metrics: bool,
 }
-
-/// The default Prometheus port.
-const DEFAULT_PROMETHEUS_PORT: u16 = autotel_exporters::prometheus::DEFAULT_PORT;
 
 /// The variables that name an OTLP endpoint in the OpenTelemetry convention.
 const STANDARD_ENDPOINTS: [&str; 4] = [
@@ -233,26 +235,8 @@ impl Code {
             .console_export
             .unwrap_or(environment == Environment::Development);
 
-        let port = match self.prometheus_port {
-            Some(port) => Some(port),
-            None => var("PROMETHEUS_PORT")
-                .map(|value| {
-                    value.trim().parse::<u16>().map_err(|_| {
-                        Error::invalid(
-                            "PROMETHEUS_PORT",
-                            value,
-                            "is not a port number (1-65535, or 0 for any free port)",
-                        )
-                    })
-                })
-                .transpose()?,
-        };
-        let prometheus = match (self.prometheus, port) {
-            (false, _) => Listen::Off,
-            (true, Some(port)) => Listen::On(any_address(port)),
-            (true, None) if testing => Listen::InMemory,
-            (true, None) => Listen::On(any_address(DEFAULT_PROMETHEUS_PORT)),
-        };
+        let (prometheus, prometheus_auth) =
+            prometheus::resolve(self.prometheus, self.prometheus_port, testing, &var)?;
 
         let sdk_disabled = match var("OTEL_SDK_DISABLED") {
             Some(value) => parse_bool("OTEL_SDK_DISABLED", &value)?,
@@ -292,16 +276,13 @@ impl Code {
             console_export,
             in_memory: testing,
             prometheus,
+            prometheus_auth,
             otlp,
             sample_ratio,
             span_metrics: self.span_metrics,
             system_metrics: self.system_metrics && !testing,
         })
     }
-}
-
-fn any_address(port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
 }
 
 /// A `LOG_LEVEL` value as a filter directive.
@@ -381,6 +362,11 @@ pub(crate) fn redact_endpoint(endpoint: &str) -> String {
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn any_address(port: u16) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
+    }
 
     fn resolve(code: &Code, vars: &[(&str, &str)]) -> Result<Settings, Error> {
         let vars: HashMap<String, String> = vars

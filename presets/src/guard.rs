@@ -468,6 +468,9 @@ fn build_and_install(
             Listen::On(address) => prometheus.with_listen_address(address),
             _ => prometheus.without_listener(),
         };
+        if let Some(auth) = &settings.prometheus_auth {
+            prometheus = auth.apply(prometheus).map_err(|e| early(e.into()))?;
+        }
         let (recorder, server) = prometheus.build().map_err(|e| early(e.into()))?;
         prometheus_handle = Some(recorder.handle());
         prometheus_server = Some(server);
@@ -665,7 +668,10 @@ fn log_start(guard: &TelemetryGuard, log_bridge: bool) {
     let settings = &guard.settings;
     let prometheus = match (settings.prometheus, guard.prometheus_address()) {
         (Listen::Off, _) => "off".to_owned(),
-        (_, Some(address)) => address.to_string(),
+        (_, Some(address)) => match &settings.prometheus_auth {
+            Some(auth) => format!("{address} ({})", auth.scheme()),
+            None => address.to_string(),
+        },
         (_, None) => "in memory".to_owned(),
     };
     let otlp = match &settings.otlp {

@@ -60,6 +60,8 @@
 //! | [`service_version`](Preset::service_version) (else `0.0.0`) | `SERVICE_VERSION` |
 //! | [`environment`](Preset::environment) (with [`from_env`] only) | `ENVIRONMENT` |
 //! | [`prometheus_port`](Preset::prometheus_port) (0: any free port) | `PROMETHEUS_PORT` |
+//! | | `PROMETHEUS_BIND` (an IP, or IP:port; default `0.0.0.0`) |
+//! | | `PROMETHEUS_BEARER_TOKEN` or `PROMETHEUS_BASIC_AUTH` (`user:password`): scrapes without them get 401 |
 //! | [`otlp_endpoint`](Preset::otlp_endpoint) | `OTLP_ENDPOINT`, then `OTEL_EXPORTER_OTLP_ENDPOINT` and its per-signal forms |
 //! | [`json_logs`](Preset::json_logs) | `JSON_LOGS` |
 //! | [`log_level`](Preset::log_level) | `RUST_LOG`, then `LOG_LEVEL` |
@@ -222,8 +224,9 @@ impl Preset {
         self
     }
 
-    /// Serves `/metrics` on this port of every interface (0: a free port the
-    /// system picks, see [`TelemetryGuard::prometheus_address`]).
+    /// Serves `/metrics` on this port (0: a free port the system picks, see
+    /// [`TelemetryGuard::prometheus_address`]), of the address in
+    /// `PROMETHEUS_BIND`, else of every interface.
     /// Defaults to `PROMETHEUS_PORT`, then to 9464 (no socket with the
     /// testing preset).
     pub fn prometheus_port(mut self, port: u16) -> Self {

@@ -25,6 +25,9 @@ pub fn example(name: &str) -> Command {
                 "SERVICE_VERSION",
                 "ENVIRONMENT",
                 "PROMETHEUS_PORT",
+                "PROMETHEUS_BIND",
+                "PROMETHEUS_BASIC_AUTH",
+                "PROMETHEUS_BEARER_TOKEN",
                 "OTLP_ENDPOINT",
                 "LOG_LEVEL",
                 "JSON_LOGS",
@@ -69,10 +72,16 @@ pub fn value(text: &str, series: &str) -> f64 {
 /// Runs `quickstart --serve` in production with any free port and returns it
 /// with the address it serves `/metrics` on.
 pub fn serve_quickstart() -> (std::process::Child, std::net::SocketAddr) {
+    serve_quickstart_with(&[])
+}
+
+/// [`serve_quickstart`] with more environment variables.
+pub fn serve_quickstart_with(vars: &[(&str, &str)]) -> (std::process::Child, std::net::SocketAddr) {
     use std::io::{BufRead, BufReader};
 
     let mut child = example("quickstart")
         .envs([("ENVIRONMENT", "production"), ("PROMETHEUS_PORT", "0")])
+        .envs(vars.iter().copied())
         .arg("--serve")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -323,6 +323,20 @@ impl PrometheusPeer {
     /// [`start`](Self::start), evaluating the rules of `rule_files` every
     /// second.
     pub fn start_with_rules(target: SocketAddr, rule_files: &[PathBuf]) -> Option<Self> {
+        Self::start_configured(target, rule_files, "")
+    }
+
+    /// [`start`](Self::start), with more settings of the scrape job:
+    /// YAML lines indented by four spaces (`    authorization: ...\n`).
+    pub fn start_with_scrape_settings(target: SocketAddr, settings: &str) -> Option<Self> {
+        Self::start_configured(target, &[], settings)
+    }
+
+    fn start_configured(
+        target: SocketAddr,
+        rule_files: &[PathBuf],
+        scrape_settings: &str,
+    ) -> Option<Self> {
         let bin = peer_bin("AUTOTEL_PROMETHEUS_BIN")?;
         let dir = temp_dir("prometheus-config");
         let config = dir.join("prometheus.yml");
@@ -335,7 +349,7 @@ impl PrometheusPeer {
             format!(
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
                  rule_files:\n{rule_files}\
-                 scrape_configs:\n  - job_name: autotel\n    static_configs:\n      - targets: ['{target}']\n"
+                 scrape_configs:\n  - job_name: autotel\n{scrape_settings}    static_configs:\n      - targets: ['{target}']\n"
             ),
         )
         .expect("write prometheus.yml");
