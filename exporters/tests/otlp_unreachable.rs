@@ -96,7 +96,7 @@ fn closed_port_counts_export_errors(protocol: Protocol) {
     assert!(stats.export_errors() >= 1, "{stats:?}");
     assert_eq!(stats.dropped_spans(), 5, "{stats:?}");
     assert_eq!(stats.dropped_logs(), 5, "{stats:?}");
-    assert!(global_counter("autotel_export_errors_total", "exporter", "otlp_traces") >= 1);
+    assert!(global_counter("autotel_export_errors_total", "signal", "traces") >= 1);
     assert!(global_counter("autotel_dropped_total", "reason", "export_failed") >= 10);
     // The program goes on: more telemetry is accepted and shutdown returns.
     emit(&otlp, 5);

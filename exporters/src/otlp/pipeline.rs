@@ -1,0 +1,427 @@
+//! [`OtlpPipeline`], the running exporters of the three signals, and how
+//! they are flushed and stopped within a bounded time.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLogger, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
+use tracing_opentelemetry::OpenTelemetryLayer;
+
+use super::counting::{Counting, CountingLogProcessor, CountingSpanProcessor, Counts};
+use super::limits::Limits;
+use super::report::Reporter;
+use super::sampler::{SampleRatio, Sampling};
+use super::transport::{self, Protocol, SignalConfig};
+use super::{OtelRecorder, OtlpError, SCOPE};
+
+/// Everything [`Otlp::build`](super::Otlp::build) resolved.
+pub(crate) struct Parts {
+    pub(crate) traces: Option<SignalConfig>,
+    pub(crate) logs: Option<SignalConfig>,
+    pub(crate) metrics: Option<SignalConfig>,
+    pub(crate) resource: Resource,
+    pub(crate) sampling: Sampling,
+    pub(crate) span_limits: Limits,
+    pub(crate) log_limits: Limits,
+    pub(crate) queue_size: usize,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) metrics_interval: Option<Duration>,
+    pub(crate) batch_delay: Option<Duration>,
+}
+
+impl OtlpPipeline {
+    /// Starts the exporters of `parts`.
+    pub(crate) fn start(parts: Parts) -> Result<Self, OtlpError> {
+        let sample_ratio = SampleRatio::new(parts.sampling.sample_ratio())?;
+        let counts = Arc::new(Counts::default());
+        let configs = [&parts.traces, &parts.logs, &parts.metrics];
+        // tonic needs a Tokio runtime; the pipeline owns a small one, so it
+        // works the same with or without a runtime in the program.
+        let grpc = configs
+            .iter()
+            .any(|c| c.as_ref().is_some_and(|c| c.protocol == Protocol::Grpc));
+        let runtime = if grpc {
+            Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("autotel-otlp")
+                    .enable_all()
+                    .build()
+                    .map_err(OtlpError::Runtime)?,
+            )
+        } else {
+            None
+        };
+        let _entered = runtime.as_ref().map(tokio::runtime::Runtime::enter);
+        let mut reporters = Vec::new();
+        let mut reporter = |config: &SignalConfig| {
+            let reporter = Arc::new(Reporter::new(config));
+            reporters.push(reporter.clone());
+            reporter
+        };
+
+        let tracer_provider = match &parts.traces {
+            Some(config) => {
+                let reporter = reporter(config);
+                let exporter = transport::span_exporter(config, &reporter)?;
+                let mut batch = opentelemetry_sdk::trace::BatchConfigBuilder::default()
+                    .with_max_queue_size(parts.queue_size)
+                    .with_max_export_batch_size(parts.queue_size.min(512));
+                if let Some(delay) = parts.batch_delay {
+                    batch = batch.with_scheduled_delay(delay);
+                }
+                let processor = CountingSpanProcessor {
+                    inner: BatchSpanProcessor::builder(Counting {
+                        inner: exporter,
+                        counts: counts.clone(),
+                        reporter,
+                    })
+                    .with_batch_config(batch.build())
+                    .build(),
+                    capacity: parts.queue_size,
+                    counts: counts.clone(),
+                    limits: parts.span_limits.clone(),
+                };
+                Some(
+                    SdkTracerProvider::builder()
+                        .with_span_processor(processor)
+                        .with_resource(parts.resource.clone())
+                        .with_sampler(sample_ratio.sampler(parts.sampling.follows_parent()))
+                        .build(),
+                )
+            }
+            None => None,
+        };
+
+        let logger_provider = match &parts.logs {
+            Some(config) => {
+                let reporter = reporter(config);
+                let exporter = transport::log_exporter(config, &reporter)?;
+                let mut batch = opentelemetry_sdk::logs::BatchConfigBuilder::default()
+                    .with_max_queue_size(parts.queue_size)
+                    .with_max_export_batch_size(parts.queue_size.min(512));
+                if let Some(delay) = parts.batch_delay {
+                    batch = batch.with_scheduled_delay(delay);
+                }
+                let processor = CountingLogProcessor {
+                    inner: BatchLogProcessor::builder(Counting {
+                        inner: exporter,
+                        counts: counts.clone(),
+                        reporter,
+                    })
+                    .with_batch_config(batch.build())
+                    .build(),
+                    capacity: parts.queue_size,
+                    counts: counts.clone(),
+                    limits: parts.log_limits.clone(),
+                };
+                Some(
+                    SdkLoggerProvider::builder()
+                        .with_log_processor(processor)
+                        .with_resource(parts.resource.clone())
+                        .build(),
+                )
+            }
+            None => None,
+        };
+
+        let meter_provider = match &parts.metrics {
+            Some(config) => {
+                let reporter = reporter(config);
+                let exporter = transport::metric_exporter(config, &reporter)?;
+                let mut reader = PeriodicReader::builder(Counting {
+                    inner: exporter,
+                    counts: counts.clone(),
+                    reporter,
+                });
+                if let Some(interval) = parts.metrics_interval {
+                    reader = reader.with_interval(interval);
+                }
+                Some(
+                    SdkMeterProvider::builder()
+                        .with_reader(reader.build())
+                        .with_resource(parts.resource)
+                        .build(),
+                )
+            }
+            None => None,
+        };
+        let recorder = meter_provider
+            .as_ref()
+            .map(|provider| OtelRecorder::new(provider.meter(SCOPE)));
+
+        drop(_entered);
+        Ok(OtlpPipeline {
+            tracer_provider,
+            logger_provider,
+            meter_provider,
+            recorder,
+            sample_ratio,
+            counts,
+            reporters,
+            shutdown_timeout: parts.shutdown_timeout,
+            runtime,
+            stopped: false,
+        })
+    }
+}
+
+/// Counts of what the pipeline dropped or failed to export, since it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OtlpStats {
+    dropped_spans: u64,
+    dropped_logs: u64,
+    export_errors: u64,
+    truncated_values: u64,
+}
+
+impl OtlpStats {
+    /// Spans dropped because the queue was full or their export failed.
+    pub fn dropped_spans(&self) -> u64 {
+        self.dropped_spans
+    }
+
+    /// Log records dropped because the queue was full or their export failed.
+    pub fn dropped_logs(&self) -> u64 {
+        self.dropped_logs
+    }
+
+    /// Exports of any signal that failed.
+    pub fn export_errors(&self) -> u64 {
+        self.export_errors
+    }
+
+    /// Attribute values, event names and log bodies cut to the length limit.
+    pub fn truncated_values(&self) -> u64 {
+        self.truncated_values
+    }
+}
+
+/// The running OTLP pipeline. Dropping it flushes and shuts down, within the
+/// shutdown timeout.
+#[derive(Debug)]
+pub struct OtlpPipeline {
+    tracer_provider: Option<SdkTracerProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
+    meter_provider: Option<SdkMeterProvider>,
+    recorder: Option<OtelRecorder>,
+    sample_ratio: SampleRatio,
+    counts: Arc<Counts>,
+    reporters: Vec<Arc<Reporter>>,
+    shutdown_timeout: Duration,
+    runtime: Option<tokio::runtime::Runtime>,
+    stopped: bool,
+}
+
+/// The layer that exports spans; see [`OtlpPipeline::trace_layer`].
+pub type OtlpTraceLayer<S> = OpenTelemetryLayer<S, SdkTracer>;
+
+/// The layer that exports events as log records; see [`OtlpPipeline::log_layer`].
+pub type OtlpLogLayer = OpenTelemetryTracingBridge<SdkLoggerProvider, SdkLogger>;
+
+impl OtlpPipeline {
+    /// A layer that exports spans, or `None` when traces are off (an absent
+    /// layer is a no-op layer).
+    pub fn trace_layer<S>(&self) -> Option<OtlpTraceLayer<S>>
+    where
+        S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    {
+        self.tracer_provider
+            .as_ref()
+            .map(|provider| tracing_opentelemetry::layer().with_tracer(provider.tracer(SCOPE)))
+    }
+
+    /// A layer that exports events as log records, with the trace and span
+    /// ids of the current span, or `None` when logs are off.
+    pub fn log_layer(&self) -> Option<OtlpLogLayer> {
+        self.logger_provider
+            .as_ref()
+            .map(OpenTelemetryTracingBridge::new)
+    }
+
+    /// A `metrics` recorder that exports by OTLP, or `None` when metrics are off.
+    pub fn metrics_recorder(&self) -> Option<OtelRecorder> {
+        self.recorder.clone()
+    }
+
+    /// The ratio of root spans sampled, which can be changed while the
+    /// program runs (it starts as [`Otlp::with_sample_ratio`](super::Otlp::with_sample_ratio) set it).
+    pub fn sample_ratio(&self) -> SampleRatio {
+        self.sample_ratio.clone()
+    }
+
+    /// The tracer provider, for code that uses the OpenTelemetry API directly.
+    pub fn tracer_provider(&self) -> Option<&SdkTracerProvider> {
+        self.tracer_provider.as_ref()
+    }
+
+    /// What was dropped or failed so far.
+    pub fn stats(&self) -> OtlpStats {
+        OtlpStats {
+            dropped_spans: self.counts.dropped_spans.load(Ordering::Relaxed),
+            dropped_logs: self.counts.dropped_logs.load(Ordering::Relaxed),
+            export_errors: self.counts.export_errors.load(Ordering::Relaxed),
+            truncated_values: self.counts.truncated.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The last export failure as it was reported (signal, endpoint without
+    /// credentials, protocol, cause and hint), or `None` when every export
+    /// so far succeeded.
+    pub fn last_export_error(&self) -> Option<String> {
+        self.reporters.iter().filter_map(|r| r.last_report()).last()
+    }
+
+    /// Exports everything waiting now, within the shutdown timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`OtlpError::Timeout`] or [`OtlpError::Export`] when an export did not
+    /// finish or failed.
+    pub fn force_flush(&self) -> Result<(), OtlpError> {
+        self.on_each("flush", |p| p.force_flush())
+    }
+
+    /// Flushes and stops the pipeline, within the shutdown timeout.
+    ///
+    /// # Errors
+    ///
+    /// [`OtlpError::Timeout`] when the collector did not answer in time,
+    /// [`OtlpError::Export`] when the last export failed.
+    pub fn shutdown(mut self) -> Result<(), OtlpError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), OtlpError> {
+        if std::mem::replace(&mut self.stopped, true) {
+            return Ok(());
+        }
+        let timeout = self.shutdown_timeout;
+        let result = self.on_each("shutdown", move |p| p.shutdown(timeout));
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+        result
+    }
+
+    /// Runs `action` on each provider in its own thread, waiting at most the
+    /// shutdown timeout for all of them.
+    fn on_each(
+        &self,
+        action: &'static str,
+        run: impl Fn(Provider) -> OTelSdkResult + Send + Sync + Clone + 'static,
+    ) -> Result<(), OtlpError> {
+        let providers = [
+            self.tracer_provider.clone().map(Provider::Traces),
+            self.logger_provider.clone().map(Provider::Logs),
+            self.meter_provider.clone().map(Provider::Metrics),
+        ];
+        let (sender, receiver) = mpsc::channel();
+        let mut started = 0;
+        for provider in providers.into_iter().flatten() {
+            let (sender, run) = (sender.clone(), run.clone());
+            let signal = provider.signal();
+            let spawned = std::thread::Builder::new()
+                .name(format!("autotel-otlp-{action}"))
+                .spawn(move || {
+                    let _ = sender.send((signal, run(provider)));
+                });
+            match spawned {
+                Ok(_) => started += 1,
+                Err(error) => {
+                    return Err(OtlpError::Export {
+                        action,
+                        signal,
+                        reason: error.to_string(),
+                    });
+                }
+            }
+        }
+        let deadline = Instant::now() + self.shutdown_timeout;
+        let mut first_error = None;
+        for _ in 0..started {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match receiver.recv_timeout(left) {
+                Ok((_, Ok(()))) => {}
+                Ok((_, Err(error))) if is_timeout(&error) => {
+                    first_error.get_or_insert(OtlpError::Timeout {
+                        action,
+                        timeout: self.shutdown_timeout,
+                    });
+                }
+                Ok((signal, Err(error))) => {
+                    first_error.get_or_insert(OtlpError::Export {
+                        action,
+                        signal,
+                        reason: error.to_string(),
+                    });
+                }
+                Err(_) => {
+                    return Err(OtlpError::Timeout {
+                        action,
+                        timeout: self.shutdown_timeout,
+                    });
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Whether the SDK gave up waiting; a provider reports the timeouts of its
+/// processors inside an aggregated failure.
+fn is_timeout(error: &opentelemetry_sdk::error::OTelSdkError) -> bool {
+    match error {
+        opentelemetry_sdk::error::OTelSdkError::Timeout(_) => true,
+        other => format!("{other:?}").contains("Timeout("),
+    }
+}
+
+impl Drop for OtlpPipeline {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// One provider of the pipeline, moved to the thread that flushes or stops it.
+enum Provider {
+    Traces(SdkTracerProvider),
+    Logs(SdkLoggerProvider),
+    Metrics(SdkMeterProvider),
+}
+
+impl Provider {
+    fn signal(&self) -> &'static str {
+        match self {
+            Self::Traces(_) => "traces",
+            Self::Logs(_) => "logs",
+            Self::Metrics(_) => "metrics",
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        match self {
+            Self::Traces(p) => p.force_flush(),
+            Self::Logs(p) => p.force_flush(),
+            Self::Metrics(p) => p.force_flush(),
+        }
+    }
+
+    fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
+        match self {
+            Self::Traces(p) => p.shutdown_with_timeout(timeout),
+            Self::Logs(p) => p.shutdown_with_timeout(timeout),
+            Self::Metrics(p) => p.shutdown_with_timeout(timeout),
+        }
+    }
+}
+

@@ -1,0 +1,317 @@
+//! Readable export failures: each failure is classified (`timeout`,
+//! `unavailable`, `tls`, `protocol`, `rejected`, `too_large`, `other`),
+//! counted in `autotel_export_errors_total{exporter="otlp", signal, reason}`,
+//! and reported as one warning line per signal and reason per interval,
+//! naming the endpoint (without credentials), the protocol and the cause,
+//! with a hint when the cause looks like a protocol/port mismatch or TLS.
+//!
+//! The warning is emitted with OpenTelemetry's telemetry suppressed, so a
+//! report about failing log exports is not itself exported as a log record.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use autotel_layers::catalog;
+
+use super::transport::{Protocol, Signal, SignalConfig};
+use crate::env;
+
+/// How often one kind of failure of one signal is reported at most.
+pub(crate) const REPORT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Reports the export failures of one signal.
+#[derive(Debug)]
+pub(crate) struct Reporter {
+    signal: Signal,
+    protocol: Protocol,
+    port: u16,
+    https: bool,
+    /// The URL as used (may hold credentials; never shown).
+    url: String,
+    /// The URL as shown.
+    shown: String,
+    last_cause: Mutex<Option<String>>,
+    last_report: Mutex<Option<String>>,
+    lines: Mutex<Vec<Line>>,
+}
+
+#[derive(Debug)]
+struct Line {
+    reason: &'static str,
+    last: Instant,
+    suppressed: u64,
+}
+
+impl Reporter {
+    pub(crate) fn new(config: &SignalConfig) -> Self {
+        Self {
+            signal: config.signal,
+            protocol: config.protocol,
+            port: config.endpoint.port(),
+            https: config.endpoint.is_https(),
+            url: config.url.clone(),
+            shown: env::redact_url(&config.url),
+            last_cause: Mutex::new(None),
+            last_report: Mutex::new(None),
+            lines: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Keeps the cause of a failed request, more precise than the SDK's.
+    pub(crate) fn transport_failed(&self, cause: String) {
+        let cause = cause.replace(&self.url, &self.shown);
+        if let Ok(mut last) = self.last_cause.lock() {
+            *last = Some(cause);
+        }
+    }
+
+    /// Forgets the cause of an earlier failed attempt.
+    pub(crate) fn export_succeeded(&self) {
+        if let Ok(mut last) = self.last_cause.lock() {
+            *last = None;
+        }
+    }
+
+    /// The last failure, as reported.
+    pub(crate) fn last_report(&self) -> Option<String> {
+        self.last_report.lock().ok()?.clone()
+    }
+
+    /// Classifies, counts and (at most once per interval and reason)
+    /// reports a failed export; returns the reason.
+    pub(crate) fn export_failed(&self, error: &dyn std::fmt::Display) -> &'static str {
+        let transport = self.last_cause.lock().ok().and_then(|mut c| c.take());
+        let sdk = error.to_string().replace(&self.url, &self.shown);
+        let cause = match transport {
+            Some(cause) => cause,
+            None if sdk.trim().is_empty() => "no cause given".to_owned(),
+            None => sdk,
+        };
+        let (reason, hint) = classify(self.protocol, self.port, self.https, &cause);
+        metrics::counter!(
+            catalog::AUTOTEL_EXPORT_ERRORS_TOTAL.name(),
+            "exporter" => "otlp",
+            "signal" => self.signal.name(),
+            "reason" => reason
+        )
+        .increment(1);
+        let mut message = format!(
+            "OTLP export of {} to {} over {} failed ({reason}): {cause}",
+            self.signal.name(),
+            self.shown,
+            self.protocol,
+        );
+        if let Some(hint) = hint {
+            message.push_str(". ");
+            message.push_str(&hint);
+        }
+        if let Ok(mut last) = self.last_report.lock() {
+            *last = Some(message.clone());
+        }
+        let Some(suppressed) = self.due(reason) else {
+            return reason;
+        };
+        if suppressed > 0 {
+            message.push_str(&format!(
+                " ({suppressed} more failures of this kind since the last report)"
+            ));
+        }
+        let _quiet = opentelemetry::Context::enter_telemetry_suppressed_scope();
+        tracing::warn!(
+            target: "autotel::otlp",
+            signal = self.signal.name(),
+            endpoint = %self.shown,
+            protocol = self.protocol.as_str(),
+            reason,
+            "{message}"
+        );
+        reason
+    }
+
+    /// `Some(failures not reported)` when `reason` is due for a report.
+    fn due(&self, reason: &'static str) -> Option<u64> {
+        let mut lines = self.lines.lock().ok()?;
+        let now = Instant::now();
+        match lines.iter_mut().find(|line| line.reason == reason) {
+            None => {
+                lines.push(Line {
+                    reason,
+                    last: now,
+                    suppressed: 0,
+                });
+                Some(0)
+            }
+            Some(line) if now.duration_since(line.last) >= REPORT_INTERVAL => {
+                line.last = now;
+                Some(std::mem::take(&mut line.suppressed))
+            }
+            Some(line) => {
+                line.suppressed += 1;
+                None
+            }
+        }
+    }
+}
+
+/// The reason label of a failure, and a hint when one helps.
+pub(crate) fn classify(
+    protocol: Protocol,
+    port: u16,
+    https: bool,
+    cause: &str,
+) -> (&'static str, Option<String>) {
+    let text = cause.to_ascii_lowercase();
+    let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
+    let grpc_port_hint = "port 4317 is where collectors serve OTLP/gRPC, and this exporter speaks \
+         http/protobuf: set OTEL_EXPORTER_OTLP_PROTOCOL=grpc (or Otlp::with_protocol), or send to \
+         the collector's HTTP port (4318)";
+    let http_port_hint = "this exporter speaks gRPC, which an OTLP/HTTP port (4318) does not \
+         serve: set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (or Otlp::with_protocol), or send \
+         to the collector's gRPC port (4317)";
+
+    if has(&["timed out", "timeout", "deadline"]) {
+        return ("timeout", None);
+    }
+    if has(&[
+        "certificate",
+        "unknownissuer",
+        "invalid peer",
+        "handshake",
+        "tls",
+        "ssl",
+        "alert",
+        "invalidcontenttype",
+        "corrupt message",
+    ]) {
+        let hint = if has(&["invalidcontenttype", "corrupt message", "wrong version"]) {
+            "the collector does not seem to speak TLS on this port: use http:// for a plain endpoint"
+        } else if has(&["certificaterequired", "certificate required", "bad certificate"]) {
+            "the collector asks for a client certificate: set OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE \
+             and OTEL_EXPORTER_OTLP_CLIENT_KEY (or Otlp::with_client_certificate)"
+        } else {
+            "the collector's certificate was not accepted: set OTEL_EXPORTER_OTLP_CERTIFICATE (or \
+             Otlp::with_certificate) to the PEM file of the CA that signed it (the system's roots \
+             are used otherwise), and check that the host name matches the certificate"
+        };
+        return ("tls", Some(hint.to_owned()));
+    }
+    let http_to_grpc = protocol == Protocol::HttpProtobuf
+        && (port == 4317
+            || has(&[
+                "http2",
+                "invalid http version",
+                "connection closed before message completed",
+                "incompletemessage",
+                "incomplete message",
+                "invalid http",
+            ]));
+    if http_to_grpc {
+        return ("protocol", Some(grpc_port_hint.to_owned()));
+    }
+    let grpc_to_http = protocol == Protocol::Grpc
+        && (port == 4318
+            || has(&[
+                "frame with invalid size",
+                "h2 protocol error",
+                "http2 error",
+                "protocol error",
+                "invalid content-type",
+                "unimplemented",
+                "http status code",
+            ]));
+    if grpc_to_http {
+        return ("protocol", Some(http_port_hint.to_owned()));
+    }
+    if https && has(&["connection reset", "unexpected eof", "broken pipe"]) {
+        return (
+            "tls",
+            Some("the connection ended during the TLS handshake: check that this port serves TLS".into()),
+        );
+    }
+    if has(&[
+        "connection refused",
+        "connect error",
+        "tcp connect",
+        "dns error",
+        "failed to lookup",
+        "name or service not known",
+        "unavailable",
+        "network error",
+        "connection reset",
+    ]) {
+        return (
+            "unavailable",
+            Some("check that the collector runs and listens at this address".into()),
+        );
+    }
+    if has(&["401", "403", "unauthenticated", "permissiondenied", "permission denied"]) {
+        return (
+            "rejected",
+            Some(
+                "the collector refused the credentials: check the authentication header \
+                 (OTEL_EXPORTER_OTLP_HEADERS or Otlp::with_header)"
+                    .into(),
+            ),
+        );
+    }
+    if has(&["413", "too large", "exceeding", "resourceexhausted"]) {
+        return ("too_large", None);
+    }
+    if has(&["404"]) {
+        return (
+            "rejected",
+            Some(
+                "the collector has no OTLP receiver at this path: give its base URL, or a \
+                 per-signal URL ending in /v1/<signal>"
+                    .into(),
+            ),
+        );
+    }
+    if has(&["http ", "status code", "grpc code"]) {
+        return ("rejected", None);
+    }
+    ("other", None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_map_to_reasons_and_hints() {
+        let http = Protocol::HttpProtobuf;
+        let grpc = Protocol::Grpc;
+        let (reason, hint) = classify(http, 4317, false, "client error (SendRequest): connection closed before message completed");
+        assert_eq!(reason, "protocol");
+        assert!(hint.unwrap().contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc"));
+        let (reason, hint) = classify(grpc, 4318, false, "export failed with gRPC code: Unknown: h2 protocol error: http2 error");
+        assert_eq!(reason, "protocol");
+        assert!(hint.unwrap().contains("OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"));
+        let (reason, hint) = classify(grpc, 443, true, "transport error: invalid peer certificate: UnknownIssuer");
+        assert_eq!(reason, "tls");
+        assert!(hint.unwrap().contains("OTEL_EXPORTER_OTLP_CERTIFICATE"));
+        let (reason, _) = classify(http, 4318, false, "tcp connect error: Connection refused (os error 111)");
+        assert_eq!(reason, "unavailable");
+        let (reason, _) = classify(http, 4318, false, "operation timed out");
+        assert_eq!(reason, "timeout");
+        let (reason, hint) = classify(http, 443, true, "the collector answered HTTP 401 Unauthorized");
+        assert_eq!(reason, "rejected");
+        assert!(hint.unwrap().contains("OTEL_EXPORTER_OTLP_HEADERS"));
+        assert_eq!(classify(http, 4318, false, "something odd").0, "other");
+    }
+
+    #[test]
+    fn one_line_per_reason_per_interval() {
+        let config = super::super::transport::tests_support::config("http://u:pw@c:4318");
+        let reporter = Reporter::new(&config);
+        assert_eq!(reporter.due("unavailable"), Some(0));
+        assert_eq!(reporter.due("unavailable"), None);
+        assert_eq!(reporter.due("unavailable"), None);
+        assert_eq!(reporter.due("tls"), Some(0));
+        reporter.transport_failed("error sending request for url (http://u:pw@c:4318/v1/traces)".into());
+        assert_eq!(reporter.export_failed(&"HTTP export failed: network error"), "other");
+        let report = reporter.last_report().unwrap();
+        assert!(!report.contains("pw"), "{report}");
+        assert!(report.starts_with("OTLP export of traces to http://[redacted]@c:4318/v1/traces over http/protobuf failed"), "{report}");
+    }
+}
