@@ -49,9 +49,13 @@ impl DiagnosingClient {
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .no_proxy();
-        if let Some(tls) = &config.tls {
-            builder = builder.tls_backend_preconfigured(tls.rustls()?);
-        }
+        // Always a configuration of our own: reqwest has no crypto provider
+        // of its own (that would bring aws-lc), even for http:// URLs.
+        let rustls = match &config.tls {
+            Some(tls) => tls.rustls()?,
+            None => super::tls::without_roots(),
+        };
+        builder = builder.tls_backend_preconfigured(rustls);
         // reqwest's blocking client must not be built (or dropped) on a
         // thread that drives an async runtime, which the caller's may be.
         let inner = std::thread::Builder::new()

@@ -180,3 +180,24 @@ impl Tls {
         }
     }
 }
+
+/// A rustls configuration that trusts nothing, for clients of `http://`
+/// endpoints, which never use it.
+pub(crate) fn without_roots() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map(|builder| {
+            builder
+                .with_root_certificates(RootCertStore::empty())
+                .with_no_client_auth()
+        })
+        .unwrap_or_else(|_| {
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .expect("ring supports TLS 1.3")
+            .with_root_certificates(RootCertStore::empty())
+            .with_no_client_auth()
+        })
+}
