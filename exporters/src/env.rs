@@ -253,9 +253,7 @@ pub fn parse_endpoint(setting: &'static str, value: &str) -> Result<Endpoint, In
 /// logs and errors.
 pub fn redact_url(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) if !scheme.contains(['/', '?', '#', '@']) => {
-            (Some(scheme), rest)
-        }
+        Some((scheme, rest)) if !scheme.contains(['/', '?', '#', '@']) => (Some(scheme), rest),
         _ => (None, url),
     };
     let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
@@ -345,7 +343,12 @@ mod tests {
         let bad = std::ffi::OsString::from_vec(vec![b'a', 0xff, b'b']);
         let error = from_os("SERVICE_NAME", Some(bad)).unwrap_err();
         assert_eq!(error.setting(), "SERVICE_NAME");
-        assert!(error.to_string().starts_with("SERVICE_NAME='a\u{fffd}b' is not valid UTF-8"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("SERVICE_NAME='a\u{fffd}b' is not valid UTF-8"),
+            "{error}"
+        );
         assert_eq!(from_os("X", Some("  ".into())), Ok(None));
         assert_eq!(from_os("X", None), Ok(None));
         assert_eq!(from_os("X", Some("v".into())), Ok(Some("v".into())));
@@ -360,7 +363,11 @@ mod tests {
             assert!(!parse_bool("B", no).unwrap(), "{no}");
         }
         let error = parse_bool("OTEL_SDK_DISABLED", "2").unwrap_err();
-        assert!(error.to_string().starts_with("OTEL_SDK_DISABLED='2' is not a boolean"));
+        assert!(
+            error
+                .to_string()
+                .starts_with("OTEL_SDK_DISABLED='2' is not a boolean")
+        );
     }
 
     #[test]
@@ -380,7 +387,10 @@ mod tests {
     #[test]
     fn bad_endpoints_name_the_setting_and_hide_credentials() {
         let cases = [
-            ("http://c:99999", "has a port that is not a number from 1 to 65535"),
+            (
+                "http://c:99999",
+                "has a port that is not a number from 1 to 65535",
+            ),
             ("http://c:0", "has a port that is not a number"),
             ("http://c:port", "has a port that is not a number"),
             ("http://c:4318?x=1", "has a query or a fragment"),
@@ -398,10 +408,19 @@ mod tests {
         let error = parse_endpoint("OTLP_ENDPOINT", "http://user:hunter2@c:99999/p?token=abc")
             .unwrap_err()
             .to_string();
-        assert!(!error.contains("hunter2") && !error.contains("abc"), "{error}");
-        assert!(error.starts_with("OTLP_ENDPOINT='http://[redacted]@c:99999/p'"), "{error}");
+        assert!(
+            !error.contains("hunter2") && !error.contains("abc"),
+            "{error}"
+        );
+        assert!(
+            error.starts_with("OTLP_ENDPOINT='http://[redacted]@c:99999/p'"),
+            "{error}"
+        );
         let with_user = parse_endpoint("E", "https://user:pw@c:4318").unwrap();
-        assert_eq!(format!("{with_user:?}"), "Endpoint(\"https://[redacted]@c:4318\")");
+        assert_eq!(
+            format!("{with_user:?}"),
+            "Endpoint(\"https://[redacted]@c:4318\")"
+        );
         assert_eq!(with_user.url(), "https://user:pw@c:4318");
     }
 
@@ -410,7 +429,10 @@ mod tests {
         let pairs = parse_key_values("R", "team=pay%20ments, k8s.pod=a%2Cb,,", false).unwrap();
         assert_eq!(
             pairs,
-            vec![("team".into(), "pay ments".into()), ("k8s.pod".into(), "a,b".into())]
+            vec![
+                ("team".into(), "pay ments".into()),
+                ("k8s.pod".into(), "a,b".into())
+            ]
         );
         for bad in ["novalue", "=v", " =v", "a=b,c", "k=%ff"] {
             let error = parse_key_values("OTEL_RESOURCE_ATTRIBUTES", bad, false).unwrap_err();

@@ -313,10 +313,7 @@ impl Otlp {
         self.build_with(&|name| env::var(name))
     }
 
-    fn build_with(
-        mut self,
-        read: transport::ReadVar<'_>,
-    ) -> Result<OtlpPipeline, OtlpError> {
+    fn build_with(mut self, read: transport::ReadVar<'_>) -> Result<OtlpPipeline, OtlpError> {
         if let Some(value) = read("OTEL_SDK_DISABLED")?
             && env::parse_bool("OTEL_SDK_DISABLED", &value)?
         {
@@ -491,7 +488,10 @@ mod tests {
             err.to_string().starts_with("Otlp::with_sample_ratio='1.5'"),
             "{err}"
         );
-        let off = Otlp::new().with_traces(false).with_logs(false).with_metrics(false);
+        let off = Otlp::new()
+            .with_traces(false)
+            .with_logs(false)
+            .with_metrics(false);
         let cases: [(&'static str, &str); 6] = [
             ("OTEL_SDK_DISABLED", "sure"),
             ("OTEL_TRACES_SAMPLER", "sometimes"),
@@ -501,17 +501,25 @@ mod tests {
             ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "lots"),
         ];
         for (name, value) in cases {
-            let error = build(off.clone(), &[(name, value)]).unwrap_err().to_string();
+            let error = build(off.clone(), &[(name, value)])
+                .unwrap_err()
+                .to_string();
             assert!(error.starts_with(&format!("{name}='{value}'")), "{error}");
         }
         // Checked even when every signal is off.
         let error = build(
             off.clone(),
-            &[("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "1.5")],
+            &[
+                ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+            ],
         )
         .unwrap_err()
         .to_string();
-        assert!(error.starts_with("OTEL_TRACES_SAMPLER_ARG='1.5'"), "{error}");
+        assert!(
+            error.starts_with("OTEL_TRACES_SAMPLER_ARG='1.5'"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -532,7 +540,11 @@ mod tests {
         )];
         let map: HashMap<&str, String> = vars.iter().map(|(k, v)| (*k, v.to_string())).collect();
         let resource = otlp.resource(&|name| Ok(map.get(name).cloned())).unwrap();
-        let get = |key: &'static str| resource.get(&opentelemetry::Key::from_static_str(key)).map(|v| v.to_string());
+        let get = |key: &'static str| {
+            resource
+                .get(&opentelemetry::Key::from_static_str(key))
+                .map(|v| v.to_string())
+        };
         assert_eq!(get("team").as_deref(), Some("code"));
         assert_eq!(get("region").as_deref(), Some("eu-west 1"));
         assert_eq!(get("service.name").as_deref(), Some("from env"));

@@ -424,4 +424,3 @@ impl Provider {
         }
     }
 }
-

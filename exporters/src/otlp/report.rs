@@ -87,6 +87,7 @@ impl Reporter {
             None if sdk.trim().is_empty() => "no cause given".to_owned(),
             None => sdk,
         };
+        let cause = without_repeats(&cause);
         let (reason, hint) = classify(self.protocol, self.port, self.https, &cause);
         metrics::counter!(
             catalog::AUTOTEL_EXPORT_ERRORS_TOTAL.name(),
@@ -153,6 +154,23 @@ impl Reporter {
     }
 }
 
+/// `cause` without a `: `-separated part that repeats the one before it
+/// (error chains often say the same thing twice).
+fn without_repeats(cause: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in cause.split(": ") {
+        parts.push(part);
+        for run in [1, 2] {
+            let n = parts.len();
+            if n >= 2 * run && parts[n - 2 * run..n - run] == parts[n - run..] {
+                parts.truncate(n - run);
+                break;
+            }
+        }
+    }
+    parts.join(": ")
+}
+
 /// The reason label of a failure, and a hint when one helps.
 pub(crate) fn classify(
     protocol: Protocol,
@@ -172,6 +190,26 @@ pub(crate) fn classify(
     if has(&["timed out", "timeout", "deadline"]) {
         return ("timeout", None);
     }
+    if https
+        && has(&[
+            "close_notify",
+            "broken pipe",
+            "unexpected eof",
+            "connection reset",
+            "certificaterequired",
+            "certificate required",
+        ])
+    {
+        return (
+            "tls",
+            Some(
+                "the collector ended the TLS connection: it may require a client certificate \
+                 (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY, or \
+                 Otlp::with_client_certificate), or not serve TLS on this port"
+                    .into(),
+            ),
+        );
+    }
     if has(&[
         "certificate",
         "unknownissuer",
@@ -185,9 +223,6 @@ pub(crate) fn classify(
     ]) {
         let hint = if has(&["invalidcontenttype", "corrupt message", "wrong version"]) {
             "the collector does not seem to speak TLS on this port: use http:// for a plain endpoint"
-        } else if has(&["certificaterequired", "certificate required", "bad certificate"]) {
-            "the collector asks for a client certificate: set OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE \
-             and OTEL_EXPORTER_OTLP_CLIENT_KEY (or Otlp::with_client_certificate)"
         } else {
             "the collector's certificate was not accepted: set OTEL_EXPORTER_OTLP_CERTIFICATE (or \
              Otlp::with_certificate) to the PEM file of the CA that signed it (the system's roots \
@@ -222,12 +257,6 @@ pub(crate) fn classify(
     if grpc_to_http {
         return ("protocol", Some(http_port_hint.to_owned()));
     }
-    if https && has(&["connection reset", "unexpected eof", "broken pipe"]) {
-        return (
-            "tls",
-            Some("the connection ended during the TLS handshake: check that this port serves TLS".into()),
-        );
-    }
     if has(&[
         "connection refused",
         "connect error",
@@ -244,7 +273,13 @@ pub(crate) fn classify(
             Some("check that the collector runs and listens at this address".into()),
         );
     }
-    if has(&["401", "403", "unauthenticated", "permissiondenied", "permission denied"]) {
+    if has(&[
+        "401",
+        "403",
+        "unauthenticated",
+        "permissiondenied",
+        "permission denied",
+    ]) {
         return (
             "rejected",
             Some(
@@ -281,23 +316,66 @@ mod tests {
     fn causes_map_to_reasons_and_hints() {
         let http = Protocol::HttpProtobuf;
         let grpc = Protocol::Grpc;
-        let (reason, hint) = classify(http, 4317, false, "client error (SendRequest): connection closed before message completed");
+        let (reason, hint) = classify(
+            http,
+            4317,
+            false,
+            "client error (SendRequest): connection closed before message completed",
+        );
         assert_eq!(reason, "protocol");
         assert!(hint.unwrap().contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc"));
-        let (reason, hint) = classify(grpc, 4318, false, "export failed with gRPC code: Unknown: h2 protocol error: http2 error");
+        let (reason, hint) = classify(
+            grpc,
+            4318,
+            false,
+            "export failed with gRPC code: Unknown: h2 protocol error: http2 error",
+        );
         assert_eq!(reason, "protocol");
-        assert!(hint.unwrap().contains("OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"));
-        let (reason, hint) = classify(grpc, 443, true, "transport error: invalid peer certificate: UnknownIssuer");
+        assert!(
+            hint.unwrap()
+                .contains("OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf")
+        );
+        let (reason, hint) = classify(
+            grpc,
+            443,
+            true,
+            "transport error: invalid peer certificate: UnknownIssuer",
+        );
         assert_eq!(reason, "tls");
         assert!(hint.unwrap().contains("OTEL_EXPORTER_OTLP_CERTIFICATE"));
-        let (reason, _) = classify(http, 4318, false, "tcp connect error: Connection refused (os error 111)");
+        let (reason, _) = classify(
+            http,
+            4318,
+            false,
+            "tcp connect error: Connection refused (os error 111)",
+        );
         assert_eq!(reason, "unavailable");
         let (reason, _) = classify(http, 4318, false, "operation timed out");
         assert_eq!(reason, "timeout");
-        let (reason, hint) = classify(http, 443, true, "the collector answered HTTP 401 Unauthorized");
+        let (reason, hint) = classify(
+            http,
+            443,
+            true,
+            "the collector answered HTTP 401 Unauthorized",
+        );
         assert_eq!(reason, "rejected");
         assert!(hint.unwrap().contains("OTEL_EXPORTER_OTLP_HEADERS"));
         assert_eq!(classify(http, 4318, false, "something odd").0, "other");
+        let (reason, hint) = classify(
+            http,
+            443,
+            true,
+            "connection error: peer closed connection without sending TLS close_notify",
+        );
+        assert_eq!(reason, "tls");
+        assert!(hint.unwrap().contains("client certificate"));
+        assert_eq!(
+            without_repeats(
+                "transport error: invalid peer certificate: UnknownIssuer: invalid peer certificate: UnknownIssuer"
+            ),
+            "transport error: invalid peer certificate: UnknownIssuer"
+        );
+        assert_eq!(without_repeats("a: a: b"), "a: b");
     }
 
     #[test]
@@ -308,8 +386,13 @@ mod tests {
         assert_eq!(reporter.due("unavailable"), None);
         assert_eq!(reporter.due("unavailable"), None);
         assert_eq!(reporter.due("tls"), Some(0));
-        reporter.transport_failed("error sending request for url (http://u:pw@c:4318/v1/traces)".into());
-        assert_eq!(reporter.export_failed(&"HTTP export failed: network error"), "other");
+        reporter.transport_failed(
+            "error sending request for url (http://u:pw@c:4318/v1/traces)".into(),
+        );
+        assert_eq!(
+            reporter.export_failed(&"HTTP export failed: network error"),
+            "other"
+        );
         let report = reporter.last_report().unwrap();
         assert!(!report.contains("pw"), "{report}");
         assert!(report.starts_with("OTLP export of traces to http://[redacted]@c:4318/v1/traces over http/protobuf failed"), "{report}");

@@ -336,7 +336,10 @@ mod tests {
             ("always_off", SamplingDecision::Drop),
             ("ALWAYS_OFF", SamplingDecision::Drop),
             ("parentbased_always_off", SamplingDecision::RecordAndSample),
-            ("parentbased_traceidratio", SamplingDecision::RecordAndSample),
+            (
+                "parentbased_traceidratio",
+                SamplingDecision::RecordAndSample,
+            ),
             ("always_on", SamplingDecision::RecordAndSample),
         ];
         for (name, expected) in cases {
@@ -365,10 +368,18 @@ mod tests {
             Sampling::ratio(1.0).unwrap()
         );
         let error = Sampling::parse("sometimes", None).unwrap_err().to_string();
-        assert!(error.starts_with("OTEL_TRACES_SAMPLER='sometimes' is not a supported sampler"), "{error}");
+        assert!(
+            error.starts_with("OTEL_TRACES_SAMPLER='sometimes' is not a supported sampler"),
+            "{error}"
+        );
         for bad in ["2", "-0.1", "half", "NaN"] {
-            let error = Sampling::parse("traceidratio", Some(bad)).unwrap_err().to_string();
-            assert!(error.starts_with(&format!("OTEL_TRACES_SAMPLER_ARG='{bad}'")), "{error}");
+            let error = Sampling::parse("traceidratio", Some(bad))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(&format!("OTEL_TRACES_SAMPLER_ARG='{bad}'")),
+                "{error}"
+            );
         }
         assert_eq!(Sampling::default(), Sampling::parent_based(1.0).unwrap());
     }

@@ -23,7 +23,8 @@ pub(crate) struct NamedFile {
 
 impl NamedFile {
     fn read(&self, what: &str) -> Result<Vec<u8>, OtlpError> {
-        std::fs::read(&self.path).map_err(|error| self.error(format!("cannot read the {what}: {error}")))
+        std::fs::read(&self.path)
+            .map_err(|error| self.error(format!("cannot read the {what}: {error}")))
     }
 
     fn error(&self, reason: String) -> OtlpError {

@@ -485,13 +485,41 @@ mod tests {
     #[test]
     fn the_port_implies_the_protocol_when_nothing_says() {
         let cases = [
-            ("http://127.0.0.1:4317", Protocol::Grpc, "http://127.0.0.1:4317"),
-            ("otel-collector:4317", Protocol::Grpc, "http://otel-collector:4317"),
-            ("http://c:4318", Protocol::HttpProtobuf, "http://c:4318/v1/logs"),
-            ("https://c/otlp", Protocol::HttpProtobuf, "https://c/otlp/v1/logs"),
-            ("http://c:9999/v1/logs", Protocol::HttpProtobuf, "http://c:9999/v1/logs"),
-            ("http://c:9999/v1/traces", Protocol::HttpProtobuf, "http://c:9999/v1/logs"),
-            ("http://c:9999", Protocol::HttpProtobuf, "http://c:9999/v1/logs"),
+            (
+                "http://127.0.0.1:4317",
+                Protocol::Grpc,
+                "http://127.0.0.1:4317",
+            ),
+            (
+                "otel-collector:4317",
+                Protocol::Grpc,
+                "http://otel-collector:4317",
+            ),
+            (
+                "http://c:4318",
+                Protocol::HttpProtobuf,
+                "http://c:4318/v1/logs",
+            ),
+            (
+                "https://c/otlp",
+                Protocol::HttpProtobuf,
+                "https://c/otlp/v1/logs",
+            ),
+            (
+                "http://c:9999/v1/logs",
+                Protocol::HttpProtobuf,
+                "http://c:9999/v1/logs",
+            ),
+            (
+                "http://c:9999/v1/traces",
+                Protocol::HttpProtobuf,
+                "http://c:9999/v1/logs",
+            ),
+            (
+                "http://c:9999",
+                Protocol::HttpProtobuf,
+                "http://c:9999/v1/logs",
+            ),
         ];
         for (url, protocol, used) in cases {
             let config = resolve_with(Signal::Logs, &endpoint(url), &[]);
@@ -552,7 +580,10 @@ mod tests {
         let none = CodeSettings::default();
         let vars = [
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://general:4318"),
-            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://traces:9000/custom"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://traces:9000/custom",
+            ),
         ];
         let traces = resolve_with(Signal::Traces, &none, &vars).unwrap();
         assert_eq!(traces.url, "http://traces:9000/custom");
@@ -606,7 +637,10 @@ mod tests {
             ]
         );
         let shown = format!("{config:?}");
-        assert!(!shown.contains("s=cret") && !shown.contains("code\""), "{shown}");
+        assert!(
+            !shown.contains("s=cret") && !shown.contains("code\""),
+            "{shown}"
+        );
         let error = resolve_with(
             Signal::Traces,
             &CodeSettings::default(),
@@ -614,7 +648,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(error.starts_with("OTEL_EXPORTER_OTLP_HEADERS='api-key=[redacted]'"), "{error}");
+        assert!(
+            error.starts_with("OTEL_EXPORTER_OTLP_HEADERS='api-key=[redacted]'"),
+            "{error}"
+        );
         assert!(!error.contains("break"), "{error}");
     }
 
@@ -640,11 +677,21 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(error.starts_with("OTEL_EXPORTER_OTLP_COMPRESSION='zstd'"), "{error}");
-        let error = resolve_with(Signal::Logs, &none, &[("OTEL_EXPORTER_OTLP_TIMEOUT", "10s")])
-            .unwrap_err()
-            .to_string();
-        assert!(error.starts_with("OTEL_EXPORTER_OTLP_TIMEOUT='10s'"), "{error}");
+        assert!(
+            error.starts_with("OTEL_EXPORTER_OTLP_COMPRESSION='zstd'"),
+            "{error}"
+        );
+        let error = resolve_with(
+            Signal::Logs,
+            &none,
+            &[("OTEL_EXPORTER_OTLP_TIMEOUT", "10s")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("OTEL_EXPORTER_OTLP_TIMEOUT='10s'"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -504,3 +504,78 @@ pub fn base64_to_hex(text: &str) -> String {
     }
     hex
 }
+
+/// The value of attribute `key` in an OTLP attribute list, as a string.
+pub fn attribute(attributes: &serde_json::Value, key: &str) -> Option<String> {
+    let value = &attributes.as_array()?.iter().find(|kv| kv["key"] == key)?["value"];
+    let (_, inner) = value.as_object()?.iter().next()?;
+    Some(match inner {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+/// Every `(resource, item)` under `resource_{kind}[].scope_{kind}[].{items}[]`
+/// of the requests the agent received.
+pub fn items(
+    received: &serde_json::Value,
+    kind: &str,
+    items: &str,
+) -> Vec<(serde_json::Value, serde_json::Value)> {
+    let requests: Vec<&serde_json::Value> = match received {
+        serde_json::Value::Array(list) => list.iter().collect(),
+        other => vec![other],
+    };
+    let mut out = Vec::new();
+    for request in requests {
+        for resource in request[format!("resource_{kind}")]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            for scope in resource[format!("scope_{kind}")]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                for item in scope[items].as_array().into_iter().flatten() {
+                    out.push((resource["resource"].clone(), item.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Listens on `host_port` of the first loopback address (127.0.0.1,
+/// 127.0.0.2, ...) where it is free, and forwards every connection to
+/// `target`; the address listened on.
+///
+/// A port number whose meaning matters (4317, 4318) may be taken by another
+/// program on 127.0.0.1; the whole of 127.0.0.0/8 is loopback.
+pub fn forward_on_port(host_port: u16, target: SocketAddr) -> SocketAddr {
+    let listener = (1..=250u8)
+        .find_map(|last| TcpListener::bind(SocketAddr::from(([127, 0, 0, last], host_port))).ok())
+        .unwrap_or_else(|| panic!("port {host_port} is taken on every loopback address tried"));
+    let address = listener.local_addr().expect("an address");
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(upstream) = TcpStream::connect(target) else {
+                continue;
+            };
+            let pairs = [
+                (client.try_clone(), upstream.try_clone()),
+                (upstream.try_clone(), client.try_clone()),
+            ];
+            for (from, to) in pairs {
+                if let (Ok(mut from), Ok(mut to)) = (from, to) {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        }
+    });
+    address
+}
