@@ -38,10 +38,23 @@ fn child() {
 /// Runs [`child`] with the seed's variables and `OTLP_ENDPOINT=endpoint`.
 fn run_child(endpoint: &str, service: &str) {
     let mut command = Command::new(std::env::current_exe().expect("the test binary"));
-    command.args(["--exact", "child", "--include-ignored", "--nocapture", "--test-threads=1"]);
+    command.args([
+        "--exact",
+        "child",
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
-        let ours = ["SERVICE_", "ENVIRONMENT", "PROMETHEUS_", "JSON_LOGS", "LOG_LEVEL", "RUST_LOG"];
+        let ours = [
+            "SERVICE_",
+            "ENVIRONMENT",
+            "PROMETHEUS_",
+            "JSON_LOGS",
+            "LOG_LEVEL",
+            "RUST_LOG",
+        ];
         if name.starts_with("OTEL_") || ours.iter().any(|p| name.starts_with(p)) {
             command.env_remove(&name);
         }

@@ -15,6 +15,8 @@ use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetryLayer;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{FilterFn, Filtered};
 
 use super::counting::{Counting, CountingLogProcessor, CountingSpanProcessor, Counts};
 use super::limits::Limits;
@@ -226,7 +228,37 @@ pub struct OtlpPipeline {
 pub type OtlpTraceLayer<S> = OpenTelemetryLayer<S, SdkTracer>;
 
 /// The layer that exports events as log records; see [`OtlpPipeline::log_layer`].
-pub type OtlpLogLayer = OpenTelemetryTracingBridge<SdkLoggerProvider, SdkLogger>;
+pub type OtlpLogLayer<S> = Filtered<
+    OpenTelemetryTracingBridge<SdkLoggerProvider, SdkLogger>,
+    FilterFn<fn(&tracing::Metadata<'_>) -> bool>,
+    S,
+>;
+
+/// The crates that carry OTLP out, and autotel's own reports about it.
+/// Their events would travel the path they are about: a failed export
+/// would log, that log would be exported and fail, and so on.
+const EXPORT_PATH_TARGETS: [&str; 9] = [
+    "opentelemetry",
+    "hyper",
+    "h2",
+    "tonic",
+    "tower",
+    "reqwest",
+    "rustls",
+    "tokio_util",
+    "autotel::otlp",
+];
+
+/// Whether an event may become an OTLP log record: not when it comes from
+/// the export path itself.
+fn outside_export_path(metadata: &tracing::Metadata<'_>) -> bool {
+    let target = metadata.target();
+    !EXPORT_PATH_TARGETS.iter().any(|prefix| {
+        target
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(':') || rest.starts_with('_'))
+    })
+}
 
 impl OtlpPipeline {
     /// A layer that exports spans, or `None` when traces are off (an absent
@@ -242,10 +274,19 @@ impl OtlpPipeline {
 
     /// A layer that exports events as log records, with the trace and span
     /// ids of the current span, or `None` when logs are off.
-    pub fn log_layer(&self) -> Option<OtlpLogLayer> {
-        self.logger_provider
-            .as_ref()
-            .map(OpenTelemetryTracingBridge::new)
+    ///
+    /// Events of the export path itself (the `opentelemetry*`, `hyper*`,
+    /// `h2`, `tonic`, `tower`, `reqwest`, `rustls` targets, and autotel's
+    /// `autotel::otlp` failure reports) are not exported, so that exporting
+    /// cannot feed itself; the other layers still see them.
+    pub fn log_layer<S>(&self) -> Option<OtlpLogLayer<S>>
+    where
+        S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
+    {
+        let filter: fn(&tracing::Metadata<'_>) -> bool = outside_export_path;
+        self.logger_provider.as_ref().map(|provider| {
+            OpenTelemetryTracingBridge::new(provider).with_filter(FilterFn::new(filter))
+        })
     }
 
     /// A `metrics` recorder that exports by OTLP, or `None` when metrics are off.
@@ -374,6 +415,54 @@ impl OtlpPipeline {
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn events_of_the_export_path_are_not_exported_as_logs() {
+        use super::outside_export_path;
+        use tracing::{Level, Metadata, callsite::Identifier, field::FieldSet, metadata::Kind};
+        struct Nowhere;
+        impl tracing::Callsite for Nowhere {
+            fn set_interest(&self, _: tracing::subscriber::Interest) {}
+            fn metadata(&self) -> &Metadata<'_> {
+                unreachable!()
+            }
+        }
+        static NOWHERE: Nowhere = Nowhere;
+        let check = |target: &'static str| {
+            let metadata = Metadata::new(
+                "event",
+                target,
+                Level::INFO,
+                None,
+                None,
+                None,
+                FieldSet::new(&[], Identifier(&NOWHERE)),
+                Kind::EVENT,
+            );
+            outside_export_path(&metadata)
+        };
+        for inside in [
+            "hyper_util::client::legacy::pool",
+            "opentelemetry_sdk",
+            "h2::codec",
+            "autotel::otlp",
+            "reqwest::connect",
+        ] {
+            assert!(!check(inside), "{inside}");
+        }
+        for outside in [
+            "checkout",
+            "hyperion",
+            "h2o",
+            "autotel::otlpx",
+            "my_app::tower",
+        ] {
+            assert!(check(outside), "{outside}");
+        }
     }
 }
 
