@@ -13,7 +13,7 @@
 //!
 //! [`fanout`] sends every `metrics` call to several recorders at once,
 //! [`buckets`] holds the histogram boundaries that every exporter shares, and
-//! [`env`] reads environment variables the same way for every crate.
+//! [`env`](mod@env) reads environment variables the same way for every crate.
 //!
 //! ```no_run
 //! # #[cfg(feature = "prometheus")] {

@@ -5,15 +5,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use autotel_layers::redact::Redaction;
-use opentelemetry::KeyValue;
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::resource::TelemetryResourceDetector;
 
 use super::limits::{DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, Limits};
-use super::pipeline::{OtlpPipeline, Parts};
+use super::pipeline::OtlpPipeline;
+use super::protocol::{Protocol, Signal};
+use super::resource;
 use super::sampler::Sampling;
+use super::start::Parts;
 use super::tls::NamedFile;
-use super::transport::{self, CodeSettings, Protocol, Signal};
+use super::transport::{self, CodeSettings};
 use super::{DEFAULT_QUEUE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT, OtlpError};
 use crate::ServiceInfo;
 use crate::env::{self, InvalidSetting};
@@ -343,7 +343,7 @@ impl Otlp {
         };
         let span_limits = limits("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT")?;
         let log_limits = limits("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT")?;
-        let resource = self.resource(read)?;
+        let resource = resource::resource(self.service.as_ref(), &self.attributes, read)?;
         let resolve = |on: bool, signal| {
             on.then(|| transport::resolve(signal, &self.transport, read))
                 .transpose()
@@ -362,46 +362,6 @@ impl Otlp {
             batch_delay: self.batch_delay,
         };
         OtlpPipeline::start(parts)
-    }
-
-    fn resource(&self, read: transport::ReadVar<'_>) -> Result<Resource, OtlpError> {
-        let from_env = match read("OTEL_RESOURCE_ATTRIBUTES")? {
-            Some(value) => env::parse_key_values("OTEL_RESOURCE_ATTRIBUTES", &value, false)?,
-            None => Vec::new(),
-        };
-        let service_name = match &self.service {
-            Some(service) => service.name().to_owned(),
-            None => match read("OTEL_SERVICE_NAME")? {
-                Some(name) => name.trim().to_owned(),
-                None => from_env
-                    .iter()
-                    .find(|(k, _)| k == "service.name")
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_else(default_service_name),
-            },
-        };
-        let mut attributes = host_and_process_attributes();
-        attributes.extend(from_env.into_iter().map(|(k, v)| KeyValue::new(k, v)));
-        if let Some(service) = &self.service {
-            attributes.push(KeyValue::new(
-                "service.version",
-                service.version().to_owned(),
-            ));
-            attributes.push(KeyValue::new(
-                "deployment.environment.name",
-                service.environment().to_owned(),
-            ));
-        }
-        attributes.extend(
-            self.attributes
-                .iter()
-                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
-        );
-        Ok(Resource::builder_empty()
-            .with_detector(Box::new(TelemetryResourceDetector))
-            .with_attributes(attributes)
-            .with_service_name(service_name)
-            .build())
     }
 }
 
@@ -422,45 +382,6 @@ fn length_limit(
             .into()),
         },
     }
-}
-
-/// `unknown_service:<executable>`, as the specification asks.
-fn default_service_name() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.file_name()?.to_str().map(str::to_owned))
-        .map_or_else(
-            || "unknown_service".to_owned(),
-            |name| format!("unknown_service:{name}"),
-        )
-}
-
-/// `host.*`, `os.type` and `process.*` resource attributes.
-fn host_and_process_attributes() -> Vec<KeyValue> {
-    let mut attributes = vec![
-        KeyValue::new("host.arch", std::env::consts::ARCH),
-        KeyValue::new("os.type", std::env::consts::OS),
-        KeyValue::new("process.pid", i64::from(std::process::id())),
-        KeyValue::new("process.runtime.name", "rust"),
-    ];
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty());
-    if let Some(host) = host {
-        attributes.push(KeyValue::new("host.name", host));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(name) = exe.file_name().and_then(|n| n.to_str()) {
-            attributes.push(KeyValue::new("process.executable.name", name.to_owned()));
-        }
-        attributes.push(KeyValue::new(
-            "process.executable.path",
-            exe.display().to_string(),
-        ));
-    }
-    attributes
 }
 
 #[cfg(test)]
@@ -529,25 +450,5 @@ mod tests {
             assert!(pipeline.tracer_provider().is_none(), "{value}");
             assert!(pipeline.metrics_recorder().is_none(), "{value}");
         }
-    }
-
-    #[test]
-    fn resource_attributes_are_percent_decoded_and_code_wins() {
-        let otlp = Otlp::new().with_resource_attribute("team", "code");
-        let vars = [(
-            "OTEL_RESOURCE_ATTRIBUTES",
-            "team=env,region=eu%2Dwest%201,service.name=from%20env",
-        )];
-        let map: HashMap<&str, String> = vars.iter().map(|(k, v)| (*k, v.to_string())).collect();
-        let resource = otlp.resource(&|name| Ok(map.get(name).cloned())).unwrap();
-        let get = |key: &'static str| {
-            resource
-                .get(&opentelemetry::Key::from_static_str(key))
-                .map(|v| v.to_string())
-        };
-        assert_eq!(get("team").as_deref(), Some("code"));
-        assert_eq!(get("region").as_deref(), Some("eu-west 1"));
-        assert_eq!(get("service.name").as_deref(), Some("from env"));
-        assert!(get("telemetry.sdk.name").is_some());
     }
 }

@@ -30,8 +30,8 @@ use opentelemetry_sdk::trace::{BatchSpanProcessor, Span, SpanData, SpanExporter,
 use std::sync::Arc;
 
 use super::limits::{Limits, count_cuts};
+use super::protocol::Signal;
 use super::report::Reporter;
-use super::transport::Signal;
 
 /// Shared counts of one pipeline.
 #[derive(Debug, Default)]

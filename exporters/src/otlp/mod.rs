@@ -101,12 +101,16 @@
 mod builder;
 mod counting;
 mod error;
+mod exporters;
 mod http_client;
 mod limits;
 mod pipeline;
+mod protocol;
 mod recorder;
 mod report;
+mod resource;
 mod sampler;
+mod start;
 mod tls;
 mod transport;
 
@@ -116,9 +120,9 @@ pub use builder::Otlp;
 pub use error::OtlpError;
 pub use limits::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT;
 pub use pipeline::{OtlpLogLayer, OtlpPipeline, OtlpStats, OtlpTraceLayer};
+pub use protocol::Protocol;
 pub use recorder::OtelRecorder;
 pub use sampler::{SampleRatio, Sampling};
-pub use transport::Protocol;
 
 /// Time a shutdown or flush may take by default.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);

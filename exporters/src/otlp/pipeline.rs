@@ -6,176 +6,20 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
-use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLogger, SdkLoggerProvider};
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetryLayer;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::{FilterFn, Filtered};
 
-use super::counting::{Counting, CountingLogProcessor, CountingSpanProcessor, Counts};
-use super::limits::Limits;
+use super::counting::Counts;
 use super::report::Reporter;
-use super::sampler::{SampleRatio, Sampling};
-use super::transport::{self, Protocol, SignalConfig};
+use super::sampler::SampleRatio;
 use super::{OtelRecorder, OtlpError, SCOPE};
-
-/// Everything [`Otlp::build`](super::Otlp::build) resolved.
-pub(crate) struct Parts {
-    pub(crate) traces: Option<SignalConfig>,
-    pub(crate) logs: Option<SignalConfig>,
-    pub(crate) metrics: Option<SignalConfig>,
-    pub(crate) resource: Resource,
-    pub(crate) sampling: Sampling,
-    pub(crate) span_limits: Limits,
-    pub(crate) log_limits: Limits,
-    pub(crate) queue_size: usize,
-    pub(crate) shutdown_timeout: Duration,
-    pub(crate) metrics_interval: Option<Duration>,
-    pub(crate) batch_delay: Option<Duration>,
-}
-
-impl OtlpPipeline {
-    /// Starts the exporters of `parts`.
-    pub(crate) fn start(parts: Parts) -> Result<Self, OtlpError> {
-        let sample_ratio = SampleRatio::new(parts.sampling.sample_ratio())?;
-        let counts = Arc::new(Counts::default());
-        let configs = [&parts.traces, &parts.logs, &parts.metrics];
-        // tonic needs a Tokio runtime; the pipeline owns a small one, so it
-        // works the same with or without a runtime in the program.
-        let grpc = configs
-            .iter()
-            .any(|c| c.as_ref().is_some_and(|c| c.protocol == Protocol::Grpc));
-        let runtime = if grpc {
-            Some(
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .thread_name("autotel-otlp")
-                    .enable_all()
-                    .build()
-                    .map_err(OtlpError::Runtime)?,
-            )
-        } else {
-            None
-        };
-        let _entered = runtime.as_ref().map(tokio::runtime::Runtime::enter);
-        let mut reporters = Vec::new();
-        let mut reporter = |config: &SignalConfig| {
-            let reporter = Arc::new(Reporter::new(config));
-            reporters.push(reporter.clone());
-            reporter
-        };
-
-        let tracer_provider = match &parts.traces {
-            Some(config) => {
-                let reporter = reporter(config);
-                let exporter = transport::span_exporter(config, &reporter)?;
-                let mut batch = opentelemetry_sdk::trace::BatchConfigBuilder::default()
-                    .with_max_queue_size(parts.queue_size)
-                    .with_max_export_batch_size(parts.queue_size.min(512));
-                if let Some(delay) = parts.batch_delay {
-                    batch = batch.with_scheduled_delay(delay);
-                }
-                let processor = CountingSpanProcessor {
-                    inner: BatchSpanProcessor::builder(Counting {
-                        inner: exporter,
-                        counts: counts.clone(),
-                        reporter,
-                    })
-                    .with_batch_config(batch.build())
-                    .build(),
-                    capacity: parts.queue_size,
-                    counts: counts.clone(),
-                    limits: parts.span_limits.clone(),
-                };
-                Some(
-                    SdkTracerProvider::builder()
-                        .with_span_processor(processor)
-                        .with_resource(parts.resource.clone())
-                        .with_sampler(sample_ratio.sampler(parts.sampling.follows_parent()))
-                        .build(),
-                )
-            }
-            None => None,
-        };
-
-        let logger_provider = match &parts.logs {
-            Some(config) => {
-                let reporter = reporter(config);
-                let exporter = transport::log_exporter(config, &reporter)?;
-                let mut batch = opentelemetry_sdk::logs::BatchConfigBuilder::default()
-                    .with_max_queue_size(parts.queue_size)
-                    .with_max_export_batch_size(parts.queue_size.min(512));
-                if let Some(delay) = parts.batch_delay {
-                    batch = batch.with_scheduled_delay(delay);
-                }
-                let processor = CountingLogProcessor {
-                    inner: BatchLogProcessor::builder(Counting {
-                        inner: exporter,
-                        counts: counts.clone(),
-                        reporter,
-                    })
-                    .with_batch_config(batch.build())
-                    .build(),
-                    capacity: parts.queue_size,
-                    counts: counts.clone(),
-                    limits: parts.log_limits.clone(),
-                };
-                Some(
-                    SdkLoggerProvider::builder()
-                        .with_log_processor(processor)
-                        .with_resource(parts.resource.clone())
-                        .build(),
-                )
-            }
-            None => None,
-        };
-
-        let meter_provider = match &parts.metrics {
-            Some(config) => {
-                let reporter = reporter(config);
-                let exporter = transport::metric_exporter(config, &reporter)?;
-                let mut reader = PeriodicReader::builder(Counting {
-                    inner: exporter,
-                    counts: counts.clone(),
-                    reporter,
-                });
-                if let Some(interval) = parts.metrics_interval {
-                    reader = reader.with_interval(interval);
-                }
-                Some(
-                    SdkMeterProvider::builder()
-                        .with_reader(reader.build())
-                        .with_resource(parts.resource)
-                        .build(),
-                )
-            }
-            None => None,
-        };
-        let recorder = meter_provider
-            .as_ref()
-            .map(|provider| OtelRecorder::new(provider.meter(SCOPE)));
-
-        drop(_entered);
-        Ok(OtlpPipeline {
-            tracer_provider,
-            logger_provider,
-            meter_provider,
-            recorder,
-            sample_ratio,
-            counts,
-            reporters,
-            shutdown_timeout: parts.shutdown_timeout,
-            runtime,
-            stopped: false,
-        })
-    }
-}
 
 /// Counts of what the pipeline dropped or failed to export, since it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,16 +56,16 @@ impl OtlpStats {
 /// shutdown timeout.
 #[derive(Debug)]
 pub struct OtlpPipeline {
-    tracer_provider: Option<SdkTracerProvider>,
-    logger_provider: Option<SdkLoggerProvider>,
-    meter_provider: Option<SdkMeterProvider>,
-    recorder: Option<OtelRecorder>,
-    sample_ratio: SampleRatio,
-    counts: Arc<Counts>,
-    reporters: Vec<Arc<Reporter>>,
-    shutdown_timeout: Duration,
-    runtime: Option<tokio::runtime::Runtime>,
-    stopped: bool,
+    pub(crate) tracer_provider: Option<SdkTracerProvider>,
+    pub(crate) logger_provider: Option<SdkLoggerProvider>,
+    pub(crate) meter_provider: Option<SdkMeterProvider>,
+    pub(crate) recorder: Option<OtelRecorder>,
+    pub(crate) sample_ratio: SampleRatio,
+    pub(crate) counts: Arc<Counts>,
+    pub(crate) reporters: Vec<Arc<Reporter>>,
+    pub(crate) shutdown_timeout: Duration,
+    pub(crate) runtime: Option<tokio::runtime::Runtime>,
+    pub(crate) stopped: bool,
 }
 
 /// The layer that exports spans; see [`OtlpPipeline::trace_layer`].
@@ -315,11 +159,15 @@ impl OtlpPipeline {
         }
     }
 
-    /// The last export failure as it was reported (signal, endpoint without
-    /// credentials, protocol, cause and hint), or `None` when every export
-    /// so far succeeded.
+    /// The most recent export failure of any signal as it was reported
+    /// (signal, endpoint without credentials, protocol, cause and hint), or
+    /// `None` when no export failed so far.
     pub fn last_export_error(&self) -> Option<String> {
-        self.reporters.iter().filter_map(|r| r.last_report()).last()
+        self.reporters
+            .iter()
+            .filter_map(|r| r.last_report())
+            .max_by_key(|(at, _)| *at)
+            .map(|(_, report)| report)
     }
 
     /// Exports everything waiting now, within the shutdown timeout.
@@ -418,54 +266,6 @@ impl OtlpPipeline {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn events_of_the_export_path_are_not_exported_as_logs() {
-        use super::outside_export_path;
-        use tracing::{Level, Metadata, callsite::Identifier, field::FieldSet, metadata::Kind};
-        struct Nowhere;
-        impl tracing::Callsite for Nowhere {
-            fn set_interest(&self, _: tracing::subscriber::Interest) {}
-            fn metadata(&self) -> &Metadata<'_> {
-                unreachable!()
-            }
-        }
-        static NOWHERE: Nowhere = Nowhere;
-        let check = |target: &'static str| {
-            let metadata = Metadata::new(
-                "event",
-                target,
-                Level::INFO,
-                None,
-                None,
-                None,
-                FieldSet::new(&[], Identifier(&NOWHERE)),
-                Kind::EVENT,
-            );
-            outside_export_path(&metadata)
-        };
-        for inside in [
-            "hyper_util::client::legacy::pool",
-            "opentelemetry_sdk",
-            "h2::codec",
-            "autotel::otlp",
-            "reqwest::connect",
-        ] {
-            assert!(!check(inside), "{inside}");
-        }
-        for outside in [
-            "checkout",
-            "hyperion",
-            "h2o",
-            "autotel::otlpx",
-            "my_app::tower",
-        ] {
-            assert!(check(outside), "{outside}");
-        }
-    }
-}
-
 /// Whether the SDK gave up waiting; a provider reports the timeouts of its
 /// processors inside an aggregated failure.
 fn is_timeout(error: &opentelemetry_sdk::error::OTelSdkError) -> bool {
@@ -510,6 +310,54 @@ impl Provider {
             Self::Traces(p) => p.shutdown_with_timeout(timeout),
             Self::Logs(p) => p.shutdown_with_timeout(timeout),
             Self::Metrics(p) => p.shutdown_with_timeout(timeout),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn events_of_the_export_path_are_not_exported_as_logs() {
+        use super::outside_export_path;
+        use tracing::{Level, Metadata, callsite::Identifier, field::FieldSet, metadata::Kind};
+        struct Nowhere;
+        impl tracing::Callsite for Nowhere {
+            fn set_interest(&self, _: tracing::subscriber::Interest) {}
+            fn metadata(&self) -> &Metadata<'_> {
+                unreachable!()
+            }
+        }
+        static NOWHERE: Nowhere = Nowhere;
+        let check = |target: &'static str| {
+            let metadata = Metadata::new(
+                "event",
+                target,
+                Level::INFO,
+                None,
+                None,
+                None,
+                FieldSet::new(&[], Identifier(&NOWHERE)),
+                Kind::EVENT,
+            );
+            outside_export_path(&metadata)
+        };
+        for inside in [
+            "hyper_util::client::legacy::pool",
+            "opentelemetry_sdk",
+            "h2::codec",
+            "autotel::otlp",
+            "reqwest::connect",
+        ] {
+            assert!(!check(inside), "{inside}");
+        }
+        for outside in [
+            "checkout",
+            "hyperion",
+            "h2o",
+            "autotel::otlpx",
+            "my_app::tower",
+        ] {
+            assert!(check(outside), "{outside}");
         }
     }
 }

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use autotel_layers::catalog;
 
-use super::transport::{Protocol, Signal, SignalConfig};
+use super::protocol::{Protocol, Signal};
+use super::transport::SignalConfig;
 use crate::env;
 
 /// How often one kind of failure of one signal is reported at most.
@@ -31,7 +32,7 @@ pub(crate) struct Reporter {
     /// The URL as shown.
     shown: String,
     last_cause: Mutex<Option<String>>,
-    last_report: Mutex<Option<String>>,
+    last_report: Mutex<Option<(Instant, String)>>,
     lines: Mutex<Vec<Line>>,
 }
 
@@ -72,8 +73,8 @@ impl Reporter {
         }
     }
 
-    /// The last failure, as reported.
-    pub(crate) fn last_report(&self) -> Option<String> {
+    /// The last failure, as reported, and when.
+    pub(crate) fn last_report(&self) -> Option<(Instant, String)> {
         self.last_report.lock().ok()?.clone()
     }
 
@@ -107,7 +108,7 @@ impl Reporter {
             message.push_str(&hint);
         }
         if let Ok(mut last) = self.last_report.lock() {
-            *last = Some(message.clone());
+            *last = Some((Instant::now(), message.clone()));
         }
         let Some(suppressed) = self.due(reason) else {
             return reason;
@@ -393,7 +394,7 @@ mod tests {
             reporter.export_failed(&"HTTP export failed: network error"),
             "other"
         );
-        let report = reporter.last_report().unwrap();
+        let (_, report) = reporter.last_report().unwrap();
         assert!(!report.contains("pw"), "{report}");
         assert!(report.starts_with("OTLP export of traces to http://[redacted]@c:4318/v1/traces over http/protobuf failed"), "{report}");
     }
