@@ -104,7 +104,7 @@ impl Reporter {
             self.protocol,
         );
         if let Some(hint) = hint {
-            message.push_str(". ");
+            message.push_str(". Hint: ");
             message.push_str(&hint);
         }
         if let Ok(mut last) = self.last_report.lock() {
