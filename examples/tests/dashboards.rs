@@ -644,6 +644,7 @@ fn every_query_and_rule_runs_on_prometheus_scraping_the_quickstart() {
             "autotel_dropped_total",
             "autotel_export_errors_total",
             "autotel_series_overflow_total",
+            "autotel_truncated_values_total",
             "tokio_alive_tasks",
             "tokio_global_queue_depth",
             "tokio_workers",
