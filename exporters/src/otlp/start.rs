@@ -152,9 +152,9 @@ impl OtlpPipeline {
             }
             None => None,
         };
-        let recorder = meter_provider
-            .as_ref()
-            .map(|provider| OtelRecorder::new(provider.meter(SCOPE)));
+        let recorder = meter_provider.as_ref().map(|provider| {
+            OtelRecorder::with_redaction(provider.meter(SCOPE), parts.span_limits.redaction.clone())
+        });
 
         drop(_entered);
         Ok(OtlpPipeline {
