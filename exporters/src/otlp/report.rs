@@ -60,7 +60,7 @@ impl Reporter {
 
     /// Keeps the cause of a failed request, more precise than the SDK's.
     pub(crate) fn transport_failed(&self, cause: String) {
-        let cause = cause.replace(&self.url, &self.shown);
+        let cause = scrub_credentials(&cause.replace(&self.url, &self.shown));
         if let Ok(mut last) = self.last_cause.lock() {
             *last = Some(cause);
         }
@@ -82,7 +82,7 @@ impl Reporter {
     /// reports a failed export; returns the reason.
     pub(crate) fn export_failed(&self, error: &dyn std::fmt::Display) -> &'static str {
         let transport = self.last_cause.lock().ok().and_then(|mut c| c.take());
-        let sdk = error.to_string().replace(&self.url, &self.shown);
+        let sdk = scrub_credentials(&error.to_string().replace(&self.url, &self.shown));
         let cause = match transport {
             Some(cause) => cause,
             None if sdk.trim().is_empty() => "no cause given".to_owned(),
@@ -153,6 +153,31 @@ impl Reporter {
             }
         }
     }
+}
+
+/// `text` with the user information of every URL in it (`scheme://user:secret@host`)
+/// replaced by `[redacted]`, whatever form a library printed the URL in.
+fn scrub_credentials(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let end = after
+            .find(|c: char| c == '/' || c == ')' || c == '(' || c.is_whitespace() || c == '"')
+            .unwrap_or(after.len());
+        let authority = &after[..end];
+        match authority.rfind('@') {
+            Some(user_end) => {
+                out.push_str("[redacted]");
+                out.push_str(&authority[user_end..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `cause` without a `: `-separated part that repeats the one before it
@@ -377,6 +402,12 @@ mod tests {
             "transport error: invalid peer certificate: UnknownIssuer"
         );
         assert_eq!(without_repeats("a: a: b"), "a: b");
+        assert_eq!(
+            scrub_credentials(
+                "error for url (http://us%40er:p%3Ass@host:4318/v1/logs): refused; see https://docs.rs/x"
+            ),
+            "error for url (http://[redacted]@host:4318/v1/logs): refused; see https://docs.rs/x"
+        );
     }
 
     #[test]
