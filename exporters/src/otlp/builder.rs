@@ -444,6 +444,32 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_shows_no_header_value_and_no_url_credentials() {
+        let otlp = Otlp::new()
+            .with_endpoint("https://user:hunter2@collector.example.com")
+            .unwrap()
+            .with_header("x-api-key", "s3cret-value");
+        let shown = format!("{otlp:?}");
+        assert!(shown.contains("x-api-key"), "{shown}");
+        let pipeline = build(
+            otlp,
+            &[(
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "authorization=Bearer%20env-s3cret",
+            )],
+        )
+        .unwrap();
+        let shown = format!("{shown} {pipeline:?}");
+        for secret in ["hunter2", "s3cret-value", "env-s3cret"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(
+            shown.contains("https://[redacted]@collector.example.com"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn sdk_disabled_uses_the_shared_boolean_vocabulary() {
         for value in ["true", "TRUE", "1", "yes", "on"] {
             let pipeline = build(Otlp::new(), &[("OTEL_SDK_DISABLED", value)]).unwrap();

@@ -21,7 +21,6 @@ use crate::env;
 pub(crate) const REPORT_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Reports the export failures of one signal.
-#[derive(Debug)]
 pub(crate) struct Reporter {
     signal: Signal,
     protocol: Protocol,
@@ -34,6 +33,16 @@ pub(crate) struct Reporter {
     last_cause: Mutex<Option<String>>,
     last_report: Mutex<Option<(Instant, String)>>,
     lines: Mutex<Vec<Line>>,
+}
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reporter")
+            .field("signal", &self.signal)
+            .field("endpoint", &self.shown)
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
