@@ -22,9 +22,9 @@
 //! 2. **Protocol**: [`Otlp::with_protocol`], then
 //!    `OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_PROTOCOL`, then
 //!    `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` or `http/protobuf`, any case) win.
-//!    When none says, the endpoint decides: **port 4317 means gRPC**; port
-//!    4318, a path ending in `/v1/...`, and anything else mean HTTP/protobuf
-//!    (the specification's default).
+//!    When none says, the endpoint decides: **port 4317 means gRPC**, unless
+//!    the path ends in `/v1/...` (OTLP/HTTP's paths); port 4318, such a path,
+//!    and anything else mean HTTP/protobuf (the specification's default).
 //! 3. **Paths**: over HTTP/protobuf, `/v1/traces`, `/v1/logs` and
 //!    `/v1/metrics` are appended to the builder's or the general endpoint
 //!    (one that already ends in `/v1/<signal>` has that part replaced);

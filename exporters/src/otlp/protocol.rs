@@ -42,12 +42,16 @@ impl Protocol {
         }
     }
 
-    /// The protocol an endpoint implies when nothing else says: port 4317
-    /// is gRPC; port 4318, a path with `/v1/`, and everything else are
-    /// HTTP/protobuf.
+    /// The protocol an endpoint implies when nothing else says: a path
+    /// ending in `/v1/<something>` is OTLP/HTTP's; otherwise port 4317 is
+    /// gRPC, and port 4318 and everything else are HTTP/protobuf.
     pub(crate) fn implied_by(endpoint: &Endpoint) -> Self {
+        let http_path = endpoint
+            .path()
+            .rsplit_once('/')
+            .is_some_and(|(parent, last)| !last.is_empty() && parent.ends_with("/v1"));
         match endpoint.port() {
-            4317 => Self::Grpc,
+            4317 if !http_path => Self::Grpc,
             _ => Self::HttpProtobuf,
         }
     }

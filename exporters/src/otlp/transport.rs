@@ -290,6 +290,12 @@ mod tests {
                 Protocol::HttpProtobuf,
                 "http://c:9999/v1/logs",
             ),
+            (
+                "http://c:4317/v1/logs",
+                Protocol::HttpProtobuf,
+                "http://c:4317/v1/logs",
+            ),
+            ("http://c:4317/otlp", Protocol::Grpc, "http://c:4317/otlp"),
         ];
         for (url, protocol, used) in cases {
             let config = resolve_with(Signal::Logs, &endpoint(url), &[]);
