@@ -7,7 +7,7 @@
 //! | feature | module | what it gives |
 //! |---|---|---|
 //! | `prometheus` (default) | [`prometheus`] | a `metrics` recorder and a `/metrics` endpoint |
-//! | `otlp` | `otlp` | OTLP traces, logs and metrics over gRPC or HTTP/protobuf |
+//! | `otlp` | `otlp` | OTLP traces, logs and metrics over gRPC or HTTP/protobuf, to `http://` or `https://` (rustls) collectors |
 //! | `console` | `console` | finished spans and a periodic table of metrics, for development |
 //! | `full` | all of them | |
 //!

@@ -579,3 +579,50 @@ pub fn forward_on_port(host_port: u16, target: SocketAddr) -> SocketAddr {
     });
     address
 }
+
+/// Forwards every connection on a fresh loopback port to `target`, keeping a
+/// copy of what clients sent; the address and the copy.
+pub fn capture_forward(
+    target: SocketAddr,
+) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    use std::io::Read as _;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = listener.local_addr().expect("an address");
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let copy = sent.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(upstream) = TcpStream::connect(target) else {
+                continue;
+            };
+            let (Ok(mut from_client), Ok(mut to_upstream)) =
+                (client.try_clone(), upstream.try_clone())
+            else {
+                continue;
+            };
+            let copy = copy.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 16 * 1024];
+                while let Ok(n) = from_client.read(&mut buffer) {
+                    if n == 0 || to_upstream.write_all(&buffer[..n]).is_err() {
+                        break;
+                    }
+                    if let Ok(mut copy) = copy.lock() {
+                        copy.extend_from_slice(&buffer[..n]);
+                    }
+                }
+                let _ = to_upstream.shutdown(std::net::Shutdown::Write);
+            });
+            let (Ok(mut from_upstream), Ok(mut to_client)) =
+                (upstream.try_clone(), client.try_clone())
+            else {
+                continue;
+            };
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_upstream, &mut to_client);
+                let _ = to_client.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (address, sent)
+}
