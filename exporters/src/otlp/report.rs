@@ -114,7 +114,7 @@ impl Reporter {
         );
         if let Some(hint) = hint {
             message.push_str(". Hint: ");
-            message.push_str(&hint);
+            message.push_str(hint);
         }
         if let Ok(mut last) = self.last_report.lock() {
             *last = Some((Instant::now(), message.clone()));
@@ -206,138 +206,135 @@ fn without_repeats(cause: &str) -> String {
     parts.join(": ")
 }
 
+/// The HTTP status in a failure cause, as this crate's client or the SDK
+/// writes it ("answered HTTP 401", "status code: 401"); never a number that
+/// happens to stand in a URL.
+fn http_status(text: &str) -> Option<u16> {
+    ["answered http ", "status code: "]
+        .iter()
+        .find_map(|marker| {
+            let start = text.find(marker)? + marker.len();
+            text.get(start..start + 3)?.parse().ok()
+        })
+}
+
+const GRPC_PORT_HINT: &str = "port 4317 is where collectors serve OTLP/gRPC, and this exporter \
+     speaks http/protobuf: set OTEL_EXPORTER_OTLP_PROTOCOL=grpc (or Otlp::with_protocol), or \
+     send to the collector's HTTP port (4318)";
+const HTTP_PORT_HINT: &str = "this exporter speaks gRPC, which an OTLP/HTTP port (4318) does \
+     not serve: set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (or Otlp::with_protocol), or send \
+     to the collector's gRPC port (4317)";
+const CLIENT_CERTIFICATE_HINT: &str = "the collector ended the TLS connection: it may require a \
+     client certificate (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY, \
+     or Otlp::with_client_certificate), or not serve TLS on this port";
+const NOT_TLS_HINT: &str =
+    "the collector does not seem to speak TLS on this port: use http:// for a plain endpoint";
+const CA_HINT: &str = "the collector's certificate was not accepted: set \
+     OTEL_EXPORTER_OTLP_CERTIFICATE (or Otlp::with_certificate) to the PEM file of the CA that \
+     signed it (the system's roots are used otherwise), and check that the host name matches the \
+     certificate";
+const UNAVAILABLE_HINT: &str = "check that the collector runs and listens at this address";
+const CREDENTIALS_HINT: &str = "the collector refused the credentials: check the authentication \
+     header (OTEL_EXPORTER_OTLP_HEADERS or Otlp::with_header)";
+const PATH_HINT: &str = "the collector has no OTLP receiver at this path: give its base URL, or \
+     a per-signal URL ending in /v1/<signal>";
+
 /// The reason label of a failure, and a hint when one helps.
 pub(crate) fn classify(
     protocol: Protocol,
     port: u16,
     https: bool,
     cause: &str,
-) -> (&'static str, Option<String>) {
+) -> (&'static str, Option<&'static str>) {
     let text = cause.to_ascii_lowercase();
     let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
-    let grpc_port_hint = "port 4317 is where collectors serve OTLP/gRPC, and this exporter speaks \
-         http/protobuf: set OTEL_EXPORTER_OTLP_PROTOCOL=grpc (or Otlp::with_protocol), or send to \
-         the collector's HTTP port (4318)";
-    let http_port_hint = "this exporter speaks gRPC, which an OTLP/HTTP port (4318) does not \
-         serve: set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (or Otlp::with_protocol), or send \
-         to the collector's gRPC port (4317)";
 
-    if has(&["timed out", "timeout", "deadline"]) {
+    if has(&[
+        "timed out",
+        "timeout",
+        "deadline exceeded",
+        "deadlineexceeded",
+    ]) {
         return ("timeout", None);
     }
-    if https
-        && has(&[
+    if has(&[
+        "connection refused",
+        "tcp connect error",
+        "dns error",
+        "failed to lookup address",
+        "name or service not known",
+        "no route to host",
+        "network is unreachable",
+    ]) {
+        return ("unavailable", Some(UNAVAILABLE_HINT));
+    }
+    if https {
+        if has(&[
+            "invalidcontenttype",
+            "corrupt message",
+            "wrong version number",
+        ]) {
+            return ("tls", Some(NOT_TLS_HINT));
+        }
+        if has(&[
             "close_notify",
             "broken pipe",
             "unexpected eof",
             "connection reset",
             "certificaterequired",
             "certificate required",
-        ])
-    {
-        return (
-            "tls",
-            Some(
-                "the collector ended the TLS connection: it may require a client certificate \
-                 (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY, or \
-                 Otlp::with_client_certificate), or not serve TLS on this port"
-                    .into(),
-            ),
-        );
+        ]) {
+            return ("tls", Some(CLIENT_CERTIFICATE_HINT));
+        }
+        if has(&["certificate", "unknownissuer", "handshake", "tls", "alert"]) {
+            return ("tls", Some(CA_HINT));
+        }
+    }
+    let http_answer_from_grpc = has(&[
+        "invalid http version",
+        "connection closed before message completed",
+        "incomplete message",
+        "http2 preface",
+    ]);
+    if protocol == Protocol::HttpProtobuf && (port == 4317 || http_answer_from_grpc) {
+        return ("protocol", Some(GRPC_PORT_HINT));
+    }
+    let grpc_answer_from_http = has(&[
+        "frame with invalid size",
+        "h2 protocol error",
+        "http2 error",
+        "invalid content-type",
+        "grpc code: unimplemented",
+    ]);
+    if protocol == Protocol::Grpc && (port == 4318 || grpc_answer_from_http) {
+        return ("protocol", Some(HTTP_PORT_HINT));
+    }
+    if has(&["grpc code: unauthenticated", "grpc code: permissiondenied"]) {
+        return ("rejected", Some(CREDENTIALS_HINT));
     }
     if has(&[
-        "certificate",
-        "unknownissuer",
-        "invalid peer",
-        "handshake",
-        "tls",
-        "ssl",
-        "alert",
-        "invalidcontenttype",
-        "corrupt message",
+        "grpc code: resourceexhausted",
+        "too large",
+        "exceeding the configured limit",
     ]) {
-        let hint = if has(&["invalidcontenttype", "corrupt message", "wrong version"]) {
-            "the collector does not seem to speak TLS on this port: use http:// for a plain endpoint"
-        } else {
-            "the collector's certificate was not accepted: set OTEL_EXPORTER_OTLP_CERTIFICATE (or \
-             Otlp::with_certificate) to the PEM file of the CA that signed it (the system's roots \
-             are used otherwise), and check that the host name matches the certificate"
-        };
-        return ("tls", Some(hint.to_owned()));
-    }
-    let http_to_grpc = protocol == Protocol::HttpProtobuf
-        && (port == 4317
-            || has(&[
-                "http2",
-                "invalid http version",
-                "connection closed before message completed",
-                "incompletemessage",
-                "incomplete message",
-                "invalid http",
-            ]));
-    if http_to_grpc {
-        return ("protocol", Some(grpc_port_hint.to_owned()));
-    }
-    let grpc_to_http = protocol == Protocol::Grpc
-        && (port == 4318
-            || has(&[
-                "frame with invalid size",
-                "h2 protocol error",
-                "http2 error",
-                "protocol error",
-                "invalid content-type",
-                "unimplemented",
-                "http status code",
-            ]));
-    if grpc_to_http {
-        return ("protocol", Some(http_port_hint.to_owned()));
-    }
-    if has(&[
-        "connection refused",
-        "connect error",
-        "tcp connect",
-        "dns error",
-        "failed to lookup",
-        "name or service not known",
-        "unavailable",
-        "network error",
-        "connection reset",
-    ]) {
-        return (
-            "unavailable",
-            Some("check that the collector runs and listens at this address".into()),
-        );
-    }
-    if has(&[
-        "401",
-        "403",
-        "unauthenticated",
-        "permissiondenied",
-        "permission denied",
-    ]) {
-        return (
-            "rejected",
-            Some(
-                "the collector refused the credentials: check the authentication header \
-                 (OTEL_EXPORTER_OTLP_HEADERS or Otlp::with_header)"
-                    .into(),
-            ),
-        );
-    }
-    if has(&["413", "too large", "exceeding", "resourceexhausted"]) {
         return ("too_large", None);
     }
-    if has(&["404"]) {
-        return (
-            "rejected",
-            Some(
-                "the collector has no OTLP receiver at this path: give its base URL, or a \
-                 per-signal URL ending in /v1/<signal>"
-                    .into(),
-            ),
-        );
+    match http_status(&text) {
+        Some(401 | 403) => return ("rejected", Some(CREDENTIALS_HINT)),
+        Some(404) => return ("rejected", Some(PATH_HINT)),
+        Some(413) => return ("too_large", None),
+        Some(_) => return ("rejected", None),
+        None => {}
     }
-    if has(&["http ", "status code", "grpc code"]) {
+    if has(&[
+        "grpc code: unavailable",
+        "network error",
+        "connection reset",
+        "connect error",
+    ]) {
+        return ("unavailable", Some(UNAVAILABLE_HINT));
+    }
+    if has(&["grpc code: "]) {
         return ("rejected", None);
     }
     ("other", None)
@@ -396,6 +393,53 @@ mod tests {
         assert_eq!(reason, "rejected");
         assert!(hint.unwrap().contains("OTEL_EXPORTER_OTLP_HEADERS"));
         assert_eq!(classify(http, 4318, false, "something odd").0, "other");
+        // Numbers in a URL are not statuses; refused connections are not mismatches.
+        let (reason, _) = classify(
+            http,
+            4317,
+            false,
+            "error sending request for url (http://127.0.0.1:4317/v1/traces): tcp connect error: Connection refused",
+        );
+        assert_eq!(reason, "unavailable");
+        let (reason, _) = classify(
+            http,
+            14041,
+            false,
+            "error for url (http://c:14041/v1/traces): something odd",
+        );
+        assert_eq!(reason, "other");
+        let (reason, hint) = classify(
+            http,
+            4318,
+            false,
+            "HTTP export failed with status code: 404",
+        );
+        assert_eq!(reason, "rejected");
+        assert!(hint.unwrap().contains("/v1/<signal>"));
+        assert_eq!(
+            classify(
+                http,
+                4318,
+                false,
+                "the collector answered HTTP 413 Payload Too Large"
+            )
+            .0,
+            "too_large"
+        );
+        assert_eq!(
+            classify(
+                grpc,
+                4317,
+                false,
+                "export failed with gRPC code: Unauthenticated"
+            )
+            .0,
+            "rejected"
+        );
+        assert_eq!(
+            classify(http, 4318, false, "certificate mentioned over plain http").0,
+            "other"
+        );
         let (reason, hint) = classify(
             http,
             443,
