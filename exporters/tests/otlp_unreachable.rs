@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
 use autotel_exporters::otlp::{Otlp, OtlpError, OtlpPipeline, Protocol};
-use recorder::{global_counter, snapshotter};
+use recorder::{global_counter, global_counter_with, snapshotter};
 use tracing_subscriber::layer::SubscriberExt;
 
 fn pipeline(endpoint: SocketAddr, protocol: Protocol) -> Otlp {
@@ -57,7 +57,14 @@ fn closed_port_counts_export_errors(protocol: Protocol) {
     assert!(stats.export_errors() >= 1, "{stats:?}");
     assert_eq!(stats.dropped_spans(), 5, "{stats:?}");
     assert_eq!(stats.dropped_logs(), 5, "{stats:?}");
-    assert!(global_counter("autotel_export_errors_total", "signal", "traces") >= 1);
+    let refused = [
+        ("exporter", "otlp"),
+        ("signal", "traces"),
+        ("reason", "unavailable"),
+    ];
+    assert!(global_counter_with("autotel_export_errors_total", &refused) >= 1);
+    let report = otlp.last_export_error().expect("the failure is reported");
+    assert!(report.contains("failed (unavailable)"), "{report}");
     assert!(global_counter("autotel_dropped_total", "reason", "export_failed") >= 10);
     // The program goes on: more telemetry is accepted and shutdown returns.
     emit(&otlp, 5);
