@@ -116,11 +116,11 @@ impl Otlp {
         self
     }
 
-    /// Adds a header (gRPC metadata) to every export, such as an API key.
-    /// Its value never appears in `Debug` output, logs or errors.
-    /// Defaults to the headers of `OTEL_EXPORTER_OTLP_HEADERS` and
-    /// `OTEL_EXPORTER_OTLP_{SIGNAL}_HEADERS` (`key=value,key2=value2`,
-    /// percent-decoded); a header set here replaces one of the same name.
+    /// Adds a header (gRPC metadata) to every export, such as an API key; it
+    /// replaces a header of the same name from the variables. Its value never
+    /// appears in `Debug` output, logs or errors. Defaults to the headers of
+    /// `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_EXPORTER_OTLP_{SIGNAL}_HEADERS`
+    /// (`key=value,key2=value2`, percent-decoded), then to none.
     #[must_use]
     pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         let name = name.into();
