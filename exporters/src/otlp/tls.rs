@@ -202,3 +202,80 @@ pub(crate) fn without_roots() -> rustls::ClientConfig {
             .with_no_client_auth()
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(dir: &std::path::Path, name: &str, text: &str, setting: &'static str) -> NamedFile {
+        let path = dir.join(name);
+        std::fs::write(&path, text).expect("write a test file");
+        NamedFile { setting, path }
+    }
+
+    #[test]
+    fn unusable_files_are_errors_naming_their_setting() {
+        let dir = std::env::temp_dir().join(format!("autotel-tls-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory");
+        let garbage = file(
+            &dir,
+            "garbage.pem",
+            "not a certificate",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        );
+        let error = TlsFiles {
+            ca: Some(garbage),
+            ..TlsFiles::default()
+        }
+        .load()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("OTEL_EXPORTER_OTLP_CERTIFICATE='"),
+            "{error}"
+        );
+        assert!(error.contains("holds no certificate"), "{error}");
+
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+            .expect("a certificate");
+        let cert = file(
+            &dir,
+            "client.pem",
+            &certified.cert.pem(),
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        );
+        let error = TlsFiles {
+            client_certificate: Some(cert.clone()),
+            ..TlsFiles::default()
+        }
+        .load()
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("OTEL_EXPORTER_OTLP_CLIENT_KEY"), "{error}");
+
+        let other = rcgen::KeyPair::generate().expect("a key");
+        let key = file(
+            &dir,
+            "other.key",
+            &other.serialize_pem(),
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+        );
+        let tls = TlsFiles {
+            client_certificate: Some(cert),
+            client_key: Some(key),
+            ..TlsFiles::default()
+        }
+        .load()
+        .expect("both files parse");
+        let error = tls.rustls().unwrap_err().to_string();
+        assert!(
+            error.starts_with("OTEL_EXPORTER_OTLP_CLIENT_KEY='"),
+            "{error}"
+        );
+        assert!(
+            error.contains("does not match the client certificate"),
+            "{error}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
