@@ -35,8 +35,9 @@ fn child() {
     drop(telemetry);
 }
 
-/// Runs [`child`] with the seed's variables and `OTLP_ENDPOINT=endpoint`.
-fn run_child(endpoint: &str, service: &str) {
+/// Runs [`child`] with the seed's variables and `OTLP_ENDPOINT=endpoint`;
+/// what it printed.
+fn run_child(endpoint: &str, service: &str) -> String {
     let mut command = Command::new(std::env::current_exe().expect("the test binary"));
     command.args([
         "--exact",
@@ -75,19 +76,26 @@ fn run_child(endpoint: &str, service: &str) {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout.into_owned()
 }
 
 fn service_of(resource: &serde_json::Value) -> Option<String> {
     attribute(&resource["attributes"], "service.name")
 }
 
-fn everything_arrives(port: u16, to: fn(&TestAgent) -> SocketAddr) {
+fn everything_arrives(port: u16, to: fn(&TestAgent) -> SocketAddr, protocol: &str) {
     let Some(mut agent) = TestAgent::start() else {
         return;
     };
     let address = forward_on_port(port, to(&agent));
     let service = format!("seed-{port}");
-    run_child(&format!("http://{address}"), &service);
+    let printed = run_child(&format!("http://{address}"), &service);
+    // The start-up line says which protocol the port chose.
+    let destination = format!("\"otlp\":\"{protocol} http://{address}\"");
+    assert!(
+        printed.contains(&destination),
+        "no {destination} in\n{printed}"
+    );
     let ours = |resource: &serde_json::Value| service_of(resource).as_deref() == Some(&service);
     agent.received("traces", |v| {
         items(v, "spans", "spans")
@@ -117,10 +125,10 @@ fn everything_arrives(port: u16, to: fn(&TestAgent) -> SocketAddr) {
 
 #[test]
 fn seed_variables_on_port_4317_deliver_over_grpc() {
-    everything_arrives(4317, |agent| agent.grpc);
+    everything_arrives(4317, |agent| agent.grpc, "grpc");
 }
 
 #[test]
 fn an_http_port_without_protocol_variable_delivers_over_http() {
-    everything_arrives(4318, |agent| agent.http);
+    everything_arrives(4318, |agent| agent.http, "http/protobuf");
 }

@@ -470,6 +470,30 @@ mod tests {
     }
 
     #[test]
+    fn the_destination_names_the_protocol_each_signal_uses() {
+        let otlp = Otlp::new().with_endpoint("http://u:pw@c:4317").unwrap();
+        let pipeline = build(otlp.clone(), &[]).unwrap();
+        assert_eq!(pipeline.destination(), "grpc http://[redacted]@c:4317");
+        let pipeline = build(
+            Otlp::new(),
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "c:4317"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            pipeline.destination(),
+            "traces: http/protobuf http://c:4318, logs: grpc http://c:4317, metrics: http/protobuf http://c:4318"
+        );
+        let off = Otlp::new()
+            .with_traces(false)
+            .with_logs(false)
+            .with_metrics(false);
+        assert_eq!(build(off, &[]).unwrap().destination(), "off");
+    }
+
+    #[test]
     fn sdk_disabled_uses_the_shared_boolean_vocabulary() {
         for value in ["true", "TRUE", "1", "yes", "on"] {
             let pipeline = build(Otlp::new(), &[("OTEL_SDK_DISABLED", value)]).unwrap();

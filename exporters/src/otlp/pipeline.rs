@@ -159,6 +159,31 @@ impl OtlpPipeline {
         }
     }
 
+    /// Where telemetry goes, as `protocol endpoint` without credentials
+    /// (`grpc http://127.0.0.1:4317`); one entry per distinct destination,
+    /// prefixed by its signals when the signals differ; `off` when every
+    /// signal is off.
+    pub fn destination(&self) -> String {
+        let signals = ["traces", "logs", "metrics"];
+        let all: Vec<(&str, String)> = self
+            .reporters
+            .iter()
+            .map(|r| (r.signal_name(), r.destination()))
+            .collect();
+        match all.first() {
+            None => "off".to_owned(),
+            Some((_, first)) if all.iter().all(|(_, d)| d == first) => first.clone(),
+            Some(_) => signals
+                .iter()
+                .filter_map(|signal| {
+                    let (_, d) = all.iter().find(|(s, _)| s == signal)?;
+                    Some(format!("{signal}: {d}"))
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
     /// The most recent export failure of any signal as it was reported
     /// (signal, endpoint without credentials, protocol, cause and hint), or
     /// `None` when no export failed so far.

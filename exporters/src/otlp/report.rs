@@ -30,6 +30,8 @@ pub(crate) struct Reporter {
     url: String,
     /// The URL as shown.
     shown: String,
+    /// The configured endpoint as shown.
+    base: String,
     last_cause: Mutex<Option<String>>,
     last_report: Mutex<Option<(Instant, String)>>,
     lines: Mutex<Vec<Line>>,
@@ -61,10 +63,21 @@ impl Reporter {
             https: config.endpoint.is_https(),
             url: config.url.clone(),
             shown: env::redact_url(&config.url),
+            base: config.endpoint.redacted(),
             last_cause: Mutex::new(None),
             last_report: Mutex::new(None),
             lines: Mutex::new(Vec::new()),
         }
+    }
+
+    /// `traces`, `logs` or `metrics`.
+    pub(crate) fn signal_name(&self) -> &'static str {
+        self.signal.name()
+    }
+
+    /// `protocol endpoint` (without credentials), as the start-up line shows it.
+    pub(crate) fn destination(&self) -> String {
+        format!("{} {}", self.protocol, self.base)
     }
 
     /// Keeps the cause of a failed request, more precise than the SDK's.
