@@ -86,6 +86,12 @@ impl Limits {
         cuts
     }
 
+    /// Whether [`any_value`](Self::any_value) would change this value.
+    fn changes(&self, key: Option<&str>, value: &AnyValue) -> bool {
+        key.is_some_and(|key| self.redaction.matches(key))
+            || matches!(value, AnyValue::String(text) if text.as_str().len() > self.max_len)
+    }
+
     /// What one log attribute or body becomes, when it changes.
     fn any_value(&self, key: Option<&str>, value: &AnyValue) -> Option<(AnyValue, u64)> {
         if key.is_some_and(|key| self.redaction.matches(key)) {
@@ -104,14 +110,19 @@ impl Limits {
     /// The SDK gives no mutable access to a record's attributes, so a record
     /// that needs a change is rebuilt; one that does not is left alone.
     pub(crate) fn log(&self, record: &mut SdkLogRecord) -> u64 {
+        // The common case, nothing to change, allocates nothing.
+        let changes_body = record.body().is_some_and(|body| self.changes(None, body));
+        let changes_any = record
+            .attributes_iter()
+            .any(|(key, value)| self.changes(Some(key.as_str()), value));
+        if !changes_body && !changes_any {
+            return 0;
+        }
         let body = record.body().and_then(|body| self.any_value(None, body));
         let changes: Vec<Option<(AnyValue, u64)>> = record
             .attributes_iter()
             .map(|(key, value)| self.any_value(Some(key.as_str()), value))
             .collect();
-        if body.is_none() && changes.iter().all(Option::is_none) {
-            return 0;
-        }
         let mut fresh = blank_record();
         if let Some(name) = record.event_name() {
             fresh.set_event_name(name);
