@@ -668,15 +668,18 @@ fn log_start(guard: &TelemetryGuard, log_bridge: bool) {
         (_, Some(address)) => address.to_string(),
         (_, None) => "in memory".to_owned(),
     };
+    let otlp = match &settings.otlp {
+        OtlpTarget::Off => "off".to_owned(),
+        OtlpTarget::Endpoint(endpoint) => config::redact_endpoint(endpoint),
+        OtlpTarget::Standard => "OTEL_EXPORTER_OTLP_* endpoints".to_owned(),
+    };
     // The protocol and endpoint each signal really uses (port 4317 means
     // gRPC, see autotel_exporters::otlp), without credentials.
-    let pipeline = guard.flush.as_ref().and_then(|flush| flush.otlp.as_ref());
-    let otlp = match (&settings.otlp, pipeline) {
-        (OtlpTarget::Off, _) => "off".to_owned(),
-        (_, Some(pipeline)) => pipeline.destination(),
-        (OtlpTarget::Endpoint(endpoint), None) => config::redact_endpoint(endpoint),
-        (OtlpTarget::Standard, None) => "OTEL_EXPORTER_OTLP_* endpoints".to_owned(),
-    };
+    let otlp_destination = guard
+        .flush
+        .as_ref()
+        .and_then(|flush| flush.otlp.as_ref())
+        .map_or_else(|| "off".to_owned(), OtlpPipeline::destination);
     tracing::info!(
         target: "autotel",
         prometheus = %prometheus,
@@ -687,6 +690,7 @@ fn log_start(guard: &TelemetryGuard, log_bridge: bool) {
         log_format = if settings.json_logs { "json" } else { "text" },
         log_bridge = log_bridge,
         otlp = %otlp,
+        otlp_destination = %otlp_destination,
         trace.sample_ratio = guard.control.trace_sample_ratio(),
         span_metrics = settings.span_metrics,
         system_metrics = settings.system_metrics,

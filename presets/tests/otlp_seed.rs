@@ -91,7 +91,7 @@ fn everything_arrives(port: u16, to: fn(&TestAgent) -> SocketAddr, protocol: &st
     let service = format!("seed-{port}");
     let printed = run_child(&format!("http://{address}"), &service);
     // The start-up line says which protocol the port chose.
-    let destination = format!("\"otlp\":\"{protocol} http://{address}\"");
+    let destination = format!("\"otlp_destination\":\"{protocol} http://{address}\"");
     assert!(
         printed.contains(&destination),
         "no {destination} in\n{printed}"
