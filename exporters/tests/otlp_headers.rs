@@ -9,8 +9,6 @@
 
 mod support;
 
-use std::process::Command;
-
 use autotel_exporters::otlp::{Otlp, Protocol};
 use support::{TestAgent, capture_forward, items};
 use tracing_subscriber::layer::SubscriberExt;
@@ -63,21 +61,16 @@ fn headers_from_the_variable_and_code_reach_the_collector_once() {
     if support::peer_bin("AUTOTEL_TEST_AGENT_BIN").is_none() {
         return;
     }
-    let output = Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["--exact", "child", "--include-ignored", "--nocapture"])
-        .env(CHILD, "1")
-        .env(
-            "OTEL_EXPORTER_OTLP_HEADERS",
-            "x-api-key=from-env,x-team=payments%20team",
-        )
-        .env("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip")
-        .output()
-        .expect("the child runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "the child failed: {}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
+    support::run_test_in_child(
+        "child",
+        &[
+            (CHILD, "1"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "x-api-key=from-env,x-team=payments%20team",
+            ),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip"),
+        ],
+        |_| false,
     );
 }

@@ -12,7 +12,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::Command;
 
 use support::{TestAgent, attribute, forward_on_port, items};
 
@@ -35,48 +34,29 @@ fn child() {
     drop(telemetry);
 }
 
-/// Runs [`child`] with the seed's variables and `OTLP_ENDPOINT=endpoint`;
-/// what it printed.
+/// Runs [`child`] with the seed's variables and `OTLP_ENDPOINT=endpoint`,
+/// and no `OTEL_*` or other autotel variable; what it printed.
 fn run_child(endpoint: &str, service: &str) -> String {
-    let mut command = Command::new(std::env::current_exe().expect("the test binary"));
-    command.args([
-        "--exact",
+    let ours = [
+        "SERVICE_",
+        "ENVIRONMENT",
+        "PROMETHEUS_",
+        "JSON_LOGS",
+        "LOG_LEVEL",
+        "RUST_LOG",
+    ];
+    support::run_test_in_child(
         "child",
-        "--include-ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        let ours = [
-            "SERVICE_",
-            "ENVIRONMENT",
-            "PROMETHEUS_",
-            "JSON_LOGS",
-            "LOG_LEVEL",
-            "RUST_LOG",
-        ];
-        if name.starts_with("OTEL_") || ours.iter().any(|p| name.starts_with(p)) {
-            command.env_remove(&name);
-        }
-    }
-    let output = command
-        .env(CHILD, "1")
-        .env("OTLP_ENDPOINT", endpoint)
-        .env("SERVICE_NAME", service)
-        .env("ENVIRONMENT", "production")
-        // Production serves /metrics on 9464, which may be taken here.
-        .env("PROMETHEUS_PORT", "0")
-        .output()
-        .expect("the child runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "the child failed: {}\n{stdout}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout.into_owned()
+        &[
+            (CHILD, "1"),
+            ("OTLP_ENDPOINT", endpoint),
+            ("SERVICE_NAME", service),
+            ("ENVIRONMENT", "production"),
+            // Production serves /metrics on 9464, which may be taken here.
+            ("PROMETHEUS_PORT", "0"),
+        ],
+        |name| name.starts_with("OTEL_") || ours.iter().any(|p| name.starts_with(p)),
+    )
 }
 
 fn service_of(resource: &serde_json::Value) -> Option<String> {

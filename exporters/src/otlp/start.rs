@@ -20,6 +20,32 @@ use super::sampler::{SampleRatio, Sampling};
 use super::transport::SignalConfig;
 use super::{OtelRecorder, OtlpError, SCOPE};
 
+/// A batch processor of spans or log records behind a counted, bounded
+/// queue that applies the limits (the SDK's span and log types differ, the
+/// logic does not).
+macro_rules! counted_batch {
+    ($parts:ident, $counts:ident, $exporter:expr, $reporter:expr, $config:ty, $batch:ident, $counting:ident, $limits:expr) => {{
+        let mut batch = <$config>::default()
+            .with_max_queue_size($parts.queue_size)
+            .with_max_export_batch_size($parts.queue_size.min(512));
+        if let Some(delay) = $parts.batch_delay {
+            batch = batch.with_scheduled_delay(delay);
+        }
+        $counting {
+            inner: $batch::builder(Counting {
+                inner: $exporter,
+                counts: $counts.clone(),
+                reporter: $reporter,
+            })
+            .with_batch_config(batch.build())
+            .build(),
+            capacity: $parts.queue_size,
+            counts: $counts.clone(),
+            limits: $limits,
+        }
+    }};
+}
+
 /// Everything [`Otlp::build`](super::Otlp::build) resolved.
 pub(crate) struct Parts {
     pub(crate) traces: Option<SignalConfig>,
@@ -70,24 +96,16 @@ impl OtlpPipeline {
             Some(config) => {
                 let reporter = reporter(config);
                 let exporter = exporters::span_exporter(config, &reporter)?;
-                let mut batch = opentelemetry_sdk::trace::BatchConfigBuilder::default()
-                    .with_max_queue_size(parts.queue_size)
-                    .with_max_export_batch_size(parts.queue_size.min(512));
-                if let Some(delay) = parts.batch_delay {
-                    batch = batch.with_scheduled_delay(delay);
-                }
-                let processor = CountingSpanProcessor {
-                    inner: BatchSpanProcessor::builder(Counting {
-                        inner: exporter,
-                        counts: counts.clone(),
-                        reporter,
-                    })
-                    .with_batch_config(batch.build())
-                    .build(),
-                    capacity: parts.queue_size,
-                    counts: counts.clone(),
-                    limits: parts.span_limits.clone(),
-                };
+                let processor = counted_batch!(
+                    parts,
+                    counts,
+                    exporter,
+                    reporter,
+                    opentelemetry_sdk::trace::BatchConfigBuilder,
+                    BatchSpanProcessor,
+                    CountingSpanProcessor,
+                    parts.span_limits.clone()
+                );
                 Some(
                     SdkTracerProvider::builder()
                         .with_span_processor(processor)
@@ -103,24 +121,16 @@ impl OtlpPipeline {
             Some(config) => {
                 let reporter = reporter(config);
                 let exporter = exporters::log_exporter(config, &reporter)?;
-                let mut batch = opentelemetry_sdk::logs::BatchConfigBuilder::default()
-                    .with_max_queue_size(parts.queue_size)
-                    .with_max_export_batch_size(parts.queue_size.min(512));
-                if let Some(delay) = parts.batch_delay {
-                    batch = batch.with_scheduled_delay(delay);
-                }
-                let processor = CountingLogProcessor {
-                    inner: BatchLogProcessor::builder(Counting {
-                        inner: exporter,
-                        counts: counts.clone(),
-                        reporter,
-                    })
-                    .with_batch_config(batch.build())
-                    .build(),
-                    capacity: parts.queue_size,
-                    counts: counts.clone(),
-                    limits: parts.log_limits.clone(),
-                };
+                let processor = counted_batch!(
+                    parts,
+                    counts,
+                    exporter,
+                    reporter,
+                    opentelemetry_sdk::logs::BatchConfigBuilder,
+                    BatchLogProcessor,
+                    CountingLogProcessor,
+                    parts.log_limits.clone()
+                );
                 Some(
                     SdkLoggerProvider::builder()
                         .with_log_processor(processor)
