@@ -237,6 +237,9 @@ const GRPC_PORT_HINT: &str = "port 4317 is where collectors serve OTLP/gRPC, and
 const HTTP_PORT_HINT: &str = "this exporter speaks gRPC, which an OTLP/HTTP port (4318) does \
      not serve: set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (or Otlp::with_protocol), or send \
      to the collector's gRPC port (4317)";
+const HUNG_UP_HINT: &str = "the collector hung up as soon as gRPC (HTTP/2) spoke, as a \
+     port that serves only OTLP/HTTP does: set OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf (or \
+     Otlp::with_protocol), or send to the collector's gRPC port (4317)";
 const CLIENT_CERTIFICATE_HINT: &str = "the collector ended the TLS connection: it may require a \
      client certificate (OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and OTEL_EXPORTER_OTLP_CLIENT_KEY, \
      or Otlp::with_client_certificate), or not serve TLS on this port";
@@ -307,6 +310,7 @@ pub(crate) fn classify(
         "invalid http version",
         "connection closed before message completed",
         "incomplete message",
+        "received unexpected message from connection",
         "http2 preface",
     ]);
     if protocol == Protocol::HttpProtobuf && (port == 4317 || http_answer_from_grpc) {
@@ -321,6 +325,11 @@ pub(crate) fn classify(
     ]);
     if protocol == Protocol::Grpc && (port == 4318 || grpc_answer_from_http) {
         return ("protocol", Some(HTTP_PORT_HINT));
+    }
+    // An HTTP/1 server often just hangs up on HTTP/2's opening bytes.
+    let hung_up = has(&["broken pipe", "connection reset", "unexpected eof"]);
+    if protocol == Protocol::Grpc && !https && hung_up {
+        return ("protocol", Some(HUNG_UP_HINT));
     }
     if has(&["grpc code: unauthenticated", "grpc code: permissiondenied"]) {
         return ("rejected", Some(CREDENTIALS_HINT));
