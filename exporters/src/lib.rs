@@ -7,12 +7,13 @@
 //! | feature | module | what it gives |
 //! |---|---|---|
 //! | `prometheus` (default) | [`prometheus`] | a `metrics` recorder and a `/metrics` endpoint |
-//! | `otlp` | `otlp` | OTLP traces, logs and metrics over gRPC or HTTP/protobuf |
+//! | `otlp` | `otlp` | OTLP traces, logs and metrics over gRPC or HTTP/protobuf, to `http://` or `https://` (rustls) collectors |
 //! | `console` | `console` | finished spans and a periodic table of metrics, for development |
 //! | `full` | all of them | |
 //!
-//! [`fanout`] sends every `metrics` call to several recorders at once, and
-//! [`buckets`] holds the histogram boundaries that every exporter shares.
+//! [`fanout`] sends every `metrics` call to several recorders at once,
+//! [`buckets`] holds the histogram boundaries that every exporter shares, and
+//! [`env`](mod@env) reads environment variables the same way for every crate.
 //!
 //! ```no_run
 //! # #[cfg(feature = "prometheus")] {
@@ -25,6 +26,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod buckets;
+pub mod env;
 pub mod fanout;
 mod service;
 

@@ -7,46 +7,8 @@ mod support;
 use autotel_exporters::ServiceInfo;
 use autotel_exporters::otlp::{Otlp, OtlpPipeline, Protocol};
 use serde_json::Value;
-use support::{TestAgent, base64_to_hex};
+use support::{TestAgent, attribute, base64_to_hex, items};
 use tracing_subscriber::layer::SubscriberExt;
-
-/// The value of attribute `key` in an OTLP attribute list, as a string.
-fn attribute(attributes: &Value, key: &str) -> Option<String> {
-    let value = &attributes.as_array()?.iter().find(|kv| kv["key"] == key)?["value"];
-    let (_, inner) = value.as_object()?.iter().next()?;
-    Some(match inner {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    })
-}
-
-/// Every `(resource, item)` under `resource_{kind}[].scope_{kind}[].{items}[]`
-/// of the requests the agent received.
-fn items(received: &Value, kind: &str, items: &str) -> Vec<(Value, Value)> {
-    let requests: Vec<&Value> = match received {
-        Value::Array(list) => list.iter().collect(),
-        other => vec![other],
-    };
-    let mut out = Vec::new();
-    for request in requests {
-        for resource in request[format!("resource_{kind}")]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            for scope in resource[format!("scope_{kind}")]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                for item in scope[items].as_array().into_iter().flatten() {
-                    out.push((resource["resource"].clone(), item.clone()));
-                }
-            }
-        }
-    }
-    out
-}
 
 fn pipeline(agent: &TestAgent, protocol: Protocol) -> OtlpPipeline {
     let endpoint = match protocol {

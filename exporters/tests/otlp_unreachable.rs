@@ -3,55 +3,16 @@
 //! counted, and shutdown gives up after its timeout.
 #![cfg(feature = "otlp")]
 
+#[path = "support/recorder.rs"]
+mod recorder;
 mod support;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use autotel_exporters::otlp::{Otlp, OtlpError, OtlpPipeline, Protocol};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use recorder::{global_counter, global_counter_with, snapshotter};
 use tracing_subscriber::layer::SubscriberExt;
-
-/// The process-wide recorder that receives `autotel_*` counters from the
-/// pipelines' threads.
-fn snapshotter() -> &'static Snapshotter {
-    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
-    SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder
-            .install()
-            .expect("the only global recorder of this test binary");
-        snapshotter
-    })
-}
-
-/// A counter increase: name, labels, amount.
-type Recorded = (String, Vec<(String, String)>, u64);
-
-/// The sum of the global counters `name` with the label `key=value`, since
-/// the start. Snapshots drain counters and tests run in parallel, so every
-/// snapshot is added to one running total.
-fn global_counter(name: &str, key: &str, value: &str) -> u64 {
-    static TOTALS: Mutex<Vec<Recorded>> = Mutex::new(Vec::new());
-    let mut totals = TOTALS.lock().unwrap_or_else(PoisonError::into_inner);
-    for (key, _, _, value) in snapshotter().snapshot().into_vec() {
-        if let DebugValue::Counter(n) = value {
-            let labels = key
-                .key()
-                .labels()
-                .map(|l| (l.key().to_owned(), l.value().to_owned()))
-                .collect();
-            totals.push((key.key().name().to_owned(), labels, n));
-        }
-    }
-    totals
-        .iter()
-        .filter(|(n, labels, _)| n == name && labels.iter().any(|(k, v)| k == key && v == value))
-        .map(|(_, _, n)| n)
-        .sum()
-}
 
 fn pipeline(endpoint: SocketAddr, protocol: Protocol) -> Otlp {
     snapshotter();
@@ -96,7 +57,14 @@ fn closed_port_counts_export_errors(protocol: Protocol) {
     assert!(stats.export_errors() >= 1, "{stats:?}");
     assert_eq!(stats.dropped_spans(), 5, "{stats:?}");
     assert_eq!(stats.dropped_logs(), 5, "{stats:?}");
-    assert!(global_counter("autotel_export_errors_total", "exporter", "otlp_traces") >= 1);
+    let refused = [
+        ("exporter", "otlp"),
+        ("signal", "traces"),
+        ("reason", "unavailable"),
+    ];
+    assert!(global_counter_with("autotel_export_errors_total", &refused) >= 1);
+    let report = otlp.last_export_error().expect("the failure is reported");
+    assert!(report.contains("failed (unavailable)"), "{report}");
     assert!(global_counter("autotel_dropped_total", "reason", "export_failed") >= 10);
     // The program goes on: more telemetry is accepted and shutdown returns.
     emit(&otlp, 5);

@@ -5,6 +5,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
+use autotel_exporters::env;
+use autotel_exporters::otlp::Sampling;
 use tracing_subscriber::EnvFilter;
 
 use crate::Error;
@@ -242,6 +244,10 @@ impl Code {
             Some(value) => parse_bool("OTEL_SDK_DISABLED", &value)?,
             None => false,
         };
+        // Checked even when OTLP is off, so a typo is never silently ignored.
+        if let Some(sampler) = var("OTEL_TRACES_SAMPLER") {
+            Sampling::parse(&sampler, var("OTEL_TRACES_SAMPLER_ARG").as_deref())?;
+        }
         let otlp = match (&self.otlp_endpoint, var("OTLP_ENDPOINT")) {
             _ if !self.otlp || sdk_disabled => OtlpTarget::Off,
             (Some(endpoint), _) => {
@@ -316,46 +322,27 @@ pub(crate) fn check_filter(setting: &'static str, directives: &str) -> Result<St
         })
 }
 
+/// A boolean in the vocabulary every autotel crate shares.
 fn parse_bool(setting: &'static str, value: &str) -> Result<bool, Error> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(Error::invalid(
-            setting,
-            value,
-            "is not a boolean (true or false, 1 or 0, yes or no, on or off)",
-        )),
-    }
+    env::parse_bool(setting, value).map_err(invalid)
 }
 
-/// `endpoint` if it is an `http://` URL with a host.
+/// The error of a setting that `autotel_exporters::env` refused.
+fn invalid(error: env::InvalidSetting) -> Error {
+    Error::invalid(error.setting(), error.value(), error.expected())
+}
+
+/// `endpoint` if it is an OTLP collector URL (`http://`, `https://`, or no
+/// scheme, which means `http://`).
 fn check_endpoint(setting: &'static str, endpoint: &str) -> Result<String, Error> {
-    let endpoint = endpoint.trim();
-    match endpoint.strip_prefix("http://") {
-        Some(rest) if !rest.is_empty() && !rest.starts_with('/') => {
-            Ok(endpoint.trim_end_matches('/').to_owned())
-        }
-        _ => Err(Error::invalid(
-            setting,
-            endpoint,
-            "is not an http:// URL of an OTLP collector (such as http://localhost:4318)",
-        )),
-    }
+    env::parse_endpoint(setting, endpoint)
+        .map(|endpoint| endpoint.url())
+        .map_err(invalid)
 }
 
 /// `endpoint` without user information, for the start-up log line.
 pub(crate) fn redact_endpoint(endpoint: &str) -> String {
-    match endpoint.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
-            let path = path.split(['?', '#']).next().unwrap_or("");
-            format!("{scheme}://{host}{path}")
-        }
-        None => "[unparsed]".to_owned(),
-    }
+    env::redact_url(endpoint)
 }
 
 #[cfg(test)]
@@ -454,8 +441,18 @@ mod tests {
             ("JSON_LOGS", "maybe", "JSON_LOGS='maybe' is not a boolean"),
             (
                 "OTLP_ENDPOINT",
-                "collector:4317",
-                "OTLP_ENDPOINT='collector:4317' is not an http:// URL",
+                "ftp://collector:4317",
+                "OTLP_ENDPOINT='ftp://collector:4317' does not start with http:// or https://",
+            ),
+            (
+                "OTLP_ENDPOINT",
+                "http://u:secret@collector:99999",
+                "OTLP_ENDPOINT='http://[redacted]@collector:99999' has a port",
+            ),
+            (
+                "OTEL_TRACES_SAMPLER",
+                "TraceIdRatio_typo",
+                "OTEL_TRACES_SAMPLER='TraceIdRatio_typo' is not a supported sampler",
             ),
             (
                 "OTEL_SDK_DISABLED",
@@ -607,7 +604,7 @@ mod tests {
     fn endpoints_lose_their_credentials_in_logs() {
         assert_eq!(
             redact_endpoint("http://user:pass@collector:4318/v1?token=x"),
-            "http://collector:4318/v1"
+            "http://[redacted]@collector:4318/v1"
         );
         assert_eq!(
             redact_endpoint("http://collector:4318"),

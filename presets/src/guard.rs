@@ -679,6 +679,13 @@ fn log_start(guard: &TelemetryGuard, log_bridge: bool) {
         OtlpTarget::Endpoint(endpoint) => config::redact_endpoint(endpoint),
         OtlpTarget::Standard => "OTEL_EXPORTER_OTLP_* endpoints".to_owned(),
     };
+    // The protocol and endpoint each signal really uses (port 4317 means
+    // gRPC, see autotel_exporters::otlp), without credentials.
+    let otlp_destination = guard
+        .flush
+        .as_ref()
+        .and_then(|flush| flush.otlp.as_ref())
+        .map_or_else(|| "off".to_owned(), OtlpPipeline::destination);
     tracing::info!(
         target: "autotel",
         prometheus = %prometheus,
@@ -689,6 +696,7 @@ fn log_start(guard: &TelemetryGuard, log_bridge: bool) {
         log_format = if settings.json_logs { "json" } else { "text" },
         log_bridge = log_bridge,
         otlp = %otlp,
+        otlp_destination = %otlp_destination,
         trace.sample_ratio = guard.control.trace_sample_ratio(),
         span_metrics = settings.span_metrics,
         system_metrics = settings.system_metrics,

@@ -70,9 +70,11 @@
 //! | [`without_otlp`](Preset::without_otlp) | `OTEL_SDK_DISABLED=true` |
 //!
 //! OTLP also reads the other standard variables (`OTEL_EXPORTER_OTLP_PROTOCOL`,
-//! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`,
-//! `OTEL_RESOURCE_ATTRIBUTES`); it sends HTTP/protobuf unless
-//! `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`.
+//! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_CERTIFICATE`,
+//! `OTEL_EXPORTER_OTLP_COMPRESSION`, `OTEL_EXPORTER_OTLP_TIMEOUT`,
+//! `OTEL_RESOURCE_ATTRIBUTES`, ...). Port 4317 means gRPC unless a protocol
+//! variable says otherwise; the whole rule is in
+//! [`autotel_exporters::otlp`](autotel_exporters::otlp#endpoint-and-protocol).
 //!
 //! A bad value is an [`Error`] that names the variable and the value:
 //!
@@ -235,8 +237,9 @@ impl Preset {
     }
 
     /// Exports traces, logs and metrics by OTLP to this collector
-    /// (`http://host:4318` for HTTP/protobuf, `http://host:4317` with
-    /// `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`). Defaults to `OTLP_ENDPOINT`, then
+    /// (`http://host:4317` sends gRPC, `http://host:4318` or
+    /// `https://host` HTTP/protobuf; see the
+    /// [rule](autotel_exporters::otlp#endpoint-and-protocol)). Defaults to `OTLP_ENDPOINT`, then
     /// to the `OTEL_EXPORTER_OTLP_*ENDPOINT` variables, then to no OTLP.
     pub fn otlp_endpoint(mut self, url: impl Into<String>) -> Self {
         self.code.otlp_endpoint = Some(url.into());

@@ -5,8 +5,11 @@
 //! processors here admit a span or log record only while fewer than the queue
 //! size are waiting or being exported, so the SDK queue never overflows and
 //! every drop is counted, in [`OtlpStats`](super::OtlpStats) and in
-//! `autotel_dropped_total{signal, reason}`; failed exports are counted in
-//! `autotel_export_errors_total{exporter}`.
+//! `autotel_dropped_total{signal, reason}`; failed exports are counted and
+//! reported by the [`Reporter`] of their signal.
+//!
+//! The processors also apply the redaction and length [`Limits`] to what
+//! they admit.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -26,31 +29,9 @@ use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, Span, SpanData, SpanExporter, SpanProcessor};
 use std::sync::Arc;
 
-/// The three OTLP signals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Signal {
-    Traces,
-    Logs,
-    Metrics,
-}
-
-impl Signal {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Traces => "traces",
-            Self::Logs => "logs",
-            Self::Metrics => "metrics",
-        }
-    }
-
-    fn exporter(self) -> &'static str {
-        match self {
-            Self::Traces => "otlp_traces",
-            Self::Logs => "otlp_logs",
-            Self::Metrics => "otlp_metrics",
-        }
-    }
-}
+use super::limits::{Limits, count_cuts};
+use super::protocol::Signal;
+use super::report::Reporter;
 
 /// Shared counts of one pipeline.
 #[derive(Debug, Default)]
@@ -60,6 +41,7 @@ pub(crate) struct Counts {
     pub(crate) dropped_spans: AtomicU64,
     pub(crate) dropped_logs: AtomicU64,
     pub(crate) export_errors: AtomicU64,
+    pub(crate) truncated: AtomicU64,
 }
 
 impl Counts {
@@ -87,13 +69,15 @@ impl Counts {
         .increment(n);
     }
 
-    fn export_failed(&self, signal: Signal) {
+    fn export_failed(&self) {
         self.export_errors.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(
-            catalog::AUTOTEL_EXPORT_ERRORS_TOTAL.name(),
-            "exporter" => signal.exporter()
-        )
-        .increment(1);
+    }
+
+    fn truncated(&self, signal: Signal, n: u64) {
+        if n > 0 {
+            self.truncated.fetch_add(n, Ordering::Relaxed);
+            count_cuts(signal.name(), n);
+        }
     }
 
     /// Takes a place in the queue of `signal`, or counts a drop.
@@ -119,7 +103,7 @@ impl Counts {
     fn exported(&self, signal: Signal, n: usize, result: &OTelSdkResult) {
         self.release(signal, n);
         if result.is_err() {
-            self.export_failed(signal);
+            self.export_failed();
             self.dropped(signal, "export_failed", n as u64);
         }
     }
@@ -131,6 +115,7 @@ pub(crate) struct CountingSpanProcessor {
     pub(crate) inner: BatchSpanProcessor,
     pub(crate) capacity: usize,
     pub(crate) counts: Arc<Counts>,
+    pub(crate) limits: Limits,
 }
 
 impl SpanProcessor for CountingSpanProcessor {
@@ -138,8 +123,10 @@ impl SpanProcessor for CountingSpanProcessor {
         self.inner.on_start(span, cx);
     }
 
-    fn on_end(&self, span: SpanData) {
+    fn on_end(&self, mut span: SpanData) {
         if self.counts.admit(Signal::Traces, self.capacity) {
+            let cuts = self.limits.span(&mut span);
+            self.counts.truncated(Signal::Traces, cuts);
             self.inner.on_end(span);
         }
     }
@@ -163,11 +150,14 @@ pub(crate) struct CountingLogProcessor {
     pub(crate) inner: BatchLogProcessor,
     pub(crate) capacity: usize,
     pub(crate) counts: Arc<Counts>,
+    pub(crate) limits: Limits,
 }
 
 impl LogProcessor for CountingLogProcessor {
     fn emit(&self, data: &mut SdkLogRecord, instrumentation: &InstrumentationScope) {
         if self.counts.admit(Signal::Logs, self.capacity) {
+            let cuts = self.limits.log(data);
+            self.counts.truncated(Signal::Logs, cuts);
             self.inner.emit(data, instrumentation);
         }
     }
@@ -194,12 +184,25 @@ impl LogProcessor for CountingLogProcessor {
 pub(crate) struct Counting<E> {
     pub(crate) inner: E,
     pub(crate) counts: Arc<Counts>,
+    pub(crate) reporter: Arc<Reporter>,
+}
+
+impl<E> Counting<E> {
+    fn report(&self, result: &OTelSdkResult) {
+        match result {
+            Ok(()) => self.reporter.export_succeeded(),
+            Err(error) => {
+                self.reporter.export_failed(error);
+            }
+        }
+    }
 }
 
 impl<E: SpanExporter> SpanExporter for Counting<E> {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         let n = batch.len();
         let result = self.inner.export(batch).await;
+        self.report(&result);
         self.counts.exported(Signal::Traces, n, &result);
         result
     }
@@ -221,6 +224,7 @@ impl<E: LogExporter> LogExporter for Counting<E> {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         let n = batch.iter().count();
         let result = self.inner.export(batch).await;
+        self.report(&result);
         self.counts.exported(Signal::Logs, n, &result);
         result
     }
@@ -241,8 +245,9 @@ impl<E: LogExporter> LogExporter for Counting<E> {
 impl<E: PushMetricExporter> PushMetricExporter for Counting<E> {
     async fn export(&self, metrics: &ResourceMetrics) -> OTelSdkResult {
         let result = self.inner.export(metrics).await;
+        self.report(&result);
         if result.is_err() {
-            self.counts.export_failed(Signal::Metrics);
+            self.counts.export_failed();
         }
         result
     }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use autotel_layers::catalog;
+use autotel_layers::redact::{REDACTED, Redaction};
 use metrics::{
     Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder,
     SharedString, Unit,
@@ -40,6 +41,7 @@ struct Inner {
     gauges: Mutex<HashMap<Key, Arc<OtelGauge>>>,
     fractional: Mutex<HashMap<Key, Arc<OtelFractional>>>,
     histograms: Mutex<HashMap<Key, Arc<OtelHistogram>>>,
+    redaction: Redaction,
 }
 
 /// OpenTelemetry semantic-convention names of catalog metrics that have one.
@@ -87,9 +89,18 @@ fn ucum(unit: Unit) -> &'static str {
     }
 }
 
-fn attributes(key: &Key) -> Vec<KeyValue> {
+/// The labels of `key` as attributes, with the values of secret-looking
+/// label names replaced by `"[REDACTED]"`.
+fn attributes(key: &Key, redaction: &Redaction) -> Vec<KeyValue> {
     key.labels()
-        .map(|label| KeyValue::new(label.key().to_owned(), label.value().to_owned()))
+        .map(|label| {
+            let value = if redaction.matches(label.key()) {
+                REDACTED.to_owned()
+            } else {
+                label.value().to_owned()
+            };
+            KeyValue::new(label.key().to_owned(), value)
+        })
         .collect()
 }
 
@@ -104,7 +115,16 @@ impl OtelRecorder {
     /// A recorder that creates its instruments with `meter`, for programs
     /// that run their own `MeterProvider`. Catalog metrics are described
     /// from the start.
+    ///
+    /// Label values whose names match [`Redaction::default`] (the rule of
+    /// the JSON logs and the OTLP span and log attributes) leave as
+    /// `"[REDACTED]"`.
     pub fn new(meter: Meter) -> Self {
+        Self::with_redaction(meter, Redaction::default())
+    }
+
+    /// [`OtelRecorder::new`] with another redaction rule.
+    pub(crate) fn with_redaction(meter: Meter, redaction: Redaction) -> Self {
         let descriptions = catalog::ALL
             .iter()
             .map(|def| {
@@ -122,6 +142,7 @@ impl OtelRecorder {
                 gauges: Mutex::default(),
                 fractional: Mutex::default(),
                 histograms: Mutex::default(),
+                redaction,
             }),
         }
     }
@@ -183,7 +204,7 @@ impl Recorder for OtelRecorder {
                 instrument!(self, self.inner.meter.u64_counter(otel_name(name)), name).build();
             OtelCounter {
                 counter,
-                attributes: attributes(key),
+                attributes: attributes(key, &self.inner.redaction),
                 total: AtomicU64::new(0),
             }
         });
@@ -198,7 +219,7 @@ impl Recorder for OtelRecorder {
                     instrument!(self, self.inner.meter.f64_counter(otel_name(name)), name).build();
                 OtelFractional {
                     counter,
-                    attributes: attributes(key),
+                    attributes: attributes(key, &self.inner.redaction),
                     total: AtomicU64::new(0f64.to_bits()),
                 }
             });
@@ -209,7 +230,7 @@ impl Recorder for OtelRecorder {
                 instrument!(self, self.inner.meter.f64_gauge(otel_name(name)), name).build();
             OtelGauge {
                 gauge,
-                attributes: attributes(key),
+                attributes: attributes(key, &self.inner.redaction),
                 value: AtomicU64::new(0f64.to_bits()),
             }
         });
@@ -230,7 +251,7 @@ impl Recorder for OtelRecorder {
             .build();
             OtelHistogram {
                 histogram,
-                attributes: attributes(key),
+                attributes: attributes(key, &self.inner.redaction),
             }
         });
         Histogram::from_arc(handle)
@@ -361,6 +382,34 @@ mod tests {
         metrics::with_local_recorder(&recorder, record);
         provider.force_flush().unwrap();
         exporter.get_finished_metrics().unwrap()
+    }
+
+    #[test]
+    fn secret_looking_label_values_are_redacted() {
+        let exported = collect(|| {
+            metrics::counter!("logins_total", "api_key" => "k-123", "user" => "alice").increment(1);
+        });
+        let last = exported.last().expect("one collection");
+        let mut labels = Vec::new();
+        for scope in last.scope_metrics() {
+            for metric in scope.metrics() {
+                if let AggregatedMetrics::U64(MetricData::Sum(sum)) = metric.data() {
+                    for point in sum.data_points() {
+                        for kv in point.attributes() {
+                            labels.push((kv.key.to_string(), kv.value.to_string()));
+                        }
+                    }
+                }
+            }
+        }
+        labels.sort();
+        assert_eq!(
+            labels,
+            vec![
+                ("api_key".to_owned(), "[REDACTED]".to_owned()),
+                ("user".to_owned(), "alice".to_owned()),
+            ]
+        );
     }
 
     #[test]

@@ -518,3 +518,166 @@ pub fn base64_to_hex(text: &str) -> String {
     }
     hex
 }
+
+/// The value of attribute `key` in an OTLP attribute list, as a string.
+pub fn attribute(attributes: &serde_json::Value, key: &str) -> Option<String> {
+    let value = &attributes.as_array()?.iter().find(|kv| kv["key"] == key)?["value"];
+    let (_, inner) = value.as_object()?.iter().next()?;
+    Some(match inner {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+/// Every `(resource, item)` under `resource_{kind}[].scope_{kind}[].{items}[]`
+/// of the requests the agent received.
+pub fn items(
+    received: &serde_json::Value,
+    kind: &str,
+    items: &str,
+) -> Vec<(serde_json::Value, serde_json::Value)> {
+    let requests: Vec<&serde_json::Value> = match received {
+        serde_json::Value::Array(list) => list.iter().collect(),
+        other => vec![other],
+    };
+    let mut out = Vec::new();
+    for request in requests {
+        for resource in request[format!("resource_{kind}")]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            for scope in resource[format!("scope_{kind}")]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                for item in scope[items].as_array().into_iter().flatten() {
+                    out.push((resource["resource"].clone(), item.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Listens on `host_port` of the first loopback address (127.0.0.1,
+/// 127.0.0.2, ...) where it is free, and forwards every connection to
+/// `target`; the address listened on.
+///
+/// A port number whose meaning matters (4317, 4318) may be taken by another
+/// program on 127.0.0.1; the whole of 127.0.0.0/8 is loopback.
+pub fn forward_on_port(host_port: u16, target: SocketAddr) -> SocketAddr {
+    let listener = (1..=250u8)
+        .find_map(|last| TcpListener::bind(SocketAddr::from(([127, 0, 0, last], host_port))).ok())
+        .unwrap_or_else(|| panic!("port {host_port} is taken on every loopback address tried"));
+    let address = listener.local_addr().expect("an address");
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(upstream) = TcpStream::connect(target) else {
+                continue;
+            };
+            let pairs = [
+                (client.try_clone(), upstream.try_clone()),
+                (upstream.try_clone(), client.try_clone()),
+            ];
+            for (from, to) in pairs {
+                if let (Ok(mut from), Ok(mut to)) = (from, to) {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        }
+    });
+    address
+}
+
+/// Forwards every connection on a fresh loopback port to `target`, keeping a
+/// copy of what clients sent; the address and the copy.
+pub fn capture_forward(
+    target: SocketAddr,
+) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    use std::io::Read as _;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = listener.local_addr().expect("an address");
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let copy = sent.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(upstream) = TcpStream::connect(target) else {
+                continue;
+            };
+            let (Ok(mut from_client), Ok(mut to_upstream)) =
+                (client.try_clone(), upstream.try_clone())
+            else {
+                continue;
+            };
+            let copy = copy.clone();
+            std::thread::spawn(move || {
+                let mut buffer = [0u8; 16 * 1024];
+                while let Ok(n) = from_client.read(&mut buffer) {
+                    if n == 0 || to_upstream.write_all(&buffer[..n]).is_err() {
+                        break;
+                    }
+                    if let Ok(mut copy) = copy.lock() {
+                        copy.extend_from_slice(&buffer[..n]);
+                    }
+                }
+                let _ = to_upstream.shutdown(std::net::Shutdown::Write);
+            });
+            let (Ok(mut from_upstream), Ok(mut to_client)) =
+                (upstream.try_clone(), client.try_clone())
+            else {
+                continue;
+            };
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_upstream, &mut to_client);
+                let _ = to_client.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (address, sent)
+}
+
+/// Runs the ignored test `name` of this test binary in a child process, with
+/// `vars` set and every variable for which `unset` is true removed; what it
+/// printed. Telemetry that installs globals, or reads real variables, runs
+/// there without touching the process that runs the other tests.
+///
+/// # Panics
+///
+/// When the child does not pass its one test.
+pub fn run_test_in_child(
+    name: &str,
+    vars: &[(&str, &str)],
+    unset: impl Fn(&str) -> bool,
+) -> String {
+    let mut command = Command::new(std::env::current_exe().expect("the test binary"));
+    command.args([
+        "--exact",
+        name,
+        "--include-ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    for (var, _) in std::env::vars_os() {
+        let var = var.to_string_lossy().into_owned();
+        if unset(&var) {
+            command.env_remove(&var);
+        }
+    }
+    let output = command
+        .envs(vars.iter().copied())
+        .output()
+        .expect("the child runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "the child failed: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}

@@ -1,0 +1,127 @@
+//! The HTTP client of OTLP/HTTP: reqwest (blocking, HTTP/1.1) with rustls,
+//! that sets the configured headers on every request and keeps the cause of
+//! a failed request for the failure report (opentelemetry-otlp only says
+//! "network error").
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
+use reqwest::header::{HeaderName, HeaderValue};
+
+use super::OtlpError;
+use super::report::Reporter;
+use super::transport::SignalConfig;
+
+/// A reqwest client that reports why a request failed.
+#[derive(Debug)]
+pub(crate) struct DiagnosingClient {
+    inner: reqwest::blocking::Client,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    reporter: Arc<Reporter>,
+}
+
+impl DiagnosingClient {
+    /// A client for `config`, reporting to `reporter`.
+    pub(crate) fn new(config: &SignalConfig, reporter: &Arc<Reporter>) -> Result<Self, OtlpError> {
+        let signal = config.signal.name();
+        let mut headers = Vec::with_capacity(config.headers.len());
+        for (key, value) in &config.headers {
+            let mut value = HeaderValue::from_str(value).map_err(|_| {
+                OtlpError::config(
+                    config.headers_setting,
+                    format!("{key}=[redacted]"),
+                    "has a header value that HTTP does not allow (visible ASCII)",
+                )
+            })?;
+            value.set_sensitive(true);
+            let key = HeaderName::from_bytes(key.as_bytes()).map_err(|_| {
+                OtlpError::config(
+                    config.headers_setting,
+                    format!("{key}=[redacted]"),
+                    "has a header name that HTTP does not allow",
+                )
+            })?;
+            headers.push((key, value));
+        }
+        let mut builder = reqwest::blocking::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .no_proxy();
+        // Always a configuration of our own: reqwest has no crypto provider
+        // of its own (that would bring aws-lc), even for http:// URLs.
+        let rustls = match &config.tls {
+            Some(tls) => tls.rustls()?,
+            None => super::tls::without_roots(),
+        };
+        builder = builder.tls_backend_preconfigured(rustls);
+        // reqwest's blocking client must not be built (or dropped) on a
+        // thread that drives an async runtime, which the caller's may be.
+        let inner = std::thread::Builder::new()
+            .name("autotel-otlp-client".into())
+            .spawn(move || builder.build())
+            .map_err(|error| OtlpError::HttpClient {
+                signal,
+                reason: error.to_string(),
+            })?
+            .join()
+            .map_err(|_| OtlpError::HttpClient {
+                signal,
+                reason: "the thread building it panicked".into(),
+            })?
+            .map_err(|error| OtlpError::HttpClient {
+                signal,
+                reason: error_chain(&error),
+            })?;
+        Ok(Self {
+            inner,
+            headers,
+            reporter: reporter.clone(),
+        })
+    }
+}
+
+impl HttpClient for DiagnosingClient {
+    fn send_bytes<'life0, 'async_trait>(
+        &'life0 self,
+        mut request: Request<Bytes>,
+    ) -> Pin<Box<dyn Future<Output = Result<Response<Bytes>, HttpError>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            for (key, value) in &self.headers {
+                request.headers_mut().insert(key.clone(), value.clone());
+            }
+            let result = HttpClient::send_bytes(&self.inner, request).await;
+            match &result {
+                Err(error) => self.reporter.transport_failed(error_chain(error.as_ref())),
+                Ok(response) if !response.status().is_success() => {
+                    self.reporter.transport_failed(format!(
+                        "the collector answered HTTP {}",
+                        response.status()
+                    ));
+                }
+                Ok(_) => {}
+            }
+            result
+        })
+    }
+}
+
+/// An error and its sources, joined by `: `, each said once.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(source) = next {
+        let part = source.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = source.source();
+    }
+    text
+}
