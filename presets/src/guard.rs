@@ -53,7 +53,10 @@ impl Flush {
         if let Some(otlp) = &self.otlp {
             let _ = otlp.force_flush();
         }
-        let _ = std::io::stdout().flush();
+        // No flush of `stdout()` here: the log writer's thread may hold its
+        // lock, blocked on a pipe nobody reads, and the wait would have no
+        // bound. The writer flushes what it writes; the standard library
+        // flushes the rest at exit without waiting for that lock.
     }
 }
 
@@ -189,7 +192,6 @@ impl Drop for TelemetryGuard {
         drop(self.console.take());
         drop(self.prometheus.take());
         drop(self.writer.take());
-        let _ = std::io::stdout().flush();
     }
 }
 
