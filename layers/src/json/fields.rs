@@ -151,15 +151,42 @@ pub(crate) const ERROR_MESSAGE_SUFFIX: &str = ".message";
 /// See [`ERROR_MESSAGE_SUFFIX`].
 pub(crate) const ERROR_SOURCES_SUFFIX: &str = ".sources";
 
-/// The `"key":` text of each field of one callsite and whether the field is
-/// redacted, computed once per thread, layer and callsite.
+/// The fields whose text stands in for the message of an event that has
+/// none, best first: what `#[instrument(err)]` records (`error`) and what
+/// the OpenTelemetry SDK's reports about itself carry.
+const MESSAGE_STAND_INS: &[&str] = &["error", "error.message", "error_message", "err", "reason"];
+
+/// The rank of `name` in [`MESSAGE_STAND_INS`] (1 is the best), or 0.
+fn stand_in_rank(name: &str) -> u8 {
+    MESSAGE_STAND_INS
+        .iter()
+        .position(|stand_in| *stand_in == name)
+        .map_or(0, |index| index as u8 + 1)
+}
+
+/// What the layer knows about one field of a callsite.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FieldKey<'a> {
+    /// Its `"key":` text.
+    pub(crate) text: &'a [u8],
+    /// Whether its value is redacted.
+    pub(crate) redacted: bool,
+    /// Its rank as a stand-in for a missing message (see
+    /// [`MESSAGE_STAND_INS`]); 0 when it is none.
+    pub(crate) stand_in: u8,
+}
+
+/// The `"key":` text of each field of one callsite, whether the field is
+/// redacted and whether it can stand in for a missing message, computed once
+/// per thread, layer and callsite.
 #[derive(Debug, Default)]
 pub(crate) struct CallsiteKeys {
     layer: usize,
     callsite: usize,
     text: Vec<u8>,
-    /// By field index: where its key text ends, and whether it is redacted.
-    fields: Vec<(u32, bool)>,
+    /// By field index: where its key text ends, whether it is redacted, and
+    /// its stand-in rank.
+    fields: Vec<(u32, bool, u8)>,
 }
 
 impl CallsiteKeys {
@@ -170,19 +197,29 @@ impl CallsiteKeys {
         self.fields.clear();
         for field in metadata.fields() {
             key_into(&mut self.text, None, field.name(), "");
+            let redacted = redaction.matches(field.name());
+            let stand_in = if redacted {
+                0
+            } else {
+                stand_in_rank(field.name())
+            };
             self.fields
-                .push((offset(self.text.len()), redaction.matches(field.name())));
+                .push((offset(self.text.len()), redacted, stand_in));
         }
     }
 
-    /// The `"key":` text of the field at `index`, and whether it is redacted.
-    pub(crate) fn get(&self, index: usize) -> Option<(&[u8], bool)> {
-        let &(end, redacted) = self.fields.get(index)?;
+    /// What the layer knows about the field at `index`.
+    pub(crate) fn get(&self, index: usize) -> Option<FieldKey<'_>> {
+        let &(end, redacted, stand_in) = self.fields.get(index)?;
         let start = match index {
             0 => 0,
             _ => self.fields[index - 1].0,
         };
-        Some((self.text.get(start as usize..end as usize)?, redacted))
+        Some(FieldKey {
+            text: self.text.get(start as usize..end as usize)?,
+            redacted,
+            stand_in,
+        })
     }
 }
 

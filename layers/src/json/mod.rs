@@ -20,8 +20,8 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{ExtensionsMut, LookupSpan, SpanRef};
 
 use self::fields::{
-    CallsiteCache, ERROR_MESSAGE_SUFFIX, ERROR_SOURCES_SUFFIX, FieldSet, JsonSpanFields, REDACTED,
-    RecordFields, SeenKeys, Value, Visitor, key_into, sources_into,
+    CallsiteCache, ERROR_MESSAGE_SUFFIX, ERROR_SOURCES_SUFFIX, FieldKey, FieldSet, JsonSpanFields,
+    REDACTED, RecordFields, SeenKeys, Value, Visitor, key_into, sources_into,
 };
 use self::format::{TimestampCache, escape_into, timestamp_into};
 pub use self::style::KeyStyle;
@@ -89,8 +89,12 @@ const MAX_RETAINED: usize = 64 * 1024;
 /// {"timestamp":"2026-06-15T14:32:45.123Z","level":"INFO","logger":"data_pipeline","message":"done","service.name":"svc","service.version":"1.0.0","deployment.environment":"production","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","data":{"rows_processed":1000}}
 /// ```
 ///
-/// - `logger` is the event's target; `message` its `message` field (empty
-///   when it has none).
+/// - `logger` is the event's target; `message` its `message` field. It is
+///   never empty: an event without a message of its own (what
+///   `#[instrument(err)]` emits, or an error that the OpenTelemetry SDK
+///   reports about itself) takes the text of its `error` field (else
+///   `error.message`, `error_message`, `err` or `reason`, unless redacted),
+///   or else the event's name.
 /// - `service.name`, `service.version` and `deployment.environment` appear
 ///   when set, followed by the [static fields](JsonLayer::with_static_field).
 /// - `trace_id` and `span_id` are those of the event's span (see
@@ -387,6 +391,7 @@ impl<W> JsonLayer<W> {
         let Scratch {
             line,
             message,
+            stand_in,
             data,
             seen,
             timestamps,
@@ -399,6 +404,8 @@ impl<W> JsonLayer<W> {
         // the logger, and its `log.*` fields say no more than the line does.
         let normalized = event.normalized_metadata();
         let from_log = normalized.is_some();
+        // The rank of the field whose text is in `stand_in`.
+        let mut stand_in_rank = 0;
         event.record(&mut Visitor(|field: &Field, value: Value<'_>| {
             if field.name() == "message" {
                 value.text_into(message);
@@ -407,7 +414,16 @@ impl<W> JsonLayer<W> {
             if from_log && field.name().starts_with("log.") {
                 return;
             }
-            let (fragment, redacted) = keys.get(field.index()).unwrap_or_default();
+            let FieldKey {
+                text: fragment,
+                redacted,
+                stand_in: rank,
+            } = keys.get(field.index()).unwrap_or_default();
+            if rank != 0 && (stand_in_rank == 0 || rank < stand_in_rank) {
+                stand_in_rank = rank;
+                stand_in.clear();
+                value.text_into(stand_in);
+            }
             let mut key = |data: &mut Vec<u8>, suffix: &str| {
                 if !data.is_empty() {
                     data.push(b',');
@@ -487,7 +503,16 @@ impl<W> JsonLayer<W> {
                 .map_or(metadata.target(), Metadata::target),
         );
         line.extend_from_slice(&prepared.message);
-        line.extend_from_slice(message);
+        // Never an empty message: an event without one (`#[instrument(err)]`,
+        // the OpenTelemetry SDK's error reports) takes its error's text, or
+        // else its name.
+        if !message.is_empty() {
+            line.extend_from_slice(message);
+        } else if !stand_in.is_empty() {
+            line.extend_from_slice(stand_in);
+        } else {
+            escape_into(line, metadata.name());
+        }
         line.extend_from_slice(&prepared.resource);
         if let Some(context) = &context {
             self.style.ids_into(line, context);
@@ -515,6 +540,8 @@ fn store_fields(extensions: &mut ExtensionsMut<'_>, fields: FieldSet) {
 struct Scratch {
     line: Vec<u8>,
     message: Vec<u8>,
+    /// The text of the field that stands in for a missing message.
+    stand_in: Vec<u8>,
     data: Vec<u8>,
     /// The ranges of the keys written to `data`, to skip duplicates.
     seen: SeenKeys,
@@ -526,12 +553,18 @@ impl Scratch {
     fn clear(&mut self) {
         self.line.clear();
         self.message.clear();
+        self.stand_in.clear();
         self.data.clear();
         self.seen.clear();
     }
 
     fn trim(&mut self) {
-        for buf in [&mut self.line, &mut self.message, &mut self.data] {
+        for buf in [
+            &mut self.line,
+            &mut self.message,
+            &mut self.stand_in,
+            &mut self.data,
+        ] {
             if buf.capacity() > MAX_RETAINED {
                 buf.clear();
                 buf.shrink_to(MAX_RETAINED / 16);
