@@ -13,6 +13,7 @@ use autotel_exporters::fanout::Fanout;
 use autotel_exporters::otlp::{Otlp, OtlpPipeline, SampleRatio};
 use autotel_exporters::prometheus::{Prometheus, PrometheusHandle, PrometheusServer};
 use autotel_layers::catalog::{self, MetricKind};
+use autotel_layers::redact::Redaction;
 use autotel_layers::testing::{Capture, Run};
 use autotel_layers::writer::{FlushGuard, NonBlocking};
 use autotel_layers::{
@@ -405,6 +406,7 @@ where
 pub(crate) fn install(
     settings: Settings,
     span_metrics: Option<SpanMetricsLayer>,
+    redaction: &Redaction,
     user_layers: UserLayers,
 ) -> Result<TelemetryGuard, Error> {
     if INITIALIZED.swap(true, Ordering::SeqCst) {
@@ -412,7 +414,7 @@ pub(crate) fn install(
             what: "autotel telemetry",
         });
     }
-    match build_and_install(settings, span_metrics, user_layers) {
+    match build_and_install(settings, span_metrics, redaction, user_layers) {
         Ok(guard) => Ok(guard),
         Err((error, installed)) => {
             if !installed {
@@ -429,6 +431,7 @@ type Failure = (Error, bool);
 fn build_and_install(
     settings: Settings,
     span_metrics: Option<SpanMetricsLayer>,
+    redaction: &Redaction,
     user_layers: UserLayers,
 ) -> Result<TelemetryGuard, Failure> {
     let early = |error: Error| (error, false);
@@ -441,9 +444,13 @@ fn build_and_install(
         .with_version(&settings.service_version)
         .with_environment(settings.environment.as_str());
 
-    // Span metrics.
+    // Span metrics, with the one redaction rule of every output.
     let span_metrics = if settings.span_metrics {
-        Some(span_metrics.unwrap_or_default())
+        Some(
+            span_metrics
+                .unwrap_or_default()
+                .with_redaction(redaction.clone()),
+        )
     } else {
         None
     };
@@ -599,7 +606,7 @@ fn build_and_install(
         .with(Registered(
             settings
                 .json_logs
-                .then(|| json_layer(&settings, output.clone())),
+                .then(|| json_layer(&settings, redaction, output.clone())),
         ));
     // The recorder may be installed and the subscriber not: telemetry is
     // half set up, so a retry must not pass the first check.
@@ -652,11 +659,12 @@ fn build_and_install(
 }
 
 /// The JSON log layer, with the service's identity on every line.
-fn json_layer<W>(settings: &Settings, make_writer: W) -> JsonLayer<W>
+fn json_layer<W>(settings: &Settings, redaction: &Redaction, make_writer: W) -> JsonLayer<W>
 where
     W: for<'w> MakeWriter<'w> + 'static,
 {
     JsonLayer::new(make_writer)
+        .with_redaction(redaction.clone())
         .with_service_name(&settings.service_name)
         .with_service_version(&settings.service_version)
         .with_environment(settings.environment.as_str())

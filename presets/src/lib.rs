@@ -141,6 +141,7 @@ pub use tracing_opentelemetry;
 pub use tracing_subscriber;
 
 use autotel_layers::SpanMetricsLayer;
+use autotel_layers::redact::Redaction;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Layered;
 
@@ -188,6 +189,7 @@ pub struct Preset {
     default_name: String,
     code: config::Code,
     span_metrics: Option<SpanMetricsLayer>,
+    redaction: Redaction,
     layers: UserLayers,
 }
 
@@ -197,6 +199,7 @@ impl Preset {
             default_name: service_name.into(),
             code: config::Code::new(environment),
             span_metrics: None,
+            redaction: Redaction::default(),
             layers: Vec::new(),
         }
     }
@@ -277,6 +280,18 @@ impl Preset {
         self
     }
 
+    /// Sets the names whose values are hidden, one rule for every output:
+    /// JSON log fields are written as `"[REDACTED]"` and span metric
+    /// dimensions get the label value `[REDACTED]` (this replaces the
+    /// redaction of a layer given to
+    /// [`span_metrics_layer`](Self::span_metrics_layer)).
+    /// [`autotel_layers::redact`] says what redaction does not catch.
+    /// Defaults to [`Redaction::default`].
+    pub fn redaction(mut self, redaction: Redaction) -> Self {
+        self.redaction = redaction;
+        self
+    }
+
     /// Adds a layer of your own to the subscriber, after the log filter.
     pub fn with_layer<L>(mut self, layer: L) -> Self
     where
@@ -345,7 +360,7 @@ impl Preset {
         let settings = self
             .code
             .resolve(&self.default_name, &|name| std::env::var(name).ok())?;
-        guard::install(settings, self.span_metrics, self.layers)
+        guard::install(settings, self.span_metrics, &self.redaction, self.layers)
     }
 }
 
@@ -355,6 +370,7 @@ impl std::fmt::Debug for Preset {
             .field("service_name", &self.default_name)
             .field("code", &self.code)
             .field("span_metrics", &self.span_metrics)
+            .field("redaction", &self.redaction)
             .field("layers", &self.layers.len())
             .finish()
     }

@@ -262,6 +262,17 @@ impl<W> JsonLayer<W> {
         self
     }
 
+    /// Replaces the redaction rule, to share one [`Redaction`] with the other
+    /// layers and exporters (see [`crate::redact`]).
+    ///
+    /// Defaults to [`Redaction::default`].
+    #[must_use]
+    pub fn with_redaction(mut self, redaction: Redaction) -> Self {
+        self.redaction = redaction;
+        self.id = NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed);
+        self
+    }
+
     /// Adds one name to the redaction list (see
     /// [`JsonLayer::with_redacted_fields`]).
     ///
