@@ -546,6 +546,27 @@ fn store_fields(extensions: &mut ExtensionsMut<'_>, fields: FieldSet) {
     }
 }
 
+/// Span fields taken out of a span's extensions while a record is
+/// formatted; dropping it, even while a panic unwinds, puts them back.
+struct PutBack<'a, 'b, S>
+where
+    S: for<'l> LookupSpan<'l>,
+{
+    span: &'b SpanRef<'a, S>,
+    fields: FieldSet,
+    layer: usize,
+}
+
+impl<S> Drop for PutBack<'_, '_, S>
+where
+    S: for<'l> LookupSpan<'l>,
+{
+    fn drop(&mut self) {
+        let fields = std::mem::take(&mut self.fields).with_layer(self.layer);
+        store_fields(&mut self.span.extensions_mut(), fields);
+    }
+}
+
 /// The per-thread buffers one line is built in.
 #[derive(Debug, Default)]
 struct Scratch {
@@ -620,13 +641,19 @@ where
         };
         // Formatting runs user code, which may log: never hold the
         // extensions while it runs.
-        let mut fields = span
+        let fields = span
             .extensions_mut()
             .get_mut::<JsonSpanFields>()
             .map(|all| std::mem::replace(all.get_or_insert(self.id), FieldSet::empty(self.id)))
             .unwrap_or_default();
-        self.record_span_fields(&mut fields, values, span.name());
-        store_fields(&mut span.extensions_mut(), fields.with_layer(self.id));
+        // It may also panic (a `Debug` impl): the guard puts the fields back
+        // either way, with the values recorded before the panic.
+        let mut taken = PutBack {
+            span: &span,
+            fields,
+            layer: self.id,
+        };
+        self.record_span_fields(&mut taken.fields, values, span.name());
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
