@@ -321,8 +321,17 @@ fn parse_level(value: &str) -> Result<&'static str, Error> {
     }
 }
 
-/// `directives` if they parse as a filter (`info`, `my_crate=debug,warn`).
+/// `directives` if they parse as a filter (`info`, `my_crate=debug,warn`)
+/// and none is a misspelt level (`inf0`).
 pub(crate) fn check_filter(setting: &'static str, directives: &str) -> Result<String, Error> {
+    if let Some((directive, suggestion)) = crate::filter::misspelt_level(directives) {
+        return Err(Error::MisspeltLevel {
+            setting,
+            value: directives.to_owned(),
+            directive: directive.to_owned(),
+            suggestion,
+        });
+    }
     EnvFilter::builder()
         .parse(directives)
         .map(|_| directives.trim().to_owned())

@@ -684,7 +684,7 @@ fn log_start(guard: &TelemetryGuard, log_bridge: bool) {
         OtlpTarget::Standard => "OTEL_EXPORTER_OTLP_* endpoints".to_owned(),
     };
     tracing::info!(
-        target: "autotel",
+        target: crate::filter::START_TARGET,
         prometheus = %prometheus,
         service.name = %settings.service_name,
         service.version = %settings.service_version,

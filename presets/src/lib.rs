@@ -78,10 +78,19 @@
 //! PROMETHEUS_PORT='abc' is not a port number (1-65535, or 0 for any free port)
 //! ```
 //!
+//! A variable that autotel reads and that is not UTF-8 is an error too,
+//! never taken as unset. So is a `RUST_LOG` directive that looks like a
+//! misspelt level, which `RUST_LOG` would read as a target name, hiding
+//! every line:
+//!
+//! ```text
+//! RUST_LOG='inf0' is not a log level: 'inf0' would be read as the name of a target and hide every other log line. Did you mean 'info'? (For a target with that name, write 'inf0=trace'.)
+//! ```
+//!
 //! JSON logs cannot be turned off in production or staging: asking for it,
 //! in code or with `JSON_LOGS=false`, is an error that says so. At start, one
 //! INFO line (`telemetry started`, target `autotel`) records the effective
-//! configuration, without credentials.
+//! configuration, without credentials; it passes any log filter but `off`.
 //!
 //! # Runtime control
 //!
@@ -121,6 +130,7 @@
 //! so that a program never mixes two versions of one of them.
 
 mod config;
+mod env;
 mod error;
 mod filter;
 mod guard;
@@ -352,11 +362,13 @@ impl Preset {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidSetting`] or [`Error::JsonLogsRequired`] for a bad
-    /// setting or variable; [`Error::AlreadyInitialized`] when telemetry was
+    /// [`Error::InvalidSetting`], [`Error::MisspeltLevel`],
+    /// [`Error::NotText`] or [`Error::JsonLogsRequired`] for a bad setting or
+    /// variable; [`Error::AlreadyInitialized`] when telemetry was
     /// initialised before in this process; an exporter's error when it
     /// cannot start (a port in use, say).
     pub fn try_init(self) -> Result<TelemetryGuard, Error> {
+        env::check_text(std::env::vars_os())?;
         let settings = self
             .code
             .resolve(&self.default_name, &|name| std::env::var(name).ok())?;
