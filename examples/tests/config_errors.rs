@@ -65,3 +65,19 @@ fn a_filter_of_other_targets_still_logs_the_start_line() {
     assert_eq!(lines[0]["message"], "telemetry started");
     assert_eq!(lines[0]["data"]["log_filter"], "some_other_crate=debug");
 }
+
+#[test]
+fn a_service_name_of_100_kb_stops_the_program_with_its_name() {
+    let output = quickstart(&[("SERVICE_NAME", "n".repeat(100_000).into())]);
+    assert!(!output.status.success());
+    let said = stderr(&output);
+    assert!(
+        said.contains(&format!(
+            "SERVICE_NAME='{}... (100000 bytes)' is longer than 256 bytes",
+            "n".repeat(32)
+        )),
+        "{said}"
+    );
+    assert!(said.len() < 2_000, "the error does not repeat the value");
+    assert!(output.stdout.is_empty(), "nothing started");
+}

@@ -3,6 +3,7 @@
 
 mod fields;
 mod format;
+mod limit;
 mod style;
 
 use std::cell::RefCell;
@@ -24,8 +25,10 @@ use self::fields::{
     REDACTED, RecordFields, SeenKeys, Value, Visitor, key_into, sources_into,
 };
 use self::format::{TimestampCache, escape_into, timestamp_into};
+use self::limit::{Limit, TRUNCATED_MARKER};
 pub use self::style::KeyStyle;
 use self::style::member_into;
+use crate::catalog::AUTOTEL_TRUNCATED_VALUES_TOTAL;
 use crate::redact::Redaction;
 use crate::trace_context::{self, TraceContext};
 
@@ -79,6 +82,35 @@ pub enum SpanFields {
 /// The ids of the layers, which tell apart the span fields that several
 /// JSON layers of one stack store on the same span.
 static NEXT_LAYER_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// The default longest field value, in bytes of text.
+pub const DEFAULT_MAX_FIELD_LEN: usize = 16 * 1024;
+
+/// The longest service name, version, environment or static field value,
+/// in bytes: they go into every line.
+pub const MAX_RESOURCE_LEN: usize = 256;
+
+/// Counts values cut to a length limit.
+fn count_truncated(values: u64) {
+    if values > 0 {
+        metrics::counter!(AUTOTEL_TRUNCATED_VALUES_TOTAL.name(), "signal" => "logs")
+            .increment(values);
+    }
+}
+
+/// `value` cut to [`MAX_RESOURCE_LEN`] bytes at a character boundary and
+/// marked, and counted when it was cut.
+fn resource_value(value: String) -> String {
+    if value.len() <= MAX_RESOURCE_LEN {
+        return value;
+    }
+    let mut end = MAX_RESOURCE_LEN;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    count_truncated(1);
+    format!("{}{TRUNCATED_MARKER}", &value[..end])
+}
 
 /// A retained line buffer larger than this is shrunk after use.
 const MAX_RETAINED: usize = 64 * 1024;
@@ -143,6 +175,7 @@ pub struct JsonLayer<W = fn() -> io::Stdout> {
     static_fields: Vec<(String, String)>,
     span_fields: SpanFields,
     redaction: Redaction,
+    max_field_len: usize,
     clock: Option<Box<dyn Clock>>,
     prepared: Prepared,
     #[cfg(feature = "opentelemetry")]
@@ -180,6 +213,7 @@ where
             static_fields: Vec::new(),
             span_fields: SpanFields::default(),
             redaction: Redaction::default(),
+            max_field_len: DEFAULT_MAX_FIELD_LEN,
             clock: None,
             prepared: Prepared::default(),
             #[cfg(feature = "opentelemetry")]
@@ -191,44 +225,48 @@ where
 }
 
 impl<W> JsonLayer<W> {
-    /// Sets `service.name`.
+    /// Sets `service.name`, cut to [`MAX_RESOURCE_LEN`] bytes (and marked
+    /// `[truncated]`) since it goes into every line.
     ///
     /// Defaults to none: the key is left out.
     #[must_use]
     pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
-        self.service_name = Some(name.into());
+        self.service_name = Some(resource_value(name.into()));
         self.prepare();
         self
     }
 
-    /// Sets `service.version`.
+    /// Sets `service.version`, cut to [`MAX_RESOURCE_LEN`] bytes.
     ///
     /// Defaults to none: the key is left out.
     #[must_use]
     pub fn with_service_version(mut self, version: impl Into<String>) -> Self {
-        self.service_version = Some(version.into());
+        self.service_version = Some(resource_value(version.into()));
         self.prepare();
         self
     }
 
-    /// Sets `deployment.environment` (`production`, `staging`, ...).
+    /// Sets `deployment.environment` (`production`, `staging`, ...), cut to
+    /// [`MAX_RESOURCE_LEN`] bytes.
     ///
     /// Defaults to none: the key is left out.
     #[must_use]
     pub fn with_environment(mut self, environment: impl Into<String>) -> Self {
-        self.environment = Some(environment.into());
+        self.environment = Some(resource_value(environment.into()));
         self.prepare();
         self
     }
 
     /// Adds a top-level string field written on every line, after the
     /// service fields (for example `cloud.region`). Use keys that differ from
-    /// the standard ones.
+    /// the standard ones. Keys and values are cut to [`MAX_RESOURCE_LEN`]
+    /// bytes.
     ///
     /// Defaults to no static fields.
     #[must_use]
     pub fn with_static_field(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.static_fields.push((key.into(), value.into()));
+        self.static_fields
+            .push((resource_value(key.into()), resource_value(value.into())));
         self.prepare();
         self
     }
@@ -284,6 +322,21 @@ impl<W> JsonLayer<W> {
         self
     }
 
+    /// Sets the longest value of a field (and of the message), in bytes of
+    /// text before JSON escaping. A longer string, `Debug` or `Display` value
+    /// is cut at a character boundary and ends with the marker
+    /// `[truncated]`; formatting a `Debug` or `Display` value stops there.
+    /// Cut values are counted in
+    /// `autotel_truncated_values_total{signal="logs"}`. Numbers and
+    /// booleans are never cut.
+    ///
+    /// Defaults to [`DEFAULT_MAX_FIELD_LEN`] (16 KiB).
+    #[must_use]
+    pub fn with_max_field_len(mut self, bytes: usize) -> Self {
+        self.max_field_len = bytes;
+        self
+    }
+
     /// Sets the names of the top-level keys for a log backend.
     ///
     /// Defaults to [`KeyStyle::autotel`], the schema of DESIGN.md.
@@ -321,6 +374,7 @@ impl<W> JsonLayer<W> {
             static_fields: self.static_fields,
             span_fields: self.span_fields,
             redaction: self.redaction,
+            max_field_len: self.max_field_len,
             clock: self.clock,
             prepared: self.prepared,
             #[cfg(feature = "opentelemetry")]
@@ -391,7 +445,9 @@ impl<W> JsonLayer<W> {
 
     fn record_span_fields(&self, fields: &mut FieldSet, values: &dyn RecordFields, name: &str) {
         let prefix = (self.span_fields == SpanFields::Prefixed).then_some(name);
-        fields.record(values, prefix, &self.redaction);
+        let mut limit = Limit::new(self.max_field_len);
+        fields.record(values, prefix, &self.redaction, &mut limit);
+        count_truncated(limit.cuts());
     }
 
     fn format_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, scratch: &mut Scratch)
@@ -417,9 +473,12 @@ impl<W> JsonLayer<W> {
         let from_log = normalized.is_some();
         // The rank of the field whose text is in `stand_in`.
         let mut stand_in_rank = 0;
+        let mut limit = Limit::new(self.max_field_len);
+        // The stand-in copies a field whose cut `limit` counts.
+        let mut stand_in_limit = Limit::new(self.max_field_len);
         event.record(&mut Visitor(|field: &Field, value: Value<'_>| {
             if field.name() == "message" {
-                value.text_into(message);
+                value.text_into(message, &mut limit);
                 return;
             }
             if from_log && field.name().starts_with("log.") {
@@ -433,7 +492,7 @@ impl<W> JsonLayer<W> {
             if rank != 0 && (stand_in_rank == 0 || rank < stand_in_rank) {
                 stand_in_rank = rank;
                 stand_in.clear();
-                value.text_into(stand_in);
+                value.text_into(stand_in, &mut stand_in_limit);
             }
             let mut key = |data: &mut Vec<u8>, suffix: &str| {
                 if !data.is_empty() {
@@ -455,10 +514,10 @@ impl<W> JsonLayer<W> {
                 data.extend_from_slice(REDACTED);
             } else if let Value::Error(error) = value {
                 key(data, ERROR_MESSAGE_SUFFIX);
-                value.json_into(data);
+                value.json_into(data, &mut limit);
                 let rollback = data.len();
                 key(data, ERROR_SOURCES_SUFFIX);
-                if !sources_into(data, error) {
+                if !sources_into(data, error, &mut limit) {
                     data.truncate(rollback);
                     if track {
                         seen.pop();
@@ -466,9 +525,10 @@ impl<W> JsonLayer<W> {
                 }
             } else {
                 key(data, "");
-                value.json_into(data);
+                value.json_into(data, &mut limit);
             }
         }));
+        count_truncated(limit.cuts());
 
         let mut context = None;
         if let Some(scope) = ctx.event_scope(event) {
@@ -686,6 +746,7 @@ impl<W> fmt::Debug for JsonLayer<W> {
             .field("static_fields", &self.static_fields)
             .field("span_fields", &self.span_fields)
             .field("redaction", &self.redaction)
+            .field("max_field_len", &self.max_field_len)
             .field("clock", &self.clock.as_ref().map_or("system", |_| "custom"))
             .finish_non_exhaustive()
     }
