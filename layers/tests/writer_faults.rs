@@ -91,16 +91,23 @@ fn log_for_a_second(writer: &NonBlocking) -> u64 {
     lines
 }
 
-/// Runs `body` on its own thread, failing when it takes longer than a
-/// generous bound instead of hanging the test.
-fn within_a_generous_bound<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, result) = mpsc::channel();
+/// Writes 1000 lines from another thread, `pause` apart, failing when that
+/// takes longer than a generous bound instead of hanging the test.
+fn thousand_lines_within_a_generous_bound(writer: &NonBlocking, pause: Duration) {
+    let producer = writer.clone();
+    let (done, finished) = mpsc::channel();
     std::thread::spawn(move || {
-        let _ = done.send(body());
+        for i in 0..1_000 {
+            (&producer)
+                .write_all(format!("line {i:04}\n").as_bytes())
+                .unwrap();
+            std::thread::sleep(pause);
+        }
+        let _ = done.send(());
     });
-    result
+    finished
         .recv_timeout(Duration::from_secs(30))
-        .expect("the producer was blocked for more than 30 s")
+        .expect("the producer was blocked for more than 30 s");
 }
 
 /// Asserts what a destination that refuses every write leaves behind.
@@ -165,14 +172,7 @@ fn a_stalled_destination_costs_one_bounded_wait() {
         .with_max_wait(Duration::from_millis(200))
         .build(Stalled(Arc::new(Mutex::new(stalled))))
         .expect("the writer starts");
-    let producer = writer.clone();
-    within_a_generous_bound(move || {
-        for i in 0..1_000 {
-            (&producer)
-                .write_all(format!("line {i:04}\n").as_bytes())
-                .unwrap();
-        }
-    });
+    thousand_lines_within_a_generous_bound(&writer, Duration::ZERO);
     // One producer waited once; every other line that did not fit was
     // dropped at once.
     assert!(
@@ -207,15 +207,7 @@ fn producers_do_not_wait_for_a_background_thread_that_died() {
         .with_max_wait(Duration::MAX)
         .build(Panicking)
         .expect("the writer starts");
-    let producer = writer.clone();
-    within_a_generous_bound(move || {
-        for i in 0..1_000 {
-            (&producer)
-                .write_all(format!("line {i:04}\n").as_bytes())
-                .unwrap();
-            std::thread::sleep(Duration::from_micros(50));
-        }
-    });
+    thousand_lines_within_a_generous_bound(&writer, Duration::from_micros(50));
     assert!(writer.dropped() > 900, "{} dropped", writer.dropped());
     drop(guard);
 }

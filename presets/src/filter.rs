@@ -244,32 +244,42 @@ mod tests {
     use super::*;
     use tracing_subscriber::layer::SubscriberExt;
 
-    #[test]
-    fn a_new_filter_applies_to_the_next_event() {
-        let filter = LogFilter::new("info");
+    /// Runs `emit` under a filter of `directives`, after each of `then`
+    /// (none first), and returns the messages of the events that passed.
+    fn messages_through(
+        directives: &str,
+        then: &[&str],
+        emit: impl Fn(&str),
+    ) -> (Vec<String>, FilterHandle) {
+        let filter = LogFilter::new(directives);
         let handle = filter.handle();
         let capture = autotel_layers::testing::Capture::new();
         let subscriber = tracing_subscriber::registry()
             .with(filter)
             .with(capture.layer());
         tracing::subscriber::with_default(subscriber, || {
-            let emit = || {
-                tracing::debug!("debug line");
-                tracing::info!("info line");
-                tracing::warn!("warn line");
-            };
-            emit();
-            handle.set("debug");
-            emit();
-            handle.set("warn");
-            emit();
+            emit(directives);
+            for directives in then {
+                handle.set(directives);
+                emit(directives);
+            }
         });
-        let messages: Vec<_> = capture
+        let messages = capture
             .snapshot()
             .events()
             .iter()
             .map(|e| e.message().unwrap_or_default().to_owned())
             .collect();
+        (messages, handle)
+    }
+
+    #[test]
+    fn a_new_filter_applies_to_the_next_event() {
+        let (messages, handle) = messages_through("info", &["debug", "warn"], |_| {
+            tracing::debug!("debug line");
+            tracing::info!("info line");
+            tracing::warn!("warn line");
+        });
         assert_eq!(
             messages,
             [
@@ -287,32 +297,13 @@ mod tests {
 
     #[test]
     fn the_start_line_passes_any_filter_but_off() {
-        let filter = LogFilter::new("my_crate=debug");
-        let handle = filter.handle();
-        let capture = autotel_layers::testing::Capture::new();
-        let subscriber = tracing_subscriber::registry()
-            .with(filter)
-            .with(capture.layer());
-        tracing::subscriber::with_default(subscriber, || {
-            let emit = |round: &str| {
-                tracing::info!(target: "autotel", "started {round}");
-                tracing::debug!(target: "autotel", "debug {round}");
-                tracing::info!(target: "autotel::http", "http {round}");
-                tracing::info!(target: "other", "other {round}");
-            };
-            emit("targets only");
-            handle.set("warn");
-            emit("warn");
-            handle.set("off");
-            emit("off");
+        let (messages, _) = messages_through("my_crate=debug", &["warn", "off"], |round| {
+            tracing::info!(target: "autotel", "started {round}");
+            tracing::debug!(target: "autotel", "debug {round}");
+            tracing::info!(target: "autotel::http", "http {round}");
+            tracing::info!(target: "other", "other {round}");
         });
-        let messages: Vec<_> = capture
-            .snapshot()
-            .events()
-            .iter()
-            .map(|e| e.message().unwrap_or_default().to_owned())
-            .collect();
-        assert_eq!(messages, ["started targets only", "started warn"]);
+        assert_eq!(messages, ["started my_crate=debug", "started warn"]);
     }
 }
 

@@ -5,6 +5,36 @@
 use std::fmt;
 
 use super::format::{escape_into, escape_lossy_into};
+use crate::catalog::AUTOTEL_TRUNCATED_VALUES_TOTAL;
+
+/// The default longest field value, in bytes of text.
+pub const DEFAULT_MAX_FIELD_LEN: usize = 16 * 1024;
+
+/// The longest service name, version, environment or static field value,
+/// in bytes: they go into every line.
+pub const MAX_RESOURCE_LEN: usize = 256;
+
+/// Counts values cut to a length limit.
+pub(crate) fn count_truncated(values: u64) {
+    if values > 0 {
+        metrics::counter!(AUTOTEL_TRUNCATED_VALUES_TOTAL.name(), "signal" => "logs")
+            .increment(values);
+    }
+}
+
+/// `value` cut to [`MAX_RESOURCE_LEN`] bytes at a character boundary and
+/// marked, and counted when it was cut.
+pub(crate) fn resource_value(value: String) -> String {
+    if value.len() <= MAX_RESOURCE_LEN {
+        return value;
+    }
+    let mut end = MAX_RESOURCE_LEN;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    count_truncated(1);
+    format!("{}{TRUNCATED_MARKER}", &value[..end])
+}
 
 /// What follows a value that was cut, inside its JSON string.
 pub(crate) const TRUNCATED_MARKER: &str = "[truncated]";

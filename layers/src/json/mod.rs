@@ -4,9 +4,9 @@
 mod fields;
 mod format;
 mod limit;
+mod scratch;
 mod style;
 
-use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,14 +21,15 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{ExtensionsMut, LookupSpan, SpanRef};
 
 use self::fields::{
-    CallsiteCache, ERROR_MESSAGE_SUFFIX, ERROR_SOURCES_SUFFIX, FieldKey, FieldSet, JsonSpanFields,
-    REDACTED, RecordFields, SeenKeys, Value, Visitor, key_into, sources_into,
+    ERROR_MESSAGE_SUFFIX, ERROR_SOURCES_SUFFIX, FieldKey, FieldSet, JsonSpanFields, REDACTED,
+    RecordFields, Value, Visitor, key_into, sources_into,
 };
-use self::format::{TimestampCache, escape_into, timestamp_into};
-use self::limit::{Limit, TRUNCATED_MARKER};
+use self::format::{escape_into, timestamp_into};
+pub use self::limit::{DEFAULT_MAX_FIELD_LEN, MAX_RESOURCE_LEN};
+use self::limit::{Limit, count_truncated, resource_value};
+use self::scratch::{SCRATCH, Scratch};
 pub use self::style::KeyStyle;
 use self::style::member_into;
-use crate::catalog::AUTOTEL_TRUNCATED_VALUES_TOTAL;
 use crate::redact::Redaction;
 use crate::trace_context::{self, TraceContext};
 
@@ -82,38 +83,6 @@ pub enum SpanFields {
 /// The ids of the layers, which tell apart the span fields that several
 /// JSON layers of one stack store on the same span.
 static NEXT_LAYER_ID: AtomicUsize = AtomicUsize::new(1);
-
-/// The default longest field value, in bytes of text.
-pub const DEFAULT_MAX_FIELD_LEN: usize = 16 * 1024;
-
-/// The longest service name, version, environment or static field value,
-/// in bytes: they go into every line.
-pub const MAX_RESOURCE_LEN: usize = 256;
-
-/// Counts values cut to a length limit.
-fn count_truncated(values: u64) {
-    if values > 0 {
-        metrics::counter!(AUTOTEL_TRUNCATED_VALUES_TOTAL.name(), "signal" => "logs")
-            .increment(values);
-    }
-}
-
-/// `value` cut to [`MAX_RESOURCE_LEN`] bytes at a character boundary and
-/// marked, and counted when it was cut.
-fn resource_value(value: String) -> String {
-    if value.len() <= MAX_RESOURCE_LEN {
-        return value;
-    }
-    let mut end = MAX_RESOURCE_LEN;
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    count_truncated(1);
-    format!("{}{TRUNCATED_MARKER}", &value[..end])
-}
-
-/// A retained line buffer larger than this is shrunk after use.
-const MAX_RETAINED: usize = 64 * 1024;
 
 /// A `tracing_subscriber` layer that writes one JSON object per event.
 ///
@@ -625,48 +594,6 @@ where
         let fields = std::mem::take(&mut self.fields).with_layer(self.layer);
         store_fields(&mut self.span.extensions_mut(), fields);
     }
-}
-
-/// The per-thread buffers one line is built in.
-#[derive(Debug, Default)]
-struct Scratch {
-    line: Vec<u8>,
-    message: Vec<u8>,
-    /// The text of the field that stands in for a missing message.
-    stand_in: Vec<u8>,
-    data: Vec<u8>,
-    /// The ranges of the keys written to `data`, to skip duplicates.
-    seen: SeenKeys,
-    timestamps: TimestampCache,
-    callsites: CallsiteCache,
-}
-
-impl Scratch {
-    fn clear(&mut self) {
-        self.line.clear();
-        self.message.clear();
-        self.stand_in.clear();
-        self.data.clear();
-        self.seen.clear();
-    }
-
-    fn trim(&mut self) {
-        for buf in [
-            &mut self.line,
-            &mut self.message,
-            &mut self.stand_in,
-            &mut self.data,
-        ] {
-            if buf.capacity() > MAX_RETAINED {
-                buf.clear();
-                buf.shrink_to(MAX_RETAINED / 16);
-            }
-        }
-    }
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 impl<S, W> Layer<S> for JsonLayer<W>
