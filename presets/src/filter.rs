@@ -75,9 +75,11 @@ fn same_letters(a: &str, b: &str) -> bool {
 /// installs: which spans and events exist at all.
 ///
 /// The line that records the configuration at start (target `autotel`,
-/// INFO) passes any filter but `off`: a filter of other targets only
-/// (`my_crate=debug`) or a higher level (`warn`) does not hide how telemetry
-/// was set up.
+/// INFO) passes a filter that names other targets only
+/// (`my_crate=debug`), which would hide it for that reason alone: how
+/// telemetry was set up is never hidden by a filter meant for the program's
+/// own lines. A level for every target (`warn`, `off`) or a directive that
+/// covers `autotel` is obeyed.
 ///
 /// It holds an [`EnvFilter`] behind an [`ArcSwap`]: reading it is a load,
 /// and [`TelemetryControl::set_log_filter`](crate::TelemetryControl::set_log_filter)
@@ -91,6 +93,8 @@ pub struct LogFilter {
 struct Current {
     filter: EnvFilter,
     directives: String,
+    /// The start line passes (see [`LogFilter`]).
+    start_line: bool,
 }
 
 impl LogFilter {
@@ -115,16 +119,28 @@ fn is_start_line(metadata: &Metadata<'_>) -> bool {
     metadata.is_event() && metadata.target() == START_TARGET && *metadata.level() <= Level::INFO
 }
 
-impl Current {
-    /// Whether the filter lets nothing through (`off`).
-    fn is_off(&self) -> bool {
-        <EnvFilter as Layer<tracing_subscriber::Registry>>::max_level_hint(&self.filter)
-            == Some(LevelFilter::OFF)
-    }
+/// Whether `directives` hide the start line only because they name other
+/// targets: none is a level for every target (`warn`, `off`), and none
+/// names a target that covers `autotel`.
+fn hides_start_line_by_target(directives: &str) -> bool {
+    directives.split(',').map(str::trim).all(|directive| {
+        if directive.is_empty() {
+            return true;
+        }
+        let target = directive
+            .split(['=', '['])
+            .next()
+            .unwrap_or_default()
+            .trim();
+        let level = directive.parse::<LevelFilter>().is_ok();
+        !level && !target.is_empty() && !START_TARGET.starts_with(target)
+    })
+}
 
+impl Current {
     /// Whether the start line passes whatever the directives say.
     fn passes_start_line(&self, metadata: &Metadata<'_>) -> bool {
-        is_start_line(metadata) && !self.is_off()
+        self.start_line && is_start_line(metadata)
     }
 
     fn parse(directives: &str) -> Self {
@@ -133,6 +149,7 @@ impl Current {
                 .parse(directives)
                 .unwrap_or_else(|_| EnvFilter::new("info")),
             directives: directives.to_owned(),
+            start_line: hides_start_line_by_target(directives),
         }
     }
 }
@@ -205,7 +222,7 @@ impl<S: Subscriber> Layer<S> for LogFilter {
     fn max_level_hint(&self) -> Option<LevelFilter> {
         let current = self.current.load();
         let hint = Layer::<S>::max_level_hint(&current.filter);
-        if current.is_off() {
+        if !current.start_line {
             return hint;
         }
         // At least INFO, for the start line.
@@ -296,14 +313,29 @@ mod tests {
     }
 
     #[test]
-    fn the_start_line_passes_any_filter_but_off() {
-        let (messages, _) = messages_through("my_crate=debug", &["warn", "off"], |round| {
+    fn the_start_line_passes_a_filter_of_other_targets_only() {
+        let then = [
+            "my_crate",
+            "warn",
+            "my_crate=debug,warn",
+            "off",
+            "autotel=warn,my_crate=debug",
+            "my_crate[span]=trace,other=info",
+        ];
+        let (messages, _) = messages_through("my_crate=debug", &then, |round| {
             tracing::info!(target: "autotel", "started {round}");
             tracing::debug!(target: "autotel", "debug {round}");
             tracing::info!(target: "autotel::http", "http {round}");
-            tracing::info!(target: "other", "other {round}");
+            tracing::info!(target: "unrelated", "unrelated {round}");
         });
-        assert_eq!(messages, ["started my_crate=debug", "started warn"]);
+        assert_eq!(
+            messages,
+            [
+                "started my_crate=debug",
+                "started my_crate",
+                "started my_crate[span]=trace,other=info"
+            ]
+        );
     }
 }
 

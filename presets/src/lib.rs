@@ -90,7 +90,8 @@
 //! JSON logs cannot be turned off in production or staging: asking for it,
 //! in code or with `JSON_LOGS=false`, is an error that says so. At start, one
 //! INFO line (`telemetry started`, target `autotel`) records the effective
-//! configuration, without credentials; it passes any log filter but `off`.
+//! configuration, without credentials; a filter that names only other
+//! targets (`my_crate=debug`) does not hide it.
 //!
 //! # Runtime control
 //!
