@@ -518,6 +518,7 @@ impl fmt::Debug for NonBlocking {
         f.debug_struct("NonBlocking")
             .field("buffer_size", &self.shared.buffer_size)
             .field("lossy", &self.shared.lossy)
+            .field("max_wait", &self.shared.max_wait)
             .field("waits", &self.waits())
             .field("dropped", &self.dropped())
             .finish()
