@@ -581,6 +581,7 @@ fn build_and_install(
     if !settings.json_logs {
         stack.push(Box::new(
             tracing_subscriber::fmt::layer()
+                .fmt_fields(crate::text::RedactingFields::new(redaction.clone()))
                 .with_writer(output.clone())
                 .with_ansi(ansi),
         ));

@@ -136,6 +136,7 @@ mod error;
 mod filter;
 mod guard;
 mod panic;
+mod text;
 
 pub use autotel_exporters;
 pub use autotel_layers;
@@ -292,7 +293,7 @@ impl Preset {
     }
 
     /// Sets the names whose values are hidden, one rule for every output:
-    /// JSON log fields are written as `"[REDACTED]"` and span metric
+    /// JSON and text log fields are written as `[REDACTED]` and span metric
     /// dimensions get the label value `[REDACTED]` (this replaces the
     /// redaction of a layer given to
     /// [`span_metrics_layer`](Self::span_metrics_layer)).
