@@ -147,8 +147,13 @@ fn main() {
         Some(address) => scrape(address).expect("the endpoint answers"),
         None => telemetry.metrics_text().unwrap_or_default(),
     };
-    print!("{text}");
-    std::io::stdout().flush().expect("stdout is writable");
+    // A reader that has gone (`quickstart | head -n 2`) is not worth a
+    // panic: the program finishes as it would have.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+    drop(stdout);
     info!("quickstart finished");
     // Dropping `telemetry` here writes out the last line and stops everything.
 }

@@ -92,7 +92,9 @@ mod trace_context;
 pub mod writer;
 
 pub use error::Error;
-pub use json::{Clock, JsonLayer, KeyStyle, SpanFields, SystemClock};
+pub use json::{
+    Clock, DEFAULT_MAX_FIELD_LEN, JsonLayer, KeyStyle, MAX_RESOURCE_LEN, SpanFields, SystemClock,
+};
 pub use resources::{
     ALLOCATED_BYTES_FIELD, CPU_TIME_FIELD, ResourceScope, SpanResources, SpanResourcesLayer,
 };

@@ -60,11 +60,12 @@ fn static_fields_follow_the_service_fields() {
         .with_static_field("cloud.region", "eu-west-3")
         .with_static_field("host.name", "web-1");
     let line = one_line(layer, &sink, || {
-        tracing::error!(target: "t", code = 7);
+        tracing::error!(name: "order.rejected", target: "t", code = 7);
     });
+    // No message of its own: the event's name stands in.
     assert_eq!(
         line,
-        r#"{"timestamp":"2026-06-15T14:32:45.123Z","level":"ERROR","logger":"t","message":"","service.name":"svc","service.version":"1.0.0","deployment.environment":"production","cloud.region":"eu-west-3","host.name":"web-1","data":{"code":7}}"#
+        r#"{"timestamp":"2026-06-15T14:32:45.123Z","level":"ERROR","logger":"t","message":"order.rejected","service.name":"svc","service.version":"1.0.0","deployment.environment":"production","cloud.region":"eu-west-3","host.name":"web-1","data":{"code":7}}"#
     );
 }
 

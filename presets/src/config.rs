@@ -181,17 +181,23 @@ impl Code {
         };
         let testing = environment == Environment::Testing;
 
-        let service_name = self
-            .service_name
-            .clone()
-            .or_else(|| var("SERVICE_NAME"))
-            .or_else(|| var("OTEL_SERVICE_NAME"))
-            .unwrap_or_else(|| default_name.to_owned());
-        let service_version = self
-            .service_version
-            .clone()
-            .or_else(|| var("SERVICE_VERSION"))
-            .unwrap_or_else(|| "0.0.0".to_owned());
+        let service_name = match &self.service_name {
+            Some(name) => ("Preset::service_name", name.clone()),
+            None => match (var("SERVICE_NAME"), var("OTEL_SERVICE_NAME")) {
+                (Some(name), _) => ("SERVICE_NAME", name),
+                (None, Some(name)) => ("OTEL_SERVICE_NAME", name),
+                (None, None) => ("the preset's service name", default_name.to_owned()),
+            },
+        };
+        let service_name = check_identity(service_name)?;
+        let service_version = match &self.service_version {
+            Some(version) => ("Preset::service_version", version.clone()),
+            None => match var("SERVICE_VERSION") {
+                Some(version) => ("SERVICE_VERSION", version),
+                None => ("SERVICE_VERSION", "0.0.0".to_owned()),
+            },
+        };
+        let service_version = check_identity(service_version)?;
 
         let log_filter = match &self.log_level {
             Some(level) => check_filter("Preset::log_level", level)?,
@@ -291,6 +297,32 @@ impl Code {
     }
 }
 
+/// The longest service name or version, in bytes.
+pub(crate) const MAX_IDENTITY_LEN: usize = autotel_layers::MAX_RESOURCE_LEN;
+
+/// The service name or version `value` from `setting`, unless it is longer
+/// than [`MAX_IDENTITY_LEN`].
+///
+/// It is an error rather than cut: the name and version go into every log
+/// line, metric series and exported span, and a cut one would file the
+/// telemetry under another identity than the one configured; a value that
+/// long is a mistake (a file's content in the variable) best fixed at start.
+fn check_identity((setting, value): (&'static str, String)) -> Result<String, Error> {
+    if value.len() <= MAX_IDENTITY_LEN {
+        return Ok(value);
+    }
+    let mut end = 32;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    Err(Error::invalid(
+        setting,
+        format!("{}... ({} bytes)", &value[..end], value.len()),
+        "is longer than 256 bytes: the service name and version go into every log line, \
+         metric series and span; set a short one",
+    ))
+}
+
 /// A `LOG_LEVEL` value as a filter directive.
 fn parse_level(value: &str) -> Result<&'static str, Error> {
     match value.trim().to_ascii_lowercase().as_str() {
@@ -308,8 +340,17 @@ fn parse_level(value: &str) -> Result<&'static str, Error> {
     }
 }
 
-/// `directives` if they parse as a filter (`info`, `my_crate=debug,warn`).
+/// `directives` if they parse as a filter (`info`, `my_crate=debug,warn`)
+/// and none is a misspelt level (`inf0`).
 pub(crate) fn check_filter(setting: &'static str, directives: &str) -> Result<String, Error> {
+    if let Some((directive, suggestion)) = crate::filter::misspelt_level(directives) {
+        return Err(Error::MisspeltLevel {
+            setting,
+            value: directives.to_owned(),
+            directive: directive.to_owned(),
+            suggestion,
+        });
+    }
     EnvFilter::builder()
         .parse(directives)
         .map(|_| directives.trim().to_owned())

@@ -18,6 +18,35 @@ pub enum Error {
         /// What is wrong, and what would be accepted.
         expected: &'static str,
     },
+    /// An environment variable that autotel reads is not UTF-8 text.
+    #[error(
+        "{variable}={value} is not valid UTF-8 text (shown with U+FFFD for each invalid byte); \
+         autotel reads it as text: set it to UTF-8 text or unset it"
+    )]
+    NotText {
+        /// The variable.
+        variable: String,
+        /// Its value, quoted, with invalid bytes replaced by U+FFFD; or its
+        /// length only, for a variable that may hold credentials.
+        value: String,
+    },
+    /// A log filter directive that looks like a misspelt level: as a target
+    /// name it would hide every log line.
+    #[error(
+        "{setting}='{value}' is not a log level: '{directive}' would be read as the name of a \
+         target and hide every other log line. Did you mean '{suggestion}'? \
+         (For a target with that name, write '{directive}=trace'.)"
+    )]
+    MisspeltLevel {
+        /// `RUST_LOG`, `Preset::log_level` or `TelemetryControl::set_log_filter`.
+        setting: &'static str,
+        /// The whole value given.
+        value: String,
+        /// The directive that looks misspelt.
+        directive: String,
+        /// The level it is close to.
+        suggestion: &'static str,
+    },
     /// JSON logs were turned off in an environment that requires them.
     #[error(
         "JSON logs cannot be turned off in {environment} (asked for by {setting}='{value}'): \

@@ -7,12 +7,79 @@ use arc_swap::ArcSwap;
 use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;
-use tracing::{Event, Metadata, Subscriber};
+use tracing::{Event, Level, Metadata, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::{Context, Layer};
 
+/// The target of the line that records the configuration at start.
+pub(crate) const START_TARGET: &str = "autotel";
+
+/// The levels a bare directive can name.
+const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+
+/// Words people write for a level that `RUST_LOG` does not take.
+const LEVEL_SYNONYMS: [(&str, &str); 6] = [
+    ("warning", "warn"),
+    ("information", "info"),
+    ("err", "error"),
+    ("fatal", "error"),
+    ("critical", "error"),
+    ("dbg", "debug"),
+];
+
+/// The first bare directive of `directives` that looks like a misspelt
+/// level, with that level: `inf0` (a digit for a letter), `inof` (two
+/// letters swapped), `wrn` or `infoo` (a letter missing or doubled),
+/// `warning`.
+///
+/// A bare word that is not a level is a target name to `RUST_LOG`, and a
+/// filter of targets only hides everything else: a typo turns logging off
+/// without a word. A word one letter away by substitution (`warp`, a web
+/// framework) stays a target.
+pub(crate) fn misspelt_level(directives: &str) -> Option<(&str, &'static str)> {
+    directives.split(',').map(str::trim).find_map(|directive| {
+        if directive.is_empty() || directive.contains(['=', '[', ':', '{']) {
+            return None;
+        }
+        let word = directive.to_ascii_lowercase();
+        if LEVELS.contains(&word.as_str()) || word.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if let Some(&(_, level)) = LEVEL_SYNONYMS.iter().find(|(synonym, _)| *synonym == word) {
+            return Some((directive, level));
+        }
+        let not_a_letter = word.bytes().any(|b| !b.is_ascii_alphabetic());
+        LEVELS
+            .iter()
+            .find(|level| {
+                let distance = strsim::osa_distance(&word, level);
+                let letters_moved = distance == 1
+                    && level.len() >= 4
+                    && (word.len() != level.len() || same_letters(&word, level));
+                (not_a_letter && word.len() >= 2 && distance <= 2) || letters_moved
+            })
+            .map(|level| (directive, *level))
+    })
+}
+
+/// Whether `a` and `b` hold the same letters in some order.
+fn same_letters(a: &str, b: &str) -> bool {
+    let mut a: Vec<u8> = a.bytes().collect();
+    let mut b: Vec<u8> = b.bytes().collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a == b
+}
+
 /// The global filter of the subscriber that [`Preset::init`](crate::Preset::init)
 /// installs: which spans and events exist at all.
+///
+/// The line that records the configuration at start (target `autotel`,
+/// INFO) passes a filter that names other targets only
+/// (`my_crate=debug`), which would hide it for that reason alone: how
+/// telemetry was set up is never hidden by a filter meant for the program's
+/// own lines. A level for every target (`warn`, `off`) or a directive that
+/// covers `autotel` is obeyed.
 ///
 /// It holds an [`EnvFilter`] behind an [`ArcSwap`]: reading it is a load,
 /// and [`TelemetryControl::set_log_filter`](crate::TelemetryControl::set_log_filter)
@@ -26,6 +93,8 @@ pub struct LogFilter {
 struct Current {
     filter: EnvFilter,
     directives: String,
+    /// The start line passes (see [`LogFilter`]).
+    start_line: bool,
 }
 
 impl LogFilter {
@@ -44,13 +113,43 @@ impl LogFilter {
     }
 }
 
+/// Whether `metadata` is the start line's, or another INFO to ERROR event of
+/// its exact target.
+fn is_start_line(metadata: &Metadata<'_>) -> bool {
+    metadata.is_event() && metadata.target() == START_TARGET && *metadata.level() <= Level::INFO
+}
+
+/// Whether `directives` hide the start line only because they name other
+/// targets: none is a level for every target (`warn`, `off`), and none
+/// names a target that covers `autotel`.
+fn hides_start_line_by_target(directives: &str) -> bool {
+    directives.split(',').map(str::trim).all(|directive| {
+        if directive.is_empty() {
+            return true;
+        }
+        let target = directive
+            .split(['=', '['])
+            .next()
+            .unwrap_or_default()
+            .trim();
+        let level = directive.parse::<LevelFilter>().is_ok();
+        !level && !target.is_empty() && !START_TARGET.starts_with(target)
+    })
+}
+
 impl Current {
+    /// Whether the start line passes whatever the directives say.
+    fn passes_start_line(&self, metadata: &Metadata<'_>) -> bool {
+        self.start_line && is_start_line(metadata)
+    }
+
     fn parse(directives: &str) -> Self {
         Self {
             filter: EnvFilter::builder()
                 .parse(directives)
                 .unwrap_or_else(|_| EnvFilter::new("info")),
             directives: directives.to_owned(),
+            start_line: hides_start_line_by_target(directives),
         }
     }
 }
@@ -108,15 +207,26 @@ impl fmt::Debug for LogFilter {
 
 impl<S: Subscriber> Layer<S> for LogFilter {
     fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        Layer::<S>::register_callsite(&self.current.load().filter, metadata)
+        let current = self.current.load();
+        if current.passes_start_line(metadata) {
+            return Interest::always();
+        }
+        Layer::<S>::register_callsite(&current.filter, metadata)
     }
 
     fn enabled(&self, metadata: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
-        self.current.load().filter.enabled(metadata, ctx)
+        let current = self.current.load();
+        current.passes_start_line(metadata) || current.filter.enabled(metadata, ctx)
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        Layer::<S>::max_level_hint(&self.current.load().filter)
+        let current = self.current.load();
+        let hint = Layer::<S>::max_level_hint(&current.filter);
+        if !current.start_line {
+            return hint;
+        }
+        // At least INFO, for the start line.
+        hint.map(|hint| hint.max(LevelFilter::INFO))
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
@@ -140,7 +250,9 @@ impl<S: Subscriber> Layer<S> for LogFilter {
     }
 
     fn event_enabled(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool {
-        Layer::<S>::event_enabled(&self.current.load().filter, event, ctx)
+        let current = self.current.load();
+        current.passes_start_line(event.metadata())
+            || Layer::<S>::event_enabled(&current.filter, event, ctx)
     }
 }
 
@@ -149,32 +261,42 @@ mod tests {
     use super::*;
     use tracing_subscriber::layer::SubscriberExt;
 
-    #[test]
-    fn a_new_filter_applies_to_the_next_event() {
-        let filter = LogFilter::new("info");
+    /// Runs `emit` under a filter of `directives`, after each of `then`
+    /// (none first), and returns the messages of the events that passed.
+    fn messages_through(
+        directives: &str,
+        then: &[&str],
+        emit: impl Fn(&str),
+    ) -> (Vec<String>, FilterHandle) {
+        let filter = LogFilter::new(directives);
         let handle = filter.handle();
         let capture = autotel_layers::testing::Capture::new();
         let subscriber = tracing_subscriber::registry()
             .with(filter)
             .with(capture.layer());
         tracing::subscriber::with_default(subscriber, || {
-            let emit = || {
-                tracing::debug!("debug line");
-                tracing::info!("info line");
-                tracing::warn!("warn line");
-            };
-            emit();
-            handle.set("debug");
-            emit();
-            handle.set("warn");
-            emit();
+            emit(directives);
+            for directives in then {
+                handle.set(directives);
+                emit(directives);
+            }
         });
-        let messages: Vec<_> = capture
+        let messages = capture
             .snapshot()
             .events()
             .iter()
             .map(|e| e.message().unwrap_or_default().to_owned())
             .collect();
+        (messages, handle)
+    }
+
+    #[test]
+    fn a_new_filter_applies_to_the_next_event() {
+        let (messages, handle) = messages_through("info", &["debug", "warn"], |_| {
+            tracing::debug!("debug line");
+            tracing::info!("info line");
+            tracing::warn!("warn line");
+        });
         assert_eq!(
             messages,
             [
@@ -188,5 +310,89 @@ mod tests {
         );
         assert_eq!(handle.directives(), "warn");
         assert_eq!(handle.max_log_level(), log::LevelFilter::Warn);
+    }
+
+    #[test]
+    fn the_start_line_passes_a_filter_of_other_targets_only() {
+        let then = [
+            "my_crate",
+            "warn",
+            "my_crate=debug,warn",
+            "off",
+            "autotel=warn,my_crate=debug",
+            "my_crate[span]=trace,other=info",
+        ];
+        let (messages, _) = messages_through("my_crate=debug", &then, |round| {
+            tracing::info!(target: "autotel", "started {round}");
+            tracing::debug!(target: "autotel", "debug {round}");
+            tracing::info!(target: "autotel::http", "http {round}");
+            tracing::info!(target: "unrelated", "unrelated {round}");
+        });
+        assert_eq!(
+            messages,
+            [
+                "started my_crate=debug",
+                "started my_crate",
+                "started my_crate[span]=trace,other=info"
+            ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod misspelt {
+    use super::*;
+
+    #[test]
+    fn near_misses_of_a_level_are_found() {
+        for (directives, directive, level) in [
+            ("inf0", "inf0", "info"),
+            ("INF0", "INF0", "info"),
+            ("1nfo", "1nfo", "info"),
+            ("inof", "inof", "info"),
+            ("ifno", "ifno", "info"),
+            ("infoo", "infoo", "info"),
+            ("inf", "inf", "info"),
+            ("debgu", "debgu", "debug"),
+            ("dbug", "dbug", "debug"),
+            ("wran", "wran", "warn"),
+            ("w4rn", "w4rn", "warn"),
+            ("warning", "warning", "warn"),
+            ("eror", "eror", "error"),
+            ("err0r", "err0r", "error"),
+            ("trcae", "trcae", "trace"),
+            ("0ff", "0ff", "off"),
+            ("my_crate=debug, inf0", "inf0", "info"),
+        ] {
+            assert_eq!(
+                misspelt_level(directives),
+                Some((directive, level)),
+                "{directives}"
+            );
+        }
+    }
+
+    #[test]
+    fn levels_targets_and_crate_names_are_left_alone() {
+        for directives in [
+            "info",
+            "WARN",
+            "off",
+            "3",
+            "my_crate=debug,warn",
+            "warp",
+            "wasm",
+            "log",
+            "hyper",
+            "tokio=info",
+            "mio",
+            "h2",
+            "tower_http",
+            "of",
+            "info,my_crate[span{x=1}]=trace",
+            "",
+        ] {
+            assert_eq!(misspelt_level(directives), None, "{directives}");
+        }
     }
 }

@@ -13,6 +13,7 @@ use autotel_exporters::fanout::Fanout;
 use autotel_exporters::otlp::{Otlp, OtlpPipeline, SampleRatio};
 use autotel_exporters::prometheus::{Prometheus, PrometheusHandle, PrometheusServer};
 use autotel_layers::catalog::{self, MetricKind};
+use autotel_layers::redact::Redaction;
 use autotel_layers::testing::{Capture, Run};
 use autotel_layers::writer::{FlushGuard, NonBlocking};
 use autotel_layers::{
@@ -53,7 +54,10 @@ impl Flush {
         if let Some(otlp) = &self.otlp {
             let _ = otlp.force_flush();
         }
-        let _ = std::io::stdout().flush();
+        // No flush of `stdout()` here: the log writer's thread may hold its
+        // lock, blocked on a pipe nobody reads, and the wait would have no
+        // bound. The writer flushes what it writes; the standard library
+        // flushes the rest at exit without waiting for that lock.
     }
 }
 
@@ -189,7 +193,6 @@ impl Drop for TelemetryGuard {
         drop(self.console.take());
         drop(self.prometheus.take());
         drop(self.writer.take());
-        let _ = std::io::stdout().flush();
     }
 }
 
@@ -403,6 +406,7 @@ where
 pub(crate) fn install(
     settings: Settings,
     span_metrics: Option<SpanMetricsLayer>,
+    redaction: &Redaction,
     user_layers: UserLayers,
 ) -> Result<TelemetryGuard, Error> {
     if INITIALIZED.swap(true, Ordering::SeqCst) {
@@ -410,7 +414,7 @@ pub(crate) fn install(
             what: "autotel telemetry",
         });
     }
-    match build_and_install(settings, span_metrics, user_layers) {
+    match build_and_install(settings, span_metrics, redaction, user_layers) {
         Ok(guard) => Ok(guard),
         Err((error, installed)) => {
             if !installed {
@@ -427,6 +431,7 @@ type Failure = (Error, bool);
 fn build_and_install(
     settings: Settings,
     span_metrics: Option<SpanMetricsLayer>,
+    redaction: &Redaction,
     user_layers: UserLayers,
 ) -> Result<TelemetryGuard, Failure> {
     let early = |error: Error| (error, false);
@@ -439,9 +444,13 @@ fn build_and_install(
         .with_version(&settings.service_version)
         .with_environment(settings.environment.as_str());
 
-    // Span metrics.
+    // Span metrics, with the one redaction rule of every output.
     let span_metrics = if settings.span_metrics {
-        Some(span_metrics.unwrap_or_default())
+        Some(
+            span_metrics
+                .unwrap_or_default()
+                .with_redaction(redaction.clone()),
+        )
     } else {
         None
     };
@@ -575,6 +584,7 @@ fn build_and_install(
     if !settings.json_logs {
         stack.push(Box::new(
             tracing_subscriber::fmt::layer()
+                .fmt_fields(crate::text::RedactingFields::new(redaction.clone()))
                 .with_writer(output.clone())
                 .with_ansi(ansi),
         ));
@@ -600,7 +610,7 @@ fn build_and_install(
         .with(Registered(
             settings
                 .json_logs
-                .then(|| json_layer(&settings, output.clone())),
+                .then(|| json_layer(&settings, redaction, output.clone())),
         ));
     // The recorder may be installed and the subscriber not: telemetry is
     // half set up, so a retry must not pass the first check.
@@ -653,11 +663,12 @@ fn build_and_install(
 }
 
 /// The JSON log layer, with the service's identity on every line.
-fn json_layer<W>(settings: &Settings, make_writer: W) -> JsonLayer<W>
+fn json_layer<W>(settings: &Settings, redaction: &Redaction, make_writer: W) -> JsonLayer<W>
 where
     W: for<'w> MakeWriter<'w> + 'static,
 {
     JsonLayer::new(make_writer)
+        .with_redaction(redaction.clone())
         .with_service_name(&settings.service_name)
         .with_service_version(&settings.service_version)
         .with_environment(settings.environment.as_str())
@@ -687,7 +698,7 @@ fn log_start(guard: &TelemetryGuard, log_bridge: bool) {
         .and_then(|flush| flush.otlp.as_ref())
         .map_or_else(|| "off".to_owned(), OtlpPipeline::destination);
     tracing::info!(
-        target: "autotel",
+        target: crate::filter::START_TARGET,
         prometheus = %prometheus,
         service.name = %settings.service_name,
         service.version = %settings.service_version,

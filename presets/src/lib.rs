@@ -82,10 +82,20 @@
 //! PROMETHEUS_PORT='abc' is not a port number (1-65535, or 0 for any free port)
 //! ```
 //!
+//! A variable that autotel reads and that is not UTF-8 is an error too,
+//! never taken as unset. So is a `RUST_LOG` directive that looks like a
+//! misspelt level, which `RUST_LOG` would read as a target name, hiding
+//! every line:
+//!
+//! ```text
+//! RUST_LOG='inf0' is not a log level: 'inf0' would be read as the name of a target and hide every other log line. Did you mean 'info'? (For a target with that name, write 'inf0=trace'.)
+//! ```
+//!
 //! JSON logs cannot be turned off in production or staging: asking for it,
 //! in code or with `JSON_LOGS=false`, is an error that says so. At start, one
 //! INFO line (`telemetry started`, target `autotel`) records the effective
-//! configuration, without credentials.
+//! configuration, without credentials; a filter that names only other
+//! targets (`my_crate=debug`) does not hide it.
 //!
 //! # Runtime control
 //!
@@ -125,10 +135,12 @@
 //! so that a program never mixes two versions of one of them.
 
 mod config;
+mod env;
 mod error;
 mod filter;
 mod guard;
 mod panic;
+mod text;
 
 pub use autotel_exporters;
 pub use autotel_layers;
@@ -145,6 +157,7 @@ pub use tracing_opentelemetry;
 pub use tracing_subscriber;
 
 use autotel_layers::SpanMetricsLayer;
+use autotel_layers::redact::Redaction;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::Layered;
 
@@ -192,6 +205,7 @@ pub struct Preset {
     default_name: String,
     code: config::Code,
     span_metrics: Option<SpanMetricsLayer>,
+    redaction: Redaction,
     layers: UserLayers,
 }
 
@@ -201,6 +215,7 @@ impl Preset {
             default_name: service_name.into(),
             code: config::Code::new(environment),
             span_metrics: None,
+            redaction: Redaction::default(),
             layers: Vec::new(),
         }
     }
@@ -283,6 +298,18 @@ impl Preset {
         self
     }
 
+    /// Sets the names whose values are hidden, one rule for every output:
+    /// JSON and text log fields are written as `[REDACTED]` and span metric
+    /// dimensions get the label value `[REDACTED]` (this replaces the
+    /// redaction of a layer given to
+    /// [`span_metrics_layer`](Self::span_metrics_layer)).
+    /// [`autotel_layers::redact`] says what redaction does not catch.
+    /// Defaults to [`Redaction::default`].
+    pub fn redaction(mut self, redaction: Redaction) -> Self {
+        self.redaction = redaction;
+        self
+    }
+
     /// Adds a layer of your own to the subscriber, after the log filter.
     pub fn with_layer<L>(mut self, layer: L) -> Self
     where
@@ -343,15 +370,17 @@ impl Preset {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidSetting`] or [`Error::JsonLogsRequired`] for a bad
-    /// setting or variable; [`Error::AlreadyInitialized`] when telemetry was
+    /// [`Error::InvalidSetting`], [`Error::MisspeltLevel`],
+    /// [`Error::NotText`] or [`Error::JsonLogsRequired`] for a bad setting or
+    /// variable; [`Error::AlreadyInitialized`] when telemetry was
     /// initialised before in this process; an exporter's error when it
     /// cannot start (a port in use, say).
     pub fn try_init(self) -> Result<TelemetryGuard, Error> {
+        env::check_text(std::env::vars_os())?;
         let settings = self
             .code
             .resolve(&self.default_name, &|name| std::env::var(name).ok())?;
-        guard::install(settings, self.span_metrics, self.layers)
+        guard::install(settings, self.span_metrics, &self.redaction, self.layers)
     }
 }
 
@@ -361,6 +390,7 @@ impl std::fmt::Debug for Preset {
             .field("service_name", &self.default_name)
             .field("code", &self.code)
             .field("span_metrics", &self.span_metrics)
+            .field("redaction", &self.redaction)
             .field("layers", &self.layers.len())
             .finish()
     }

@@ -9,10 +9,8 @@ use tracing::field::{Field, Visit};
 
 use crate::redact::Redaction;
 
-use super::format::{
-    debug_into, display_into, escape_into, escape_lossy_into, f64_into, int_into, string_into,
-    wide_int_into,
-};
+use super::format::{escape_into, f64_into, int_into, wide_int_into};
+use super::limit::Limit;
 
 /// What a redacted value is written as.
 pub(crate) const REDACTED: &[u8] = b"\"[REDACTED]\"";
@@ -72,9 +70,9 @@ impl<F: FnMut(&Field, Value<'_>)> Visit for Visitor<F> {
 }
 
 impl Value<'_> {
-    /// Appends the value as JSON. Errors write their `Display` text here;
-    /// their sources are written by [`sources_into`].
-    pub(crate) fn json_into(&self, buf: &mut Vec<u8>) {
+    /// Appends the value as JSON, text cut to `limit`. Errors write their
+    /// `Display` text here; their sources are written by [`sources_into`].
+    pub(crate) fn json_into(&self, buf: &mut Vec<u8>, limit: &mut Limit) {
         match *self {
             Value::I64(value) => int_into(buf, value),
             Value::U64(value) => int_into(buf, value),
@@ -82,34 +80,38 @@ impl Value<'_> {
             Value::U128(value) => wide_int_into(buf, value),
             Value::F64(value) => f64_into(buf, value),
             Value::Bool(value) => buf.extend_from_slice(if value { b"true" } else { b"false" }),
-            Value::Str(value) => string_into(buf, value),
+            Value::Str(value) => {
+                buf.push(b'"');
+                limit.escape_into(buf, value);
+                buf.push(b'"');
+            }
             Value::Bytes(value) => {
                 buf.push(b'"');
-                escape_lossy_into(buf, value);
+                limit.escape_lossy_into(buf, value);
                 buf.push(b'"');
             }
             Value::Debug(value) => {
                 buf.push(b'"');
-                debug_into(buf, value);
+                limit.debug_into(buf, value);
                 buf.push(b'"');
             }
             Value::Error(value) => {
                 buf.push(b'"');
-                display_into(buf, value);
+                limit.display_into(buf, value);
                 buf.push(b'"');
             }
         }
     }
 
-    /// Appends the value as text (the inside of a JSON string), for the
-    /// message.
-    pub(crate) fn text_into(&self, buf: &mut Vec<u8>) {
+    /// Appends the value as text (the inside of a JSON string), cut to
+    /// `limit`, for the message.
+    pub(crate) fn text_into(&self, buf: &mut Vec<u8>, limit: &mut Limit) {
         match *self {
-            Value::Str(value) => escape_into(buf, value),
-            Value::Bytes(value) => escape_lossy_into(buf, value),
-            Value::Debug(value) => debug_into(buf, value),
-            Value::Error(value) => display_into(buf, value),
-            Value::F64(value) => display_into(buf, &value),
+            Value::Str(value) => limit.escape_into(buf, value),
+            Value::Bytes(value) => limit.escape_lossy_into(buf, value),
+            Value::Debug(value) => limit.debug_into(buf, value),
+            Value::Error(value) => limit.display_into(buf, value),
+            Value::F64(value) => limit.display_into(buf, &value),
             Value::I64(value) => int_into(buf, value),
             Value::U64(value) => int_into(buf, value),
             Value::I128(value) => int_into(buf, value),
@@ -119,9 +121,13 @@ impl Value<'_> {
     }
 }
 
-/// Appends the `Display` texts of the sources of `error` as a JSON array, or
-/// returns `false` without writing when it has none.
-pub(crate) fn sources_into(buf: &mut Vec<u8>, error: &(dyn Error + 'static)) -> bool {
+/// Appends the `Display` texts of the sources of `error` as a JSON array,
+/// each cut to `limit`, or returns `false` without writing when it has none.
+pub(crate) fn sources_into(
+    buf: &mut Vec<u8>,
+    error: &(dyn Error + 'static),
+    limit: &mut Limit,
+) -> bool {
     let mut source = error.source();
     if source.is_none() {
         return false;
@@ -136,7 +142,7 @@ pub(crate) fn sources_into(buf: &mut Vec<u8>, error: &(dyn Error + 'static)) -> 
             buf.push(b',');
         }
         buf.push(b'"');
-        display_into(buf, error);
+        limit.display_into(buf, error);
         buf.push(b'"');
         source = error.source();
         count += 1;
@@ -151,15 +157,42 @@ pub(crate) const ERROR_MESSAGE_SUFFIX: &str = ".message";
 /// See [`ERROR_MESSAGE_SUFFIX`].
 pub(crate) const ERROR_SOURCES_SUFFIX: &str = ".sources";
 
-/// The `"key":` text of each field of one callsite and whether the field is
-/// redacted, computed once per thread, layer and callsite.
+/// The fields whose text stands in for the message of an event that has
+/// none, best first: what `#[instrument(err)]` records (`error`) and what
+/// the OpenTelemetry SDK's reports about itself carry.
+const MESSAGE_STAND_INS: &[&str] = &["error", "error.message", "error_message", "err", "reason"];
+
+/// The rank of `name` in [`MESSAGE_STAND_INS`] (1 is the best), or 0.
+fn stand_in_rank(name: &str) -> u8 {
+    MESSAGE_STAND_INS
+        .iter()
+        .position(|stand_in| *stand_in == name)
+        .map_or(0, |index| index as u8 + 1)
+}
+
+/// What the layer knows about one field of a callsite.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FieldKey<'a> {
+    /// Its `"key":` text.
+    pub(crate) text: &'a [u8],
+    /// Whether its value is redacted.
+    pub(crate) redacted: bool,
+    /// Its rank as a stand-in for a missing message (see
+    /// [`MESSAGE_STAND_INS`]); 0 when it is none.
+    pub(crate) stand_in: u8,
+}
+
+/// The `"key":` text of each field of one callsite, whether the field is
+/// redacted and whether it can stand in for a missing message, computed once
+/// per thread, layer and callsite.
 #[derive(Debug, Default)]
 pub(crate) struct CallsiteKeys {
     layer: usize,
     callsite: usize,
     text: Vec<u8>,
-    /// By field index: where its key text ends, and whether it is redacted.
-    fields: Vec<(u32, bool)>,
+    /// By field index: where its key text ends, whether it is redacted, and
+    /// its stand-in rank.
+    fields: Vec<(u32, bool, u8)>,
 }
 
 impl CallsiteKeys {
@@ -170,19 +203,29 @@ impl CallsiteKeys {
         self.fields.clear();
         for field in metadata.fields() {
             key_into(&mut self.text, None, field.name(), "");
+            let redacted = redaction.matches(field.name());
+            let stand_in = if redacted {
+                0
+            } else {
+                stand_in_rank(field.name())
+            };
             self.fields
-                .push((offset(self.text.len()), redaction.matches(field.name())));
+                .push((offset(self.text.len()), redacted, stand_in));
         }
     }
 
-    /// The `"key":` text of the field at `index`, and whether it is redacted.
-    pub(crate) fn get(&self, index: usize) -> Option<(&[u8], bool)> {
-        let &(end, redacted) = self.fields.get(index)?;
+    /// What the layer knows about the field at `index`.
+    pub(crate) fn get(&self, index: usize) -> Option<FieldKey<'_>> {
+        let &(end, redacted, stand_in) = self.fields.get(index)?;
         let start = match index {
             0 => 0,
             _ => self.fields[index - 1].0,
         };
-        Some((self.text.get(start as usize..end as usize)?, redacted))
+        Some(FieldKey {
+            text: self.text.get(start as usize..end as usize)?,
+            redacted,
+            stand_in,
+        })
     }
 }
 
@@ -251,12 +294,13 @@ impl FieldSet {
     }
 
     /// Records the fields of `values` (span attributes or a `record` call),
-    /// replacing earlier values of the same keys.
+    /// replacing earlier values of the same keys; text is cut to `limit`.
     pub(crate) fn record(
         &mut self,
         values: &dyn RecordFields,
         prefix: Option<&str>,
         redaction: &Redaction,
+        limit: &mut Limit,
     ) {
         let mut fragment = Vec::new();
         values.record_into(&mut Visitor(|field: &Field, value: Value<'_>| {
@@ -264,11 +308,11 @@ impl FieldSet {
             if let (Value::Error(error), false) = (&value, redacted) {
                 fragment.clear();
                 let key_end = key_into(&mut fragment, prefix, field.name(), ERROR_MESSAGE_SUFFIX);
-                value.json_into(&mut fragment);
+                value.json_into(&mut fragment, limit);
                 self.upsert(&fragment, key_end);
                 fragment.clear();
                 let key_end = key_into(&mut fragment, prefix, field.name(), ERROR_SOURCES_SUFFIX);
-                if sources_into(&mut fragment, *error) {
+                if sources_into(&mut fragment, *error, limit) {
                     self.upsert(&fragment, key_end);
                 }
                 return;
@@ -278,7 +322,7 @@ impl FieldSet {
             if redacted {
                 fragment.extend_from_slice(REDACTED);
             } else {
-                value.json_into(&mut fragment);
+                value.json_into(&mut fragment, limit);
             }
             self.upsert(&fragment, key_end);
         }));

@@ -1,7 +1,6 @@
 //! The hand-written JSON writing primitives: string escaping, numbers and
 //! timestamps, appended to a byte buffer that always holds valid UTF-8.
 
-use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// For each byte: 0 when it is copied as is, otherwise the character that
@@ -90,28 +89,6 @@ pub(crate) fn escape_lossy_into(buf: &mut Vec<u8>, bytes: &[u8]) {
             buf.extend_from_slice("\u{fffd}".as_bytes());
         }
     }
-}
-
-/// A `fmt::Write` that escapes everything written through it, for `Debug`
-/// and `Display` output.
-pub(crate) struct Escaper<'a>(pub(crate) &'a mut Vec<u8>);
-
-impl fmt::Write for Escaper<'_> {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        escape_into(self.0, text);
-        Ok(())
-    }
-}
-
-/// Appends the `Debug` output of `value` as the inside of a JSON string. A
-/// `Debug` impl that fails leaves what it wrote so far.
-pub(crate) fn debug_into(buf: &mut Vec<u8>, value: &dyn fmt::Debug) {
-    let _ = fmt::write(&mut Escaper(buf), format_args!("{value:?}"));
-}
-
-/// Appends the `Display` output of `value` as the inside of a JSON string.
-pub(crate) fn display_into(buf: &mut Vec<u8>, value: &dyn fmt::Display) {
-    let _ = fmt::write(&mut Escaper(buf), format_args!("{value}"));
 }
 
 /// Appends an integer.

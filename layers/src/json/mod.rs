@@ -3,9 +3,10 @@
 
 mod fields;
 mod format;
+mod limit;
+mod scratch;
 mod style;
 
-use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -20,10 +21,13 @@ use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::{ExtensionsMut, LookupSpan, SpanRef};
 
 use self::fields::{
-    CallsiteCache, ERROR_MESSAGE_SUFFIX, ERROR_SOURCES_SUFFIX, FieldSet, JsonSpanFields, REDACTED,
-    RecordFields, SeenKeys, Value, Visitor, key_into, sources_into,
+    ERROR_MESSAGE_SUFFIX, ERROR_SOURCES_SUFFIX, FieldKey, FieldSet, JsonSpanFields, REDACTED,
+    RecordFields, Value, Visitor, key_into, sources_into,
 };
-use self::format::{TimestampCache, escape_into, timestamp_into};
+use self::format::{escape_into, timestamp_into};
+pub use self::limit::{DEFAULT_MAX_FIELD_LEN, MAX_RESOURCE_LEN};
+use self::limit::{Limit, count_truncated, resource_value};
+use self::scratch::{SCRATCH, Scratch};
 pub use self::style::KeyStyle;
 use self::style::member_into;
 use crate::redact::Redaction;
@@ -80,17 +84,18 @@ pub enum SpanFields {
 /// JSON layers of one stack store on the same span.
 static NEXT_LAYER_ID: AtomicUsize = AtomicUsize::new(1);
 
-/// A retained line buffer larger than this is shrunk after use.
-const MAX_RETAINED: usize = 64 * 1024;
-
 /// A `tracing_subscriber` layer that writes one JSON object per event.
 ///
 /// ```text
 /// {"timestamp":"2026-06-15T14:32:45.123Z","level":"INFO","logger":"data_pipeline","message":"done","service.name":"svc","service.version":"1.0.0","deployment.environment":"production","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","data":{"rows_processed":1000}}
 /// ```
 ///
-/// - `logger` is the event's target; `message` its `message` field (empty
-///   when it has none).
+/// - `logger` is the event's target; `message` its `message` field. It is
+///   never empty: an event without a message of its own (what
+///   `#[instrument(err)]` emits, or an error that the OpenTelemetry SDK
+///   reports about itself) takes the text of its `error` field (else
+///   `error.message`, `error_message`, `err` or `reason`, unless redacted),
+///   or else the event's name.
 /// - `service.name`, `service.version` and `deployment.environment` appear
 ///   when set, followed by the [static fields](JsonLayer::with_static_field).
 /// - `trace_id` and `span_id` are those of the event's span (see
@@ -139,6 +144,7 @@ pub struct JsonLayer<W = fn() -> io::Stdout> {
     static_fields: Vec<(String, String)>,
     span_fields: SpanFields,
     redaction: Redaction,
+    max_field_len: usize,
     clock: Option<Box<dyn Clock>>,
     prepared: Prepared,
     #[cfg(feature = "opentelemetry")]
@@ -176,6 +182,7 @@ where
             static_fields: Vec::new(),
             span_fields: SpanFields::default(),
             redaction: Redaction::default(),
+            max_field_len: DEFAULT_MAX_FIELD_LEN,
             clock: None,
             prepared: Prepared::default(),
             #[cfg(feature = "opentelemetry")]
@@ -187,44 +194,48 @@ where
 }
 
 impl<W> JsonLayer<W> {
-    /// Sets `service.name`.
+    /// Sets `service.name`, cut to [`MAX_RESOURCE_LEN`] bytes (and marked
+    /// `[truncated]`) since it goes into every line.
     ///
     /// Defaults to none: the key is left out.
     #[must_use]
     pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
-        self.service_name = Some(name.into());
+        self.service_name = Some(resource_value(name.into()));
         self.prepare();
         self
     }
 
-    /// Sets `service.version`.
+    /// Sets `service.version`, cut to [`MAX_RESOURCE_LEN`] bytes.
     ///
     /// Defaults to none: the key is left out.
     #[must_use]
     pub fn with_service_version(mut self, version: impl Into<String>) -> Self {
-        self.service_version = Some(version.into());
+        self.service_version = Some(resource_value(version.into()));
         self.prepare();
         self
     }
 
-    /// Sets `deployment.environment` (`production`, `staging`, ...).
+    /// Sets `deployment.environment` (`production`, `staging`, ...), cut to
+    /// [`MAX_RESOURCE_LEN`] bytes.
     ///
     /// Defaults to none: the key is left out.
     #[must_use]
     pub fn with_environment(mut self, environment: impl Into<String>) -> Self {
-        self.environment = Some(environment.into());
+        self.environment = Some(resource_value(environment.into()));
         self.prepare();
         self
     }
 
     /// Adds a top-level string field written on every line, after the
     /// service fields (for example `cloud.region`). Use keys that differ from
-    /// the standard ones.
+    /// the standard ones. Keys and values are cut to [`MAX_RESOURCE_LEN`]
+    /// bytes.
     ///
     /// Defaults to no static fields.
     #[must_use]
     pub fn with_static_field(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
-        self.static_fields.push((key.into(), value.into()));
+        self.static_fields
+            .push((resource_value(key.into()), resource_value(value.into())));
         self.prepare();
         self
     }
@@ -258,6 +269,17 @@ impl<W> JsonLayer<W> {
         self
     }
 
+    /// Replaces the redaction rule, to share one [`Redaction`] with the other
+    /// layers and exporters (see [`crate::redact`]).
+    ///
+    /// Defaults to [`Redaction::default`].
+    #[must_use]
+    pub fn with_redaction(mut self, redaction: Redaction) -> Self {
+        self.redaction = redaction;
+        self.id = NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed);
+        self
+    }
+
     /// Adds one name to the redaction list (see
     /// [`JsonLayer::with_redacted_fields`]).
     ///
@@ -266,6 +288,21 @@ impl<W> JsonLayer<W> {
     pub fn with_redacted_field(mut self, name: impl AsRef<str>) -> Self {
         self.redaction.add(name.as_ref());
         self.id = NEXT_LAYER_ID.fetch_add(1, Ordering::Relaxed);
+        self
+    }
+
+    /// Sets the longest value of a field (and of the message), in bytes of
+    /// text before JSON escaping. A longer string, `Debug` or `Display` value
+    /// is cut at a character boundary and ends with the marker
+    /// `[truncated]`; formatting a `Debug` or `Display` value stops there.
+    /// Cut values are counted in
+    /// `autotel_truncated_values_total{signal="logs"}`. Numbers and
+    /// booleans are never cut.
+    ///
+    /// Defaults to [`DEFAULT_MAX_FIELD_LEN`] (16 KiB).
+    #[must_use]
+    pub fn with_max_field_len(mut self, bytes: usize) -> Self {
+        self.max_field_len = bytes;
         self
     }
 
@@ -306,6 +343,7 @@ impl<W> JsonLayer<W> {
             static_fields: self.static_fields,
             span_fields: self.span_fields,
             redaction: self.redaction,
+            max_field_len: self.max_field_len,
             clock: self.clock,
             prepared: self.prepared,
             #[cfg(feature = "opentelemetry")]
@@ -376,7 +414,9 @@ impl<W> JsonLayer<W> {
 
     fn record_span_fields(&self, fields: &mut FieldSet, values: &dyn RecordFields, name: &str) {
         let prefix = (self.span_fields == SpanFields::Prefixed).then_some(name);
-        fields.record(values, prefix, &self.redaction);
+        let mut limit = Limit::new(self.max_field_len);
+        fields.record(values, prefix, &self.redaction, &mut limit);
+        count_truncated(limit.cuts());
     }
 
     fn format_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, scratch: &mut Scratch)
@@ -387,6 +427,7 @@ impl<W> JsonLayer<W> {
         let Scratch {
             line,
             message,
+            stand_in,
             data,
             seen,
             timestamps,
@@ -399,15 +440,29 @@ impl<W> JsonLayer<W> {
         // the logger, and its `log.*` fields say no more than the line does.
         let normalized = event.normalized_metadata();
         let from_log = normalized.is_some();
+        // The rank of the field whose text is in `stand_in`.
+        let mut stand_in_rank = 0;
+        let mut limit = Limit::new(self.max_field_len);
+        // The stand-in copies a field whose cut `limit` counts.
+        let mut stand_in_limit = Limit::new(self.max_field_len);
         event.record(&mut Visitor(|field: &Field, value: Value<'_>| {
             if field.name() == "message" {
-                value.text_into(message);
+                value.text_into(message, &mut limit);
                 return;
             }
             if from_log && field.name().starts_with("log.") {
                 return;
             }
-            let (fragment, redacted) = keys.get(field.index()).unwrap_or_default();
+            let FieldKey {
+                text: fragment,
+                redacted,
+                stand_in: rank,
+            } = keys.get(field.index()).unwrap_or_default();
+            if rank != 0 && (stand_in_rank == 0 || rank < stand_in_rank) {
+                stand_in_rank = rank;
+                stand_in.clear();
+                value.text_into(stand_in, &mut stand_in_limit);
+            }
             let mut key = |data: &mut Vec<u8>, suffix: &str| {
                 if !data.is_empty() {
                     data.push(b',');
@@ -428,10 +483,10 @@ impl<W> JsonLayer<W> {
                 data.extend_from_slice(REDACTED);
             } else if let Value::Error(error) = value {
                 key(data, ERROR_MESSAGE_SUFFIX);
-                value.json_into(data);
+                value.json_into(data, &mut limit);
                 let rollback = data.len();
                 key(data, ERROR_SOURCES_SUFFIX);
-                if !sources_into(data, error) {
+                if !sources_into(data, error, &mut limit) {
                     data.truncate(rollback);
                     if track {
                         seen.pop();
@@ -439,9 +494,10 @@ impl<W> JsonLayer<W> {
                 }
             } else {
                 key(data, "");
-                value.json_into(data);
+                value.json_into(data, &mut limit);
             }
         }));
+        count_truncated(limit.cuts());
 
         let mut context = None;
         if let Some(scope) = ctx.event_scope(event) {
@@ -487,7 +543,16 @@ impl<W> JsonLayer<W> {
                 .map_or(metadata.target(), Metadata::target),
         );
         line.extend_from_slice(&prepared.message);
-        line.extend_from_slice(message);
+        // Never an empty message: an event without one (`#[instrument(err)]`,
+        // the OpenTelemetry SDK's error reports) takes its error's text, or
+        // else its name.
+        if !message.is_empty() {
+            line.extend_from_slice(message);
+        } else if !stand_in.is_empty() {
+            line.extend_from_slice(stand_in);
+        } else {
+            escape_into(line, metadata.name());
+        }
         line.extend_from_slice(&prepared.resource);
         if let Some(context) = &context {
             self.style.ids_into(line, context);
@@ -510,38 +575,25 @@ fn store_fields(extensions: &mut ExtensionsMut<'_>, fields: FieldSet) {
     }
 }
 
-/// The per-thread buffers one line is built in.
-#[derive(Debug, Default)]
-struct Scratch {
-    line: Vec<u8>,
-    message: Vec<u8>,
-    data: Vec<u8>,
-    /// The ranges of the keys written to `data`, to skip duplicates.
-    seen: SeenKeys,
-    timestamps: TimestampCache,
-    callsites: CallsiteCache,
+/// Span fields taken out of a span's extensions while a record is
+/// formatted; dropping it, even while a panic unwinds, puts them back.
+struct PutBack<'a, 'b, S>
+where
+    S: for<'l> LookupSpan<'l>,
+{
+    span: &'b SpanRef<'a, S>,
+    fields: FieldSet,
+    layer: usize,
 }
 
-impl Scratch {
-    fn clear(&mut self) {
-        self.line.clear();
-        self.message.clear();
-        self.data.clear();
-        self.seen.clear();
+impl<S> Drop for PutBack<'_, '_, S>
+where
+    S: for<'l> LookupSpan<'l>,
+{
+    fn drop(&mut self) {
+        let fields = std::mem::take(&mut self.fields).with_layer(self.layer);
+        store_fields(&mut self.span.extensions_mut(), fields);
     }
-
-    fn trim(&mut self) {
-        for buf in [&mut self.line, &mut self.message, &mut self.data] {
-            if buf.capacity() > MAX_RETAINED {
-                buf.clear();
-                buf.shrink_to(MAX_RETAINED / 16);
-            }
-        }
-    }
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 impl<S, W> Layer<S> for JsonLayer<W>
@@ -576,13 +628,19 @@ where
         };
         // Formatting runs user code, which may log: never hold the
         // extensions while it runs.
-        let mut fields = span
+        let fields = span
             .extensions_mut()
             .get_mut::<JsonSpanFields>()
             .map(|all| std::mem::replace(all.get_or_insert(self.id), FieldSet::empty(self.id)))
             .unwrap_or_default();
-        self.record_span_fields(&mut fields, values, span.name());
-        store_fields(&mut span.extensions_mut(), fields.with_layer(self.id));
+        // It may also panic (a `Debug` impl): the guard puts the fields back
+        // either way, with the values recorded before the panic.
+        let mut taken = PutBack {
+            span: &span,
+            fields,
+            layer: self.id,
+        };
+        self.record_span_fields(&mut taken.fields, values, span.name());
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -615,6 +673,7 @@ impl<W> fmt::Debug for JsonLayer<W> {
             .field("static_fields", &self.static_fields)
             .field("span_fields", &self.span_fields)
             .field("redaction", &self.redaction)
+            .field("max_field_len", &self.max_field_len)
             .field("clock", &self.clock.as_ref().map_or("system", |_| "custom"))
             .finish_non_exhaustive()
     }

@@ -6,6 +6,7 @@ use tracing_core::field::{Field, Visit};
 
 use super::store::{ABSENT, Interner};
 use super::{MAX_DIMENSIONS, MAX_LABEL_VALUE_BYTES};
+use crate::redact::REDACTED;
 
 /// What a field means to the layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +210,8 @@ impl Value<'_> {
 pub(super) struct FieldVisitor<'a> {
     roles: &'a [Role],
     dimensions: &'a [Interner],
+    /// By dimension: whether its values are hidden.
+    redacted: &'a [bool],
     captured: &'a mut Captured,
 }
 
@@ -216,11 +219,13 @@ impl<'a> FieldVisitor<'a> {
     pub(super) fn new(
         roles: &'a [Role],
         dimensions: &'a [Interner],
+        redacted: &'a [bool],
         captured: &'a mut Captured,
     ) -> Self {
         Self {
             roles,
             dimensions,
+            redacted,
             captured,
         }
     }
@@ -229,15 +234,17 @@ impl<'a> FieldVisitor<'a> {
         let Some(role) = self.roles.get(field.index()).copied() else {
             return;
         };
-        if let Some(interner) = role
-            .dim
-            .and_then(|dim| self.dimensions.get(usize::from(dim)))
+        if let Some(dim) = role.dim.map(usize::from)
+            && let Some(interner) = self.dimensions.get(dim)
         {
-            let mut text = Text::new();
-            value.into_text(&mut text);
-            if let Some(dim) = role.dim {
-                self.captured.dims[usize::from(dim)] = interner.intern(text.as_str().unwrap_or(""));
-            }
+            // A hidden value is never formatted.
+            self.captured.dims[dim] = if self.redacted.get(dim).copied().unwrap_or(false) {
+                interner.intern(REDACTED)
+            } else {
+                let mut text = Text::new();
+                value.into_text(&mut text);
+                interner.intern(text.as_str().unwrap_or(""))
+            };
         }
         let captured = &mut *self.captured;
         match role.kind {

@@ -18,6 +18,7 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::Error;
 use crate::catalog::{self, MetricDef};
+use crate::redact::Redaction;
 use fields::{Captured, FieldVisitor, Role, RoleKind};
 use store::{
     ABSENT, AppendOnly, FastHash, Interner, OVERFLOW, Series, SeriesCache, SlotSpan, SpanSlots,
@@ -132,6 +133,7 @@ struct Config {
     exclude_targets: Vec<String>,
     buckets: Vec<f64>,
     max_series: usize,
+    redaction: Redaction,
 }
 
 impl Default for Config {
@@ -145,6 +147,7 @@ impl Default for Config {
             exclude_targets: Vec::new(),
             buckets: DEFAULT_DURATION_BUCKETS.to_vec(),
             max_series: DEFAULT_MAX_SERIES,
+            redaction: Redaction::default(),
         }
     }
 }
@@ -230,6 +233,17 @@ impl SpanMetricsLayer {
             ));
         }
         Ok(self.reconfigure(|config| config.dimensions.push(Arc::from(field))))
+    }
+
+    /// Sets the names whose values are hidden: a dimension whose field name
+    /// matches is recorded with the label value `[REDACTED]`, whatever the
+    /// span says (the one rule of [`crate::redact`], shared with
+    /// [`JsonLayer`](crate::JsonLayer) and the OTLP export).
+    ///
+    /// Defaults to [`Redaction::default`].
+    #[must_use]
+    pub fn with_redaction(self, redaction: Redaction) -> Self {
+        self.reconfigure(|config| config.redaction = redaction)
     }
 
     /// Records only spans with one of these names (on top of the other
@@ -726,6 +740,8 @@ struct State {
     slots: SpanSlots,
     spans: SpanTable<SpanState>,
     dimension_values: Vec<Interner>,
+    /// By dimension: whether its values are hidden.
+    dimension_redacted: Vec<bool>,
     pipelines: Interner,
     steps: Interner,
     error_types: Interner,
@@ -813,6 +829,11 @@ impl State {
                 .dimensions
                 .iter()
                 .map(|_| Interner::new(cap))
+                .collect(),
+            dimension_redacted: config
+                .dimensions
+                .iter()
+                .map(|field| config.redaction.matches(field))
                 .collect(),
             pipelines: Interner::new(cap),
             steps: Interner::new(cap),
@@ -1365,6 +1386,7 @@ where
                 attrs.record(&mut FieldVisitor::new(
                     &site.roles,
                     &state.dimension_values,
+                    &state.dimension_redacted,
                     &mut captured,
                 ));
                 self.start_span(id, attrs, start, index, site, &captured, &ctx);
@@ -1391,6 +1413,7 @@ where
         values.record(&mut FieldVisitor::new(
             &site.roles,
             &state.dimension_values,
+            &state.dimension_redacted,
             &mut captured,
         ));
         self.update_span(id, holder, &captured, &ctx);
@@ -1409,7 +1432,7 @@ where
             }
             let mut captured = Captured::new();
             if site.any_role {
-                event.record(&mut FieldVisitor::new(&site.roles, &[], &mut captured));
+                event.record(&mut FieldVisitor::new(&site.roles, &[], &[], &mut captured));
             }
             Some(captured)
         });

@@ -24,6 +24,22 @@
 //! Lines written after the guard was dropped count with `reason="closed"`,
 //! and lines the destination refused with `reason="io_error"`.
 //!
+//! # A destination that stalls or fails
+//!
+//! A producer never waits without bound: past
+//! [`NonBlockingBuilder::with_max_wait`] (1 s by default) its line is dropped
+//! and counted as `buffer_full`, and so are the lines of every producer until
+//! the background thread takes the buffer again (a stdout pipe that nobody
+//! reads costs a program one wait, not one per line).
+//!
+//! A failed write drops the lines of that write (`reason="io_error"`) and
+//! prints one message on standard error per kind of error, ignoring any
+//! error of standard error itself: the writer never panics. After a closed
+//! pipe (`program | head -n 2`) it writes nothing more and drops every later
+//! line; after any other error (a full disk) it tries again one second
+//! later, dropping the lines logged meanwhile, so a failing destination
+//! costs one write attempt a second.
+//!
 //! # Costs
 //!
 //! A line costs the producer a lock of a mutex that the background thread
@@ -45,20 +61,25 @@ use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::catalog::AUTOTEL_DROPPED_TOTAL;
+
+mod worker;
 
 /// The default size of the buffer, in bytes.
 pub const DEFAULT_BUFFER_SIZE: usize = 1024 * 1024;
 
 /// The default longest time a line waits in the buffer.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(5);
+
+/// The default longest time a producer waits for room in the buffer.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// Empty flush intervals after which the background thread sleeps until a
 /// producer wakes it.
@@ -93,6 +114,7 @@ pub struct NonBlockingBuilder {
     thread_name: String,
     flush_interval: Duration,
     shutdown_timeout: Duration,
+    max_wait: Duration,
 }
 
 struct Shared {
@@ -108,9 +130,9 @@ struct Shared {
     threshold: usize,
     flush_interval: Duration,
     lossy: bool,
+    max_wait: Duration,
     waits: AtomicU64,
     dropped: AtomicU64,
-    reported_io_error: AtomicBool,
     dropped_buffer_full: OnceLock<metrics::Counter>,
     dropped_closed: OnceLock<metrics::Counter>,
     dropped_io_error: OnceLock<metrics::Counter>,
@@ -124,6 +146,9 @@ struct State {
     /// ... and it waits without a timeout: the next line must wake it.
     worker_asleep: bool,
     producers_waiting: usize,
+    /// A producer waited the longest time for room: until the background
+    /// thread takes the buffer, lines that do not fit are dropped at once.
+    stalled: bool,
     /// Write calls taken into the buffer, and how many of them the
     /// background thread has written out.
     pushed: u64,
@@ -165,15 +190,17 @@ impl Shared {
         .increment(lines);
     }
 
-    /// Appends one write call's bytes, waiting for room unless lossy.
+    /// Appends one write call's bytes, waiting for room (at most
+    /// `max_wait`) unless lossy.
     fn push(&self, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
         let mut state = self.lock();
-        let mut waited = false;
+        // Set on the first wait; `None` inside means no deadline.
+        let mut deadline: Option<Option<Instant>> = None;
         loop {
-            if state.closed {
+            if state.closed || state.finished {
                 drop(state);
                 self.count_dropped(1, DropReason::Closed);
                 return;
@@ -182,23 +209,38 @@ impl Shared {
             if fits || state.buffer.is_empty() {
                 break;
             }
-            if self.lossy {
+            if self.lossy || state.stalled {
                 drop(state);
                 self.count_dropped(1, DropReason::BufferFull);
                 return;
             }
-            if !waited {
-                waited = true;
+            let deadline = *deadline.get_or_insert_with(|| {
                 self.waits.fetch_add(1, Ordering::Relaxed);
+                Instant::now().checked_add(self.max_wait)
+            });
+            let remaining = deadline.map(|at| at.saturating_duration_since(Instant::now()));
+            if remaining == Some(Duration::ZERO) {
+                state.stalled = true;
+                drop(state);
+                self.count_dropped(1, DropReason::BufferFull);
+                return;
             }
             if std::mem::take(&mut state.worker_waiting) {
                 self.lines_ready.notify_one();
             }
             state.producers_waiting += 1;
-            state = self
-                .room
-                .wait(state)
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            state = match remaining {
+                Some(remaining) => {
+                    self.room
+                        .wait_timeout(state, remaining)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .0
+                }
+                None => self
+                    .room
+                    .wait(state)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            };
             state.producers_waiting -= 1;
         }
         state.buffer.extend_from_slice(bytes);
@@ -215,91 +257,6 @@ impl Shared {
     }
 }
 
-fn run<W: Write>(shared: &Shared, mut out: W) {
-    let mut batch = Vec::with_capacity(shared.buffer_size);
-    let mut idle_intervals = 0;
-    loop {
-        let mut state = shared.lock();
-        // Write when the buffer reaches the threshold, when lines waited a
-        // whole interval, or when closing.
-        let mut waited_an_interval = false;
-        while !state.closed
-            && !state.flush_requested
-            && state.buffer.len() < shared.threshold
-            && (state.buffer.is_empty() || !waited_an_interval)
-        {
-            let asleep = state.buffer.is_empty() && idle_intervals >= IDLE_INTERVALS_BEFORE_SLEEP;
-            state.worker_waiting = true;
-            state.worker_asleep = asleep;
-            if asleep {
-                state = shared
-                    .lines_ready
-                    .wait(state)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                idle_intervals = 0;
-            } else {
-                let (woken, timeout) = shared
-                    .lines_ready
-                    .wait_timeout(state, shared.flush_interval)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                state = woken;
-                if timeout.timed_out() {
-                    waited_an_interval = true;
-                    if state.buffer.is_empty() {
-                        idle_intervals += 1;
-                    }
-                }
-            }
-            state.worker_waiting = false;
-            state.worker_asleep = false;
-        }
-        if state.buffer.is_empty() {
-            if std::mem::take(&mut state.flush_requested) {
-                state.written = state.pushed;
-                drop(state);
-                shared.finished.notify_all();
-                continue;
-            }
-            if state.closed {
-                break;
-            }
-            continue;
-        }
-        idle_intervals = 0;
-        std::mem::swap(&mut state.buffer, &mut batch);
-        let taken = state.pushed;
-        let producers_waiting = state.producers_waiting > 0;
-        drop(state);
-        if producers_waiting {
-            shared.room.notify_all();
-        }
-        if let Err(error) = out.write_all(&batch).and_then(|()| out.flush()) {
-            let lines = batch.iter().filter(|&&byte| byte == b'\n').count();
-            shared.count_dropped(lines.max(1) as u64, DropReason::IoError);
-            if !shared.reported_io_error.swap(true, Ordering::Relaxed) {
-                eprintln!("autotel: the log writer failed and dropped {lines} lines: {error}");
-            }
-        }
-        batch.clear();
-        if batch.capacity() > 4 * shared.buffer_size {
-            batch.shrink_to(shared.buffer_size);
-        }
-        let mut state = shared.lock();
-        state.written = taken;
-        if state.flush_requested && state.buffer.is_empty() {
-            state.flush_requested = false;
-        }
-        drop(state);
-        shared.finished.notify_all();
-    }
-    let _ = out.flush();
-    let mut state = shared.lock();
-    state.finished = true;
-    drop(state);
-    shared.finished.notify_all();
-    shared.room.notify_all();
-}
-
 impl Default for NonBlockingBuilder {
     fn default() -> Self {
         Self {
@@ -308,6 +265,7 @@ impl Default for NonBlockingBuilder {
             thread_name: "autotel-log-writer".to_owned(),
             flush_interval: DEFAULT_FLUSH_INTERVAL,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            max_wait: DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -327,10 +285,25 @@ impl NonBlockingBuilder {
     /// Sets whether a line that does not fit is dropped (and counted)
     /// instead of making the producer wait.
     ///
-    /// Defaults to `false`: lossless, the producer waits.
+    /// Defaults to `false`: lossless, the producer waits (at most
+    /// [`with_max_wait`](Self::with_max_wait)).
     #[must_use]
     pub fn lossy(mut self, lossy: bool) -> Self {
         self.lossy = lossy;
+        self
+    }
+
+    /// Sets the longest time a producer waits for room in the buffer in
+    /// lossless mode. Past it the line is dropped and counted
+    /// (`reason="buffer_full"`), and so are the lines that do not fit until
+    /// the background thread takes the buffer again: a destination that
+    /// stalls (a pipe nobody reads) never blocks the program for longer.
+    /// `Duration::MAX` waits without bound.
+    ///
+    /// Defaults to [`DEFAULT_MAX_WAIT`] (1 s).
+    #[must_use]
+    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
         self
     }
 
@@ -406,9 +379,9 @@ impl NonBlockingBuilder {
             threshold: (self.buffer_size / 2).max(1),
             flush_interval: self.flush_interval,
             lossy: self.lossy,
+            max_wait: self.max_wait,
             waits: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
-            reported_io_error: AtomicBool::new(false),
             dropped_buffer_full: OnceLock::new(),
             dropped_closed: OnceLock::new(),
             dropped_io_error: OnceLock::new(),
@@ -416,7 +389,7 @@ impl NonBlockingBuilder {
         let worker = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name(self.thread_name)
-            .spawn(move || run(&worker, out))?;
+            .spawn(move || worker::run(&worker, out))?;
         Ok((
             NonBlocking {
                 shared: Arc::clone(&shared),
@@ -545,6 +518,7 @@ impl fmt::Debug for NonBlocking {
         f.debug_struct("NonBlocking")
             .field("buffer_size", &self.shared.buffer_size)
             .field("lossy", &self.shared.lossy)
+            .field("max_wait", &self.shared.max_wait)
             .field("waits", &self.waits())
             .field("dropped", &self.dropped())
             .finish()
@@ -560,99 +534,4 @@ impl fmt::Debug for FlushGuard {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A destination that keeps every chunk it is given.
-    #[derive(Clone, Default)]
-    struct Chunks(Arc<Mutex<Vec<Vec<u8>>>>);
-
-    impl Write for Chunks {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().push(buf.to_vec());
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn flush_within_writes_out_before_the_interval() {
-        let chunks = Chunks::default();
-        let (mut writer, _guard) = NonBlocking::builder()
-            .with_flush_interval(Duration::from_secs(3600))
-            .build(chunks.clone())
-            .unwrap();
-        assert!(
-            writer.flush_within(Duration::from_secs(1)),
-            "nothing to write"
-        );
-        for i in 0..3 {
-            writer.write_all(format!("line {i}\n").as_bytes()).unwrap();
-        }
-        assert!(writer.flush_within(Duration::from_secs(30)));
-        let written: Vec<u8> = chunks.0.lock().unwrap().concat();
-        assert_eq!(written, b"line 0\nline 1\nline 2\n");
-        writer.write_all(b"line 3\n").unwrap();
-        assert!(writer.flush_within(Duration::from_secs(30)));
-        assert!(chunks.0.lock().unwrap().concat().ends_with(b"line 3\n"));
-    }
-
-    #[test]
-    fn drop_writes_out_everything_in_order() {
-        let chunks = Chunks::default();
-        let (writer, guard) = NonBlocking::builder().build(chunks.clone()).unwrap();
-        for i in 0..1000 {
-            writeln!(&writer, "line {i}").unwrap();
-        }
-        drop(guard);
-        let all = String::from_utf8(chunks.0.lock().unwrap().concat()).unwrap();
-        let expected: String = (0..1000).map(|i| format!("line {i}\n")).collect();
-        assert_eq!(all, expected);
-    }
-
-    #[test]
-    fn lines_after_the_guard_are_dropped_and_counted() {
-        let (mut writer, guard) = NonBlocking::builder().build(io::sink()).unwrap();
-        drop(guard);
-        writer.write_all(b"late\n").unwrap();
-        assert_eq!(writer.dropped(), 1);
-    }
-
-    #[test]
-    fn a_line_larger_than_the_buffer_is_kept_whole() {
-        let chunks = Chunks::default();
-        let (writer, guard) = NonBlocking::builder()
-            .with_buffer_size(8)
-            .build(chunks.clone())
-            .unwrap();
-        (&writer).write_all(b"short\n").unwrap();
-        (&writer)
-            .write_all(b"a line longer than eight bytes\n")
-            .unwrap();
-        drop(guard);
-        let all = String::from_utf8(chunks.0.lock().unwrap().concat()).unwrap();
-        assert_eq!(all, "short\na line longer than eight bytes\n");
-        assert_eq!(writer.dropped(), 0);
-    }
-
-    struct Broken;
-
-    impl Write for Broken {
-        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-            Err(io::Error::other("disk gone"))
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn write_errors_count_the_lines_lost() {
-        let (writer, guard) = NonBlocking::builder().build(Broken).unwrap();
-        (&writer).write_all(b"one\ntwo\n").unwrap();
-        drop(guard);
-        assert_eq!(writer.dropped(), 2);
-    }
-}
+mod tests;
