@@ -257,7 +257,7 @@ fn drive(worker: u64, service: SocketAddr, rate: u64, stop: &AtomicBool, totals:
                     info!(items_processed = 10u64, "step done");
                 }
             });
-            if i % 250 == 0 {
+            if i.is_multiple_of(250) {
                 error!(item = i, "iteration failed on purpose");
             }
         });
