@@ -16,7 +16,7 @@ fn figure(line: &str, key: &str) -> f64 {
 fn a_short_soak_reports_and_loses_nothing() {
     let otlp = std::env::var_os("AUTOTEL_TEST_AGENT_BIN").is_some();
     let mut command = common::example("soak");
-    command.args(["--seconds", "4", "--rate", "50"]);
+    command.args(["--seconds", "4", "--rate", "20"]);
     if !otlp {
         command.env_remove("AUTOTEL_TEST_AGENT_BIN");
     }
