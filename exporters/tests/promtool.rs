@@ -104,3 +104,114 @@ fn promtool_rejects_a_gauge_named_like_a_counter() {
     let (ok, said) = check_metrics(&promtool, scrape);
     assert!(!ok, "promtool accepted a gauge ending in _total: {said}");
 }
+
+/// Label values that stress the escaping: the three escaped characters,
+/// backslashes before them, other control characters and any Unicode.
+fn label_value() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        any::<String>(),
+        proptest::collection::vec(
+            prop_oneof![
+                Just("\\".to_owned()),
+                Just("\"".to_owned()),
+                Just("\n".to_owned()),
+                Just("\\n".to_owned()),
+                Just("}".to_owned()),
+                Just(",x=\"".to_owned()),
+                Just("\r\t\u{0}".to_owned()),
+                "[a-z ]{0,4}",
+                any::<char>().prop_map(String::from),
+            ],
+            0..12
+        )
+        .prop_map(|parts| parts.concat()),
+    ]
+}
+
+/// The value of label `name` in each sample line of `metric`, unescaped.
+fn label_values(scrape: &str, metric: &str, name: &str) -> Vec<String> {
+    let start = format!("{name}=\"");
+    scrape
+        .lines()
+        .filter(|line| line.starts_with(&format!("{metric}{{")))
+        .filter_map(|line| {
+            let at = line.find(&start)? + start.len();
+            let mut value = String::new();
+            let mut chars = line[at..].chars();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => return Some(value),
+                    '\\' => match chars.next()? {
+                        'n' => value.push('\n'),
+                        other => value.push(other),
+                    },
+                    c => value.push(c),
+                }
+            }
+            None
+        })
+        .collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 12,
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Many series with arbitrary label values per promtool call: the scrape
+    /// passes `promtool check metrics` (parse and lint), and values without
+    /// backslashes read back exactly.
+    #[test]
+    fn promtool_accepts_arbitrary_label_values(
+        values in proptest::collection::hash_set(label_value(), 1..60),
+        host in label_value(),
+    ) {
+        let Some(promtool) = support::peer_bin("AUTOTEL_PROMTOOL_BIN") else {
+            return Ok(());
+        };
+        let recorder = Prometheus::new()
+            .without_listener()
+            .with_summary("step_duration_seconds")
+            .with_global_label("host", host.clone())
+            .build_recorder()
+            .expect("recorder");
+        let metadata = Metadata::new(module_path!(), Level::INFO, None);
+        for (i, value) in values.iter().enumerate() {
+            let labels = |extra: (&'static str, &'static str)| {
+                vec![Label::new("span_name", value.clone()), Label::new(extra.0, extra.1)]
+            };
+            recorder
+                .register_counter(&Key::from_parts("span_calls_total", labels(("status", "ok"))), &metadata)
+                .increment(i as u64 + 1);
+            recorder
+                .register_histogram(&Key::from_parts("span_duration_seconds", labels(("status", "ok"))), &metadata)
+                .record(i as f64 / 7.0);
+            recorder
+                .register_histogram(&Key::from_parts("step_duration_seconds", labels(("step_name", "load"))), &metadata)
+                .record(i as f64 / 3.0);
+            recorder
+                .register_gauge(&Key::from_parts("active_pipelines", vec![Label::new("pipeline_name", value.clone())]), &metadata)
+                .set(i as f64);
+        }
+        let handle = recorder.handle();
+        handle.run_upkeep();
+        let scrape = handle.render();
+        let (ok, said) = check_metrics(&promtool, &scrape);
+        proptest::prop_assert!(ok, "promtool check metrics rejected the scrape:\n{}\n--- scrape ---\n{}", said, scrape);
+
+        let read: std::collections::HashSet<String> =
+            label_values(&scrape, "span_calls_total", "span_name").into_iter().collect();
+        proptest::prop_assert_eq!(read.len(), values.len(), "one series per value");
+        for value in values.iter().filter(|v| !v.contains('\\')) {
+            proptest::prop_assert!(read.contains(value), "{:?} did not read back:\n{}", value, scrape);
+        }
+        if !host.contains('\\') {
+            for read_host in label_values(&scrape, "span_calls_total", "host") {
+                proptest::prop_assert_eq!(&read_host, &host);
+            }
+        }
+    }
+}

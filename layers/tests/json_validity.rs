@@ -5,7 +5,7 @@ mod json_support;
 
 use std::fmt;
 
-use autotel_layers::JsonLayer;
+use autotel_layers::{JsonLayer, KeyStyle};
 use json_support::Sink;
 use proptest::prelude::*;
 use serde_json::Value;
@@ -90,6 +90,40 @@ proptest! {
     }
 
     #[test]
+    fn any_resource_and_static_fields_round_trip(
+        name in any::<String>(),
+        version in any::<String>(),
+        environment in any::<String>(),
+        key in any::<String>(),
+        value in any::<String>(),
+        style in 0usize..4,
+    ) {
+        let style = match style {
+            0 => KeyStyle::autotel(),
+            1 => KeyStyle::ecs(),
+            2 => KeyStyle::google_cloud(name.clone()),
+            _ => KeyStyle::datadog(),
+        };
+        let sink = Sink::new();
+        let layer = JsonLayer::new(sink.clone())
+            .with_key_style(style)
+            .with_service_name(name.as_str())
+            .with_service_version(version.as_str())
+            .with_environment(environment.as_str())
+            .with_static_field(key.as_str(), value.as_str());
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || tracing::info!(text = value.as_str(), "{name}"));
+        // Every line parses (`json` panics otherwise) and holds each string.
+        let lines = sink.json();
+        prop_assert_eq!(lines.len(), 1);
+        let mut strings = Vec::new();
+        collect_strings(&lines[0], &mut strings);
+        for expected in [&name, &version, &environment, &value] {
+            prop_assert!(strings.contains(expected), "{:?} not in {}", expected, lines[0]);
+        }
+    }
+
+    #[test]
     fn short_decimals_read_back_bit_for_bit(n in -9_000_000_000_000_000i64..9_000_000_000_000_000, k in 0i32..9) {
         let float = n as f64 / 10f64.powi(k);
         let lines = capture(|| tracing::info!(float));
@@ -106,6 +140,21 @@ proptest! {
             Some(value) => prop_assert_eq!(value.to_bits(), float.to_bits()),
             None => prop_assert!(!float.is_finite()),
         }
+    }
+}
+
+/// Every string in `value`, keys included.
+fn collect_strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|item| collect_strings(item, out)),
+        Value::Object(map) => {
+            for (key, item) in map {
+                out.push(key.clone());
+                collect_strings(item, out);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -680,15 +680,19 @@ fn label_sets_past_the_cap_go_to_one_overflow_series() {
         1
     );
     assert_eq!(run.counter("pipeline_executions_total", &overflow), 2);
-    assert_eq!(
-        run.counter(
-            "autotel_series_overflow_total",
-            &[("metric", "pipeline_executions_total")]
-        ),
-        // Each overflowed run is counted when it starts (active_pipelines)
-        // and when it ends.
-        4
-    );
+    // Each overflowed run is counted once per metric it reaches: its start
+    // under active_pipelines, its end under the executions and durations.
+    for metric in [
+        "pipeline_executions_total",
+        "pipeline_duration_seconds",
+        "active_pipelines",
+    ] {
+        assert_eq!(
+            run.counter("autotel_series_overflow_total", &[("metric", metric)]),
+            2,
+            "{metric}"
+        );
+    }
     assert_eq!(run.counter("span_errors_total", &overflow), 2);
     assert_eq!(run.counter("span_errors_total", &[]), 4);
 }

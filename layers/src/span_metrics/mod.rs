@@ -990,7 +990,7 @@ impl SpanMetricsLayer {
             return;
         };
         metrics::with_recorder(|recorder| {
-            self.with_pipeline(recorder, pipeline, |handles| {
+            self.with_pipeline(recorder, pipeline, |handles, _| {
                 if captured.items > 0 {
                     handles.items.increment(captured.items);
                 }
@@ -1012,7 +1012,12 @@ impl SpanMetricsLayer {
     /// Counts a pipeline run that just started.
     fn start_run(&self, pipeline: u32) {
         metrics::with_recorder(|recorder| {
-            self.with_pipeline(recorder, pipeline, |handles| handles.active.increment(1.0));
+            self.with_pipeline(recorder, pipeline, |handles, series| {
+                handles.active.increment(1.0);
+                if series == Series::Overflow {
+                    count_overflow(recorder, &self.state().names.active);
+                }
+            });
         });
     }
 
@@ -1020,7 +1025,7 @@ impl SpanMetricsLayer {
         &self,
         recorder: &dyn Recorder,
         pipeline: u32,
-        f: impl FnOnce(&PipelineHandles) -> R,
+        f: impl FnOnce(&PipelineHandles, Series) -> R,
     ) -> R {
         let state = self.state();
         let names = &state.names;
@@ -1037,12 +1042,7 @@ impl SpanMetricsLayer {
             pipeline == OVERFLOW,
             |recorder| pipeline_handles(recorder, names, own()),
             |recorder| pipeline_handles(recorder, names, overflow_labels()),
-            |handles, series| {
-                if series == Series::Overflow {
-                    count_overflow(recorder, &names.executions);
-                }
-                f(handles)
-            },
+            |handles, series| f(handles, series),
         )
     }
 
@@ -1157,15 +1157,22 @@ impl SpanMetricsLayer {
         }
 
         match span.role {
-            PipelineRole::Run { pipeline } => self.with_pipeline(recorder, pipeline, |handles| {
-                if span.error || span.step_failed {
-                    handles.error.increment(1);
-                } else {
-                    handles.ok.increment(1);
-                }
-                handles.duration.record(seconds);
-                handles.active.decrement(1.0);
-            }),
+            PipelineRole::Run { pipeline } => {
+                self.with_pipeline(recorder, pipeline, |handles, series| {
+                    if span.error || span.step_failed {
+                        handles.error.increment(1);
+                    } else {
+                        handles.ok.increment(1);
+                    }
+                    handles.duration.record(seconds);
+                    handles.active.decrement(1.0);
+                    // The run's start was counted under `active_pipelines`.
+                    if series == Series::Overflow {
+                        count_overflow(recorder, &names.executions);
+                        count_overflow(recorder, &names.pipeline_duration);
+                    }
+                });
+            }
             PipelineRole::Step {
                 run,
                 pipeline,
