@@ -57,14 +57,21 @@ fn closed_port_counts_export_errors(protocol: Protocol) {
     assert!(stats.export_errors() >= 1, "{stats:?}");
     assert_eq!(stats.dropped_spans(), 5, "{stats:?}");
     assert_eq!(stats.dropped_logs(), 5, "{stats:?}");
-    let refused = [
-        ("exporter", "otlp"),
-        ("signal", "traces"),
-        ("reason", "unavailable"),
-    ];
-    assert!(global_counter_with("autotel_export_errors_total", &refused) >= 1);
+    // Refused, or (on a loaded machine) out of time retrying after refusals.
+    let counted = |reason| {
+        let labels = [
+            ("exporter", "otlp"),
+            ("signal", "traces"),
+            ("reason", reason),
+        ];
+        global_counter_with("autotel_export_errors_total", &labels)
+    };
+    assert!(counted("unavailable") + counted("timeout") >= 1);
     let report = otlp.last_export_error().expect("the failure is reported");
-    assert!(report.contains("failed (unavailable)"), "{report}");
+    assert!(
+        report.contains("failed (unavailable)") || report.contains("failed (timeout)"),
+        "{report}"
+    );
     assert!(global_counter("autotel_dropped_total", "reason", "export_failed") >= 10);
     // The program goes on: more telemetry is accepted and shutdown returns.
     emit(&otlp, 5);
