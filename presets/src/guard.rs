@@ -489,7 +489,9 @@ fn build_and_install(
     let otlp = match &settings.otlp {
         OtlpTarget::Off => None,
         target => {
-            let mut otlp = Otlp::new().with_service(service.clone());
+            let mut otlp = Otlp::new()
+                .with_service(service.clone())
+                .with_redaction(redaction.clone());
             if let OtlpTarget::Endpoint(endpoint) = target {
                 otlp = otlp.with_endpoint(endpoint).map_err(|e| early(e.into()))?;
             }
