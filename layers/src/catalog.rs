@@ -103,12 +103,49 @@ impl MetricDef {
     }
 }
 
+/// The label names of the catalog's metrics, one constant each: the entries
+/// below and the code that records them take their label names from here.
+pub mod label {
+    /// The name of a span.
+    pub const SPAN_NAME: &str = "span_name";
+    /// Whether a span or a run ended `ok` or with an `error`.
+    pub const STATUS: &str = "status";
+    /// The type of the error a span or a step ended with.
+    pub const ERROR_TYPE: &str = "error_type";
+    /// The name of a pipeline (the `pipeline.name` field of its run).
+    pub const PIPELINE_NAME: &str = "pipeline_name";
+    /// The name of a pipeline step (its `step.name` field).
+    pub const STEP_NAME: &str = "step_name";
+    /// The method of an HTTP request.
+    pub const HTTP_REQUEST_METHOD: &str = "http_request_method";
+    /// The route template an HTTP request matched.
+    pub const HTTP_ROUTE: &str = "http_route";
+    /// The status code of an HTTP response.
+    pub const HTTP_RESPONSE_STATUS_CODE: &str = "http_response_status_code";
+    /// The name of the service.
+    pub const SERVICE_NAME: &str = "service_name";
+    /// The version of the service.
+    pub const SERVICE_VERSION: &str = "service_version";
+    /// The environment the service runs in.
+    pub const DEPLOYMENT_ENVIRONMENT: &str = "deployment_environment";
+    /// The version of autotel.
+    pub const AUTOTEL_VERSION: &str = "autotel_version";
+    /// The signal concerned: `traces`, `metrics` or `logs`.
+    pub const SIGNAL: &str = "signal";
+    /// Why something was dropped or failed.
+    pub const REASON: &str = "reason";
+    /// The exporter concerned.
+    pub const EXPORTER: &str = "exporter";
+    /// The name of the metric concerned.
+    pub const METRIC: &str = "metric";
+}
+
 macro_rules! catalog {
-    ($( $(#[$doc:meta])* $ident:ident = ($name:literal, $kind:ident, $unit:expr, $desc:literal, [$($label:literal),* $(,)?]); )*) => {
+    ($( $(#[$doc:meta])* $ident:ident = ($name:literal, $kind:ident, $unit:expr, $desc:literal, [$($label:ident),* $(,)?]); )*) => {
         $(
             $(#[$doc])*
             pub const $ident: MetricDef =
-                MetricDef::new($name, MetricKind::$kind, $unit, $desc, &[$($label),*]);
+                MetricDef::new($name, MetricKind::$kind, $unit, $desc, &[$(label::$label),*]);
         )*
 
         /// Every metric of the catalog, in declaration order.
@@ -119,52 +156,52 @@ macro_rules! catalog {
 catalog! {
     /// Spans closed, by span name and status (`ok` / `error`).
     SPAN_CALLS_TOTAL = ("span_calls_total", Counter, None,
-        "Spans closed, by span name and status", ["span_name", "status"]);
+        "Spans closed, by span name and status", [SPAN_NAME, STATUS]);
     /// Wall time of spans from creation to close.
     SPAN_DURATION_SECONDS = ("span_duration_seconds", Histogram, Some(Unit::Seconds),
-        "Wall time of spans from creation to close", ["span_name", "status"]);
+        "Wall time of spans from creation to close", [SPAN_NAME, STATUS]);
     /// Spans that closed with an error, by span name and error type.
     SPAN_ERRORS_TOTAL = ("span_errors_total", Counter, None,
-        "Spans that closed with an error, by error type", ["span_name", "error_type"]);
+        "Spans that closed with an error, by error type", [SPAN_NAME, ERROR_TYPE]);
 
     /// Pipeline runs finished, by pipeline and status.
     PIPELINE_EXECUTIONS_TOTAL = ("pipeline_executions_total", Counter, None,
-        "Pipeline runs finished, by status", ["pipeline_name", "status"]);
+        "Pipeline runs finished, by status", [PIPELINE_NAME, STATUS]);
     /// Wall time of pipeline runs.
     PIPELINE_DURATION_SECONDS = ("pipeline_duration_seconds", Histogram, Some(Unit::Seconds),
-        "Wall time of pipeline runs", ["pipeline_name"]);
+        "Wall time of pipeline runs", [PIPELINE_NAME]);
     /// Pipeline runs in progress.
     ACTIVE_PIPELINES = ("active_pipelines", Gauge, None,
-        "Pipeline runs in progress", ["pipeline_name"]);
+        "Pipeline runs in progress", [PIPELINE_NAME]);
     /// Wall time of pipeline steps.
     STEP_DURATION_SECONDS = ("step_duration_seconds", Histogram, Some(Unit::Seconds),
-        "Wall time of pipeline steps", ["pipeline_name", "step_name"]);
+        "Wall time of pipeline steps", [PIPELINE_NAME, STEP_NAME]);
     /// Pipeline steps that failed, by error type.
     STEP_ERRORS_TOTAL = ("step_errors_total", Counter, None,
-        "Pipeline steps that failed, by error type", ["pipeline_name", "step_name", "error_type"]);
+        "Pipeline steps that failed, by error type", [PIPELINE_NAME, STEP_NAME, ERROR_TYPE]);
     /// Items processed by pipeline runs.
     ITEMS_PROCESSED_TOTAL = ("items_processed_total", Counter, None,
-        "Items processed by pipeline runs", ["pipeline_name"]);
+        "Items processed by pipeline runs", [PIPELINE_NAME]);
     /// Calls to external APIs made by pipeline runs.
     API_CALLS_TOTAL = ("api_calls_total", Counter, None,
-        "Calls to external APIs made by pipeline runs", ["pipeline_name"]);
+        "Calls to external APIs made by pipeline runs", [PIPELINE_NAME]);
     /// Money spent by pipeline runs, in US dollars (a fractional counter).
     PIPELINE_COST_USD_TOTAL = ("pipeline_cost_usd_total", FractionalCounter, None,
-        "Money spent by pipeline runs, in US dollars", ["pipeline_name"]);
+        "Money spent by pipeline runs, in US dollars", [PIPELINE_NAME]);
     /// Memory allocated by the last pipeline run.
     PIPELINE_MEMORY_BYTES = ("pipeline_memory_bytes", Gauge, Some(Unit::Bytes),
-        "Memory allocated by the last pipeline run", ["pipeline_name"]);
+        "Memory allocated by the last pipeline run", [PIPELINE_NAME]);
     /// CPU use of the last pipeline run, in percent of one core.
     PIPELINE_CPU_PERCENT = ("pipeline_cpu_percent", Gauge, Some(Unit::Percent),
-        "CPU use of the last pipeline run, in percent of one core", ["pipeline_name"]);
+        "CPU use of the last pipeline run, in percent of one core", [PIPELINE_NAME]);
 
     /// Duration of HTTP server requests.
     HTTP_SERVER_REQUEST_DURATION_SECONDS = ("http_server_request_duration_seconds", Histogram,
         Some(Unit::Seconds), "Duration of HTTP server requests",
-        ["http_request_method", "http_route", "http_response_status_code"]);
+        [HTTP_REQUEST_METHOD, HTTP_ROUTE, HTTP_RESPONSE_STATUS_CODE]);
     /// HTTP server requests in progress.
     HTTP_SERVER_ACTIVE_REQUESTS = ("http_server_active_requests", Gauge, None,
-        "HTTP server requests in progress", ["http_request_method"]);
+        "HTTP server requests in progress", [HTTP_REQUEST_METHOD]);
 
     /// CPU time of the process, user and system (a fractional counter).
     PROCESS_CPU_SECONDS_TOTAL = ("process_cpu_seconds_total", FractionalCounter, Some(Unit::Seconds),
@@ -211,22 +248,22 @@ catalog! {
     /// Always 1; its labels describe the build and the service.
     AUTOTEL_BUILD_INFO = ("autotel_build_info", Gauge, None,
         "Build and service information, always 1",
-        ["service_name", "service_version", "deployment_environment", "autotel_version"]);
+        [SERVICE_NAME, SERVICE_VERSION, DEPLOYMENT_ENVIRONMENT, AUTOTEL_VERSION]);
     /// Signals dropped by autotel, by signal and reason.
     AUTOTEL_DROPPED_TOTAL = ("autotel_dropped_total", Counter, None,
-        "Telemetry dropped by autotel, by signal and reason", ["signal", "reason"]);
+        "Telemetry dropped by autotel, by signal and reason", [SIGNAL, REASON]);
     /// Export attempts that failed, by exporter, signal and reason
     /// (`timeout`, `unavailable`, `tls`, `protocol`, `rejected`, ...).
     AUTOTEL_EXPORT_ERRORS_TOTAL = ("autotel_export_errors_total", Counter, None,
         "Export attempts that failed, by exporter, signal and reason",
-        ["exporter", "signal", "reason"]);
+        [EXPORTER, SIGNAL, REASON]);
     /// Field, attribute or label values cut to the configured length limit.
     AUTOTEL_TRUNCATED_VALUES_TOTAL = ("autotel_truncated_values_total", Counter, None,
-        "Field, attribute or label values cut to the length limit, by signal", ["signal"]);
+        "Field, attribute or label values cut to the length limit, by signal", [SIGNAL]);
     /// Recordings sent to an overflow series because a metric reached its
     /// cap on distinct label sets.
     AUTOTEL_SERIES_OVERFLOW_TOTAL = ("autotel_series_overflow_total", Counter, None,
-        "Recordings sent to the overflow series of a metric past its label-set cap", ["metric"]);
+        "Recordings sent to the overflow series of a metric past its label-set cap", [METRIC]);
 
     /// Worker threads of the tokio runtime.
     TOKIO_WORKERS = ("tokio_workers", Gauge, None,

@@ -79,9 +79,9 @@ use tower_service::Service;
 use tracing::field::Empty;
 
 use crate::Error;
-use crate::catalog::{HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS};
-use crate::span_metrics::store::{Interner, OVERFLOW, Series, SeriesCache};
-use crate::span_metrics::{OVERFLOW_LABEL, count_overflow};
+use crate::catalog::{HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS, label};
+use crate::internal::interner::{Interner, OVERFLOW};
+use crate::internal::series_cap::{Series, SeriesCache, count_overflow, overflow_labels};
 use crate::trace_context::{TraceContext, TraceParent};
 
 /// Finds the matched route template of a request in its extensions.
@@ -316,7 +316,7 @@ impl Active {
                 false,
                 |recorder| {
                     let labels = vec![Label::from_static_parts(
-                        "http_request_method",
+                        label::HTTP_REQUEST_METHOD,
                         METHODS[method as usize],
                     )];
                     recorder.register_gauge(
@@ -373,9 +373,11 @@ impl Telemetry {
                 overflowed,
                 |recorder| self.register(recorder, status),
                 |recorder| {
-                    let labels = vec![Label::from_static_parts(OVERFLOW_LABEL, "true")];
                     recorder.register_histogram(
-                        &Key::from_parts(HTTP_SERVER_REQUEST_DURATION_SECONDS.name(), labels),
+                        &Key::from_parts(
+                            HTTP_SERVER_REQUEST_DURATION_SECONDS.name(),
+                            overflow_labels(),
+                        ),
                         &METADATA,
                     )
                 },
@@ -407,9 +409,9 @@ impl Telemetry {
             SharedString::from_owned(status.to_string())
         };
         let labels = vec![
-            Label::from_static_parts("http_request_method", METHODS[self.method as usize]),
-            Label::new("http_route", route),
-            Label::new("http_response_status_code", status),
+            Label::from_static_parts(label::HTTP_REQUEST_METHOD, METHODS[self.method as usize]),
+            Label::new(label::HTTP_ROUTE, route),
+            Label::new(label::HTTP_RESPONSE_STATUS_CODE, status),
         ];
         recorder.register_histogram(
             &Key::from_parts(HTTP_SERVER_REQUEST_DURATION_SECONDS.name(), labels),

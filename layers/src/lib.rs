@@ -78,6 +78,7 @@ pub mod cpu_clock;
 mod error;
 #[cfg(feature = "http")]
 pub mod http;
+mod internal;
 mod json;
 pub mod redact;
 mod resources;

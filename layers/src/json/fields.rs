@@ -7,6 +7,7 @@ use std::fmt;
 use tracing::Metadata;
 use tracing::field::{Field, Visit};
 
+use crate::internal::callsite_cache::CallsiteSlots;
 use crate::redact::Redaction;
 
 use super::format::{escape_into, f64_into, int_into, wide_int_into};
@@ -187,8 +188,6 @@ pub(crate) struct FieldKey<'a> {
 /// per thread, layer and callsite.
 #[derive(Debug, Default)]
 pub(crate) struct CallsiteKeys {
-    layer: usize,
-    callsite: usize,
     text: Vec<u8>,
     /// By field index: where its key text ends, whether it is redacted, and
     /// its stand-in rank.
@@ -196,9 +195,7 @@ pub(crate) struct CallsiteKeys {
 }
 
 impl CallsiteKeys {
-    fn fill(&mut self, layer: usize, metadata: &'static Metadata<'static>, redaction: &Redaction) {
-        self.layer = layer;
-        self.callsite = callsite_address(metadata);
+    fn fill(&mut self, metadata: &'static Metadata<'static>, redaction: &Redaction) {
         self.text.clear();
         self.fields.clear();
         for field in metadata.fields() {
@@ -229,35 +226,26 @@ impl CallsiteKeys {
     }
 }
 
-fn callsite_address(metadata: &'static Metadata<'static>) -> usize {
-    std::ptr::from_ref(metadata) as usize
-}
-
 /// A per-thread, direct-mapped cache of [`CallsiteKeys`].
 #[derive(Debug, Default)]
-pub(crate) struct CallsiteCache(Vec<CallsiteKeys>);
+pub(crate) struct CallsiteCache(CallsiteSlots<CallsiteKeys>);
 
 const CALLSITE_SLOTS: usize = 128;
 
 impl CallsiteCache {
     /// The keys of `metadata`'s fields for `layer`, computed on a miss (a
     /// slot's buffers are reused, so a warm cache allocates nothing).
+    #[inline]
     pub(crate) fn get(
         &mut self,
         layer: usize,
         metadata: &'static Metadata<'static>,
         redaction: &Redaction,
     ) -> &CallsiteKeys {
-        if self.0.is_empty() {
-            self.0.resize_with(CALLSITE_SLOTS, CallsiteKeys::default);
-        }
-        let callsite = callsite_address(metadata);
-        let slot = (callsite >> 4 ^ layer.wrapping_mul(0x9e37_79b9)) % CALLSITE_SLOTS;
-        let keys = &mut self.0[slot];
-        if keys.layer != layer || keys.callsite != callsite {
-            keys.fill(layer, metadata, redaction);
-        }
-        keys
+        self.0
+            .get_or_fill::<CALLSITE_SLOTS>(layer as u64, metadata, |keys| {
+                keys.fill(metadata, redaction);
+            })
     }
 }
 

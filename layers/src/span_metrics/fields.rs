@@ -4,8 +4,8 @@ use std::fmt::{self, Write as _};
 
 use tracing_core::field::{Field, Visit};
 
-use super::store::{ABSENT, Interner};
 use super::{MAX_DIMENSIONS, MAX_LABEL_VALUE_BYTES};
+use crate::internal::interner::{ABSENT, Interner};
 use crate::redact::REDACTED;
 
 /// What a field means to the layer.
