@@ -42,8 +42,8 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use autotel_layers::DEFAULT_DURATION_BUCKETS;
 use autotel_layers::http::HttpLayer;
+use autotel_layers::span_metrics::DEFAULT_DURATION_BUCKETS;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use http::{Method, Request, Response};

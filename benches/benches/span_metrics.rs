@@ -24,7 +24,8 @@
 
 use std::time::{Duration, Instant};
 
-use autotel_layers::{DEFAULT_DURATION_BUCKETS, SpanMetricsLayer};
+use autotel_layers::SpanMetricsLayer;
+use autotel_layers::span_metrics::DEFAULT_DURATION_BUCKETS;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use metrics::{NoopRecorder, Recorder};

@@ -7,8 +7,8 @@
 
 /// Upper bounds for durations in seconds, from half a millisecond to five
 /// minutes: the span metrics layer's defaults,
-/// [`autotel_layers::DEFAULT_DURATION_BUCKETS`].
-pub const SECONDS: &[f64] = autotel_layers::DEFAULT_DURATION_BUCKETS;
+/// [`autotel_layers::span_metrics::DEFAULT_DURATION_BUCKETS`].
+pub const SECONDS: &[f64] = autotel_layers::span_metrics::DEFAULT_DURATION_BUCKETS;
 
 /// Upper bounds for sizes in bytes, powers of four from 1 KiB to 4 GiB.
 pub const BYTES: &[f64] = &[

@@ -5,8 +5,9 @@
 #![cfg(feature = "prometheus")]
 
 use autotel_exporters::prometheus::{Prometheus, PrometheusHandle};
+use autotel_layers::SpanMetricsLayer;
 use autotel_layers::alloc::{self, CountingAllocator};
-use autotel_layers::{DEFAULT_MAX_SERIES, OVERFLOW_LABEL, SpanMetricsLayer};
+use autotel_layers::span_metrics::{DEFAULT_MAX_SERIES, OVERFLOW_LABEL};
 use tracing::info_span;
 use tracing_subscriber::prelude::*;
 

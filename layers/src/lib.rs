@@ -79,13 +79,13 @@ mod error;
 #[cfg(feature = "http")]
 pub mod http;
 mod internal;
-mod json;
+pub mod json;
 pub mod redact;
-mod resources;
-mod span_metrics;
+pub mod resources;
+pub mod span_metrics;
 #[cfg(feature = "system")]
 #[cfg_attr(docsrs, doc(cfg(feature = "system")))]
-mod system;
+pub mod system;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
@@ -93,18 +93,11 @@ mod trace_context;
 pub mod writer;
 
 pub use error::Error;
-pub use json::{
-    Clock, DEFAULT_MAX_FIELD_LEN, JsonLayer, KeyStyle, MAX_RESOURCE_LEN, SpanFields, SystemClock,
-};
-pub use resources::{
-    ALLOCATED_BYTES_FIELD, CPU_TIME_FIELD, ResourceScope, SpanResources, SpanResourcesLayer,
-};
-pub use span_metrics::{
-    DEFAULT_DURATION_BUCKETS, DEFAULT_ERROR_TYPE, DEFAULT_MAX_SERIES, MAX_DIMENSIONS,
-    MAX_LABEL_VALUE_BYTES, MetricsSwitch, OVERFLOW_LABEL, SpanMetricsLayer,
-};
+pub use json::{Clock, JsonLayer, KeyStyle, SpanFields, SystemClock};
+pub use resources::{ResourceScope, SpanResources, SpanResourcesLayer};
+pub use span_metrics::{MetricsSwitch, SpanMetricsLayer};
 #[cfg(feature = "system")]
-pub use system::{DEFAULT_SAMPLE_INTERVAL, SamplerGuard, SystemSampler};
+pub use system::{SamplerGuard, SystemSampler};
 pub use trace_context::{
     SetParentError, SpanId, TraceContext, TraceId, TraceParent, TraceParentError,
 };

@@ -20,7 +20,7 @@ pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_secs(15);
 /// them through the `metrics` facade.
 ///
 /// Every interval it publishes, with the Prometheus client names of the
-/// [catalog](crate::catalog):
+/// [`catalog`]:
 ///
 /// - process: `process_cpu_seconds_total`, `process_resident_memory_bytes`,
 ///   `process_virtual_memory_bytes`, `process_open_fds`, `process_max_fds`,
@@ -141,7 +141,7 @@ impl SystemSampler {
     ///
     /// ```
     /// let sampler = autotel_layers::SystemSampler::new();
-    /// assert_eq!(sampler.interval(), autotel_layers::DEFAULT_SAMPLE_INTERVAL);
+    /// assert_eq!(sampler.interval(), autotel_layers::system::DEFAULT_SAMPLE_INTERVAL);
     /// ```
     pub fn interval(&self) -> Duration {
         self.interval

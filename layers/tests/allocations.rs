@@ -240,7 +240,7 @@ fn memory_stays_bounded_with_a_million_distinct_values() {
         growth < 64 * 1024,
         "live heap grew by {growth} bytes over 980k distinct values"
     );
-    let cap = autotel_layers::DEFAULT_MAX_SERIES;
+    let cap = autotel_layers::span_metrics::DEFAULT_MAX_SERIES;
     assert_eq!(
         recorder.value("span_calls_total", &[]),
         SPANS as u64,

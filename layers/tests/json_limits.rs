@@ -6,8 +6,9 @@ mod json_support;
 
 use std::fmt;
 
+use autotel_layers::JsonLayer;
+use autotel_layers::json::MAX_RESOURCE_LEN;
 use autotel_layers::testing::Capture;
-use autotel_layers::{JsonLayer, MAX_RESOURCE_LEN};
 use json_support::{Sink, fixed_time};
 use proptest::prelude::*;
 use serde_json::Value;

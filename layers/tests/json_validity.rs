@@ -181,10 +181,10 @@ impl fmt::Debug for Failing {
 #[allow(dead_code)]
 struct Nested(Option<Box<Nested>>, &'static str);
 
-/// `text` as a value of [`autotel_layers::DEFAULT_MAX_FIELD_LEN`] bytes at
+/// `text` as a value of [`autotel_layers::json::DEFAULT_MAX_FIELD_LEN`] bytes at
 /// most reads back.
 fn cut(text: &str) -> String {
-    let mut end = autotel_layers::DEFAULT_MAX_FIELD_LEN.min(text.len());
+    let mut end = autotel_layers::json::DEFAULT_MAX_FIELD_LEN.min(text.len());
     if end == text.len() {
         return text.to_owned();
     }

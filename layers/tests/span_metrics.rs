@@ -351,7 +351,7 @@ fn bad_configuration_is_an_error_naming_the_setting_and_value() {
     let twice = SpanMetricsLayer::new().with_dimension("a").unwrap();
     assert!(message(twice.with_dimension("a")).contains("already"));
     let mut many = SpanMetricsLayer::new();
-    for i in 0..autotel_layers::MAX_DIMENSIONS {
+    for i in 0..autotel_layers::span_metrics::MAX_DIMENSIONS {
         many = many.with_dimension(format!("d{i}")).unwrap();
     }
     assert!(message(many.with_dimension("one_more")).contains("too many"));
@@ -362,7 +362,7 @@ fn bad_configuration_is_an_error_naming_the_setting_and_value() {
     assert_eq!(layer.histogram_buckets(), &[0.1, 1.0, 10.0]);
     assert_eq!(
         SpanMetricsLayer::new().histogram_buckets(),
-        autotel_layers::DEFAULT_DURATION_BUCKETS
+        autotel_layers::span_metrics::DEFAULT_DURATION_BUCKETS
     );
 }
 

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use autotel_layers::cpu_clock::ThreadCpuClock;
-use autotel_layers::{CPU_TIME_FIELD, ResourceScope, SpanResources, SpanResourcesLayer, catalog};
+use autotel_layers::resources::CPU_TIME_FIELD;
+use autotel_layers::{ResourceScope, SpanResources, SpanResourcesLayer, catalog};
 use system_support::{Metrics, burn_cpu, cpu_time};
 use tracing::field::{Empty, Field, Visit};
 use tracing::span::Record;

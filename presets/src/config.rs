@@ -298,7 +298,7 @@ impl Code {
 }
 
 /// The longest service name or version, in bytes.
-pub(crate) const MAX_IDENTITY_LEN: usize = autotel_layers::MAX_RESOURCE_LEN;
+pub(crate) const MAX_IDENTITY_LEN: usize = autotel_layers::json::MAX_RESOURCE_LEN;
 
 /// The service name or version `value` from `setting`, unless it is longer
 /// than [`MAX_IDENTITY_LEN`].

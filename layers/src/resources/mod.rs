@@ -2,7 +2,7 @@
 //! bytes it allocated there, and `pipeline_cpu_percent` /
 //! `pipeline_memory_bytes` for pipeline runs.
 //!
-//! The CPU time comes from [`ThreadCpuClock`] (user space where the kernel
+//! The CPU time comes from [`ThreadCpuClock`](crate::cpu_clock::ThreadCpuClock) (user space where the kernel
 //! allows it, the system call otherwise). The layer touches the registry
 //! only where it must (pipeline runs, spans entered on another thread than
 //! the one that created them, span extensions when asked for):

@@ -13,7 +13,7 @@ use crate::Error;
 use crate::catalog::MetricDef;
 use crate::redact::Redaction;
 
-/// A [`Layer`] that records RED metrics and pipeline metrics for every span
+/// A [`Layer`](tracing_subscriber::Layer) that records RED metrics and pipeline metrics for every span
 /// when it closes, through the [`metrics`] facade, into whatever recorder is
 /// installed (or set locally with [`metrics::with_local_recorder`]).
 ///
@@ -35,7 +35,7 @@ use crate::redact::Redaction;
 /// - it recorded `otel.status_code = "ERROR"`.
 ///
 /// `error_type` is the `error.type` field of the error event, else of the
-/// span, else [`DEFAULT_ERROR_TYPE`].
+/// span, else [`DEFAULT_ERROR_TYPE`](super::DEFAULT_ERROR_TYPE).
 ///
 /// # Pipeline metrics
 ///
@@ -45,7 +45,7 @@ use crate::redact::Redaction;
 /// or spans inside them, add to `items_processed_total`, `api_calls_total` and
 /// `pipeline_cost_usd_total` of that pipeline. A step that ends in error counts
 /// in `step_errors_total` and makes the run count as `status="error"` in
-/// `pipeline_executions_total`. See [`catalog`] for the full list.
+/// `pipeline_executions_total`. See [`catalog`](crate::catalog) for the full list.
 ///
 /// # Cardinality
 ///
@@ -53,7 +53,7 @@ use crate::redact::Redaction;
 /// distinct label sets. Recordings past the cap go to one series labelled
 /// `otel_metric_overflow="true"` and are counted in
 /// `autotel_series_overflow_total{metric}`. Label values taken from fields are
-/// cut to [`MAX_LABEL_VALUE_BYTES`].
+/// cut to [`MAX_LABEL_VALUE_BYTES`](super::MAX_LABEL_VALUE_BYTES).
 ///
 /// # Cost
 ///
