@@ -10,7 +10,7 @@ use super::SpanMetricsLayer;
 use super::callsites::Callsite;
 use super::fields::{Captured, FieldVisitor};
 use super::pipeline::{ParentLink, PipelineRole};
-use super::state::count_invalid;
+use super::state::{State, count_invalid};
 use super::store::{Holder, SlotSpan, SpanState};
 use crate::internal::interner::ABSENT;
 
@@ -183,13 +183,7 @@ where
                     }
                     return;
                 }
-                let mut captured = Captured::new();
-                attrs.record(&mut FieldVisitor::new(
-                    &site.roles,
-                    &state.dimension_values,
-                    &state.dimension_redacted,
-                    &mut captured,
-                ));
+                let captured = capture(state, site, |visitor| attrs.record(visitor));
                 self.start_span(id, attrs, start, index, site, &captured, &ctx);
             });
     }
@@ -210,13 +204,7 @@ where
         let Some(site) = state.callsites.get(index).filter(|site| site.any_role) else {
             return;
         };
-        let mut captured = Captured::new();
-        values.record(&mut FieldVisitor::new(
-            &site.roles,
-            &state.dimension_values,
-            &state.dimension_redacted,
-            &mut captured,
-        ));
+        let captured = capture(state, site, |visitor| values.record(visitor));
         self.update_span(id, holder, &captured, &ctx);
     }
 
@@ -292,4 +280,17 @@ where
         let seconds = nanos as f64 * 1e-9;
         metrics::with_recorder(|recorder| self.record_close(recorder, &span, seconds));
     }
+}
+
+/// What the fields that matter of a span of `site` say, as `record` reads
+/// them.
+fn capture(state: &State, site: &Callsite, record: impl FnOnce(&mut FieldVisitor<'_>)) -> Captured {
+    let mut captured = Captured::new();
+    record(&mut FieldVisitor::new(
+        &site.roles,
+        &state.dimension_values,
+        &state.dimension_redacted,
+        &mut captured,
+    ));
+    captured
 }

@@ -27,44 +27,39 @@ pub(super) fn label_name(field: &str) -> String {
     field.replace('.', "_")
 }
 
-/// Metric names with the configured prefix, shared without copying.
+/// Metric names with the configured prefix, shared without copying: one per
+/// entry of [`RECORDED`], in its order.
 pub(super) struct Names {
-    pub(super) prefix: Option<String>,
-    pub(super) calls: SharedString,
-    pub(super) duration: SharedString,
-    pub(super) errors: SharedString,
-    pub(super) executions: SharedString,
-    pub(super) pipeline_duration: SharedString,
-    pub(super) active: SharedString,
-    pub(super) step_duration: SharedString,
-    pub(super) step_errors: SharedString,
-    pub(super) items: SharedString,
-    pub(super) api_calls: SharedString,
-    pub(super) cost: SharedString,
+    prefix: Option<String>,
+    names: Box<[SharedString]>,
 }
 
 impl Names {
     pub(super) fn new(prefix: Option<&str>) -> Self {
-        let name = |def: MetricDef| match prefix {
-            None => SharedString::const_str(def.name()),
-            Some(prefix) => {
-                SharedString::from_shared(Arc::<str>::from(format!("{prefix}_{}", def.name())))
-            }
-        };
+        let names = RECORDED
+            .iter()
+            .map(|def| match prefix {
+                None => SharedString::const_str(def.name()),
+                Some(prefix) => {
+                    SharedString::from_shared(Arc::<str>::from(format!("{prefix}_{}", def.name())))
+                }
+            })
+            .collect();
         Self {
             prefix: prefix.map(str::to_owned),
-            calls: name(catalog::SPAN_CALLS_TOTAL),
-            duration: name(catalog::SPAN_DURATION_SECONDS),
-            errors: name(catalog::SPAN_ERRORS_TOTAL),
-            executions: name(catalog::PIPELINE_EXECUTIONS_TOTAL),
-            pipeline_duration: name(catalog::PIPELINE_DURATION_SECONDS),
-            active: name(catalog::ACTIVE_PIPELINES),
-            step_duration: name(catalog::STEP_DURATION_SECONDS),
-            step_errors: name(catalog::STEP_ERRORS_TOTAL),
-            items: name(catalog::ITEMS_PROCESSED_TOTAL),
-            api_calls: name(catalog::API_CALLS_TOTAL),
-            cost: name(catalog::PIPELINE_COST_USD_TOTAL),
+            names,
         }
+    }
+
+    /// The name of `def`, one of [`RECORDED`], with the prefix. Looked up
+    /// when handles are registered and when a recording overflows, never
+    /// on the path of a known series.
+    pub(super) fn of(&self, def: MetricDef) -> &SharedString {
+        let index = RECORDED
+            .iter()
+            .position(|recorded| recorded.name() == def.name())
+            .unwrap_or_default();
+        &self.names[index]
     }
 
     pub(super) fn name(&self, base: &str) -> String {
@@ -72,5 +67,20 @@ impl Names {
             None => base.to_owned(),
             Some(prefix) => format!("{prefix}_{base}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_recorded_metric_has_its_prefixed_name() {
+        let names = Names::new(Some("app"));
+        for def in RECORDED {
+            assert_eq!(**names.of(*def), format!("app_{}", def.name()));
+        }
+        let plain = Names::new(None);
+        assert_eq!(**plain.of(catalog::ACTIVE_PIPELINES), *"active_pipelines");
     }
 }

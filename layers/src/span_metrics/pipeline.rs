@@ -13,7 +13,7 @@ use super::SpanMetricsLayer;
 use super::fields::Captured;
 use super::names::Names;
 use super::state::{State, counter, gauge, histogram, shared};
-use crate::catalog::label;
+use crate::catalog::{self, label};
 use crate::internal::interner::OVERFLOW;
 use crate::internal::lock;
 use crate::internal::series_cap::{Series, count_overflow, overflow_labels};
@@ -80,13 +80,33 @@ pub(super) fn pipeline_handles(
         labels
     };
     PipelineHandles {
-        ok: counter(recorder, &names.executions, with_status("ok")),
-        error: counter(recorder, &names.executions, with_status("error")),
-        duration: histogram(recorder, &names.pipeline_duration, labels.clone()),
-        active: gauge(recorder, &names.active, labels.clone()),
-        items: counter(recorder, &names.items, labels.clone()),
-        api_calls: counter(recorder, &names.api_calls, labels.clone()),
-        cost: gauge(recorder, &names.cost, labels),
+        ok: counter(
+            recorder,
+            names.of(catalog::PIPELINE_EXECUTIONS_TOTAL),
+            with_status("ok"),
+        ),
+        error: counter(
+            recorder,
+            names.of(catalog::PIPELINE_EXECUTIONS_TOTAL),
+            with_status("error"),
+        ),
+        duration: histogram(
+            recorder,
+            names.of(catalog::PIPELINE_DURATION_SECONDS),
+            labels.clone(),
+        ),
+        active: gauge(
+            recorder,
+            names.of(catalog::ACTIVE_PIPELINES),
+            labels.clone(),
+        ),
+        items: counter(
+            recorder,
+            names.of(catalog::ITEMS_PROCESSED_TOTAL),
+            labels.clone(),
+        ),
+        api_calls: counter(recorder, names.of(catalog::API_CALLS_TOTAL), labels.clone()),
+        cost: gauge(recorder, names.of(catalog::PIPELINE_COST_USD_TOTAL), labels),
         cost_total: Arc::new(Mutex::new(0)),
     }
 }
@@ -177,7 +197,7 @@ impl SpanMetricsLayer {
             self.with_pipeline(recorder, pipeline, |handles, series| {
                 handles.active.increment(1.0);
                 if series == Series::Overflow {
-                    count_overflow(recorder, &self.state().names.active);
+                    count_overflow(recorder, self.state().names.of(catalog::ACTIVE_PIPELINES));
                 }
             });
         });

@@ -9,7 +9,7 @@ use super::pipeline::PipelineRole;
 use super::state::{counter, histogram, shared};
 use super::store::SpanState;
 use super::{DEFAULT_ERROR_TYPE, MAX_DIMENSIONS};
-use crate::catalog::label;
+use crate::catalog::{self, label};
 use crate::internal::interner::{ABSENT, OVERFLOW};
 use crate::internal::series_cap::{Series, count_overflow, overflow_labels, recorder_id};
 
@@ -74,8 +74,12 @@ impl SpanMetricsLayer {
         };
         let handles = |labels: Vec<Label>| {
             move |recorder: &dyn Recorder| SpanHandles {
-                calls: counter(recorder, &names.calls, labels.clone()),
-                duration: histogram(recorder, &names.duration, labels),
+                calls: counter(
+                    recorder,
+                    names.of(catalog::SPAN_CALLS_TOTAL),
+                    labels.clone(),
+                ),
+                duration: histogram(recorder, names.of(catalog::SPAN_DURATION_SECONDS), labels),
             }
         };
         let rid = recorder_id(recorder);
@@ -110,8 +114,8 @@ impl SpanMetricsLayer {
                     handles.calls.increment(1);
                     handles.duration.record(seconds);
                     if series == Series::Overflow {
-                        count_overflow(recorder, &names.calls);
-                        count_overflow(recorder, &names.duration);
+                        count_overflow(recorder, names.of(catalog::SPAN_CALLS_TOTAL));
+                        count_overflow(recorder, names.of(catalog::SPAN_DURATION_SECONDS));
                     }
                 },
             );
@@ -137,13 +141,19 @@ impl SpanMetricsLayer {
                         Label::new(label::SPAN_NAME, site_name()),
                         Label::new(label::ERROR_TYPE, error_label()),
                     ];
-                    counter(recorder, &names.errors, labels)
+                    counter(recorder, names.of(catalog::SPAN_ERRORS_TOTAL), labels)
                 },
-                |recorder| counter(recorder, &names.errors, overflow_labels()),
+                |recorder| {
+                    counter(
+                        recorder,
+                        names.of(catalog::SPAN_ERRORS_TOTAL),
+                        overflow_labels(),
+                    )
+                },
                 |errors, series| {
                     errors.increment(1);
                     if series == Series::Overflow {
-                        count_overflow(recorder, &names.errors);
+                        count_overflow(recorder, names.of(catalog::SPAN_ERRORS_TOTAL));
                     }
                 },
             );
@@ -161,8 +171,8 @@ impl SpanMetricsLayer {
                     handles.active.decrement(1.0);
                     // The run's start was counted under `active_pipelines`.
                     if series == Series::Overflow {
-                        count_overflow(recorder, &names.executions);
-                        count_overflow(recorder, &names.pipeline_duration);
+                        count_overflow(recorder, names.of(catalog::PIPELINE_EXECUTIONS_TOTAL));
+                        count_overflow(recorder, names.of(catalog::PIPELINE_DURATION_SECONDS));
                     }
                 });
             }
@@ -186,12 +196,20 @@ impl SpanMetricsLayer {
                     step,
                     (pipeline, step),
                     overflowed,
-                    |recorder| histogram(recorder, &names.step_duration, labels()),
-                    |recorder| histogram(recorder, &names.step_duration, overflow_labels()),
+                    |recorder| {
+                        histogram(recorder, names.of(catalog::STEP_DURATION_SECONDS), labels())
+                    },
+                    |recorder| {
+                        histogram(
+                            recorder,
+                            names.of(catalog::STEP_DURATION_SECONDS),
+                            overflow_labels(),
+                        )
+                    },
                     |duration, series| {
                         duration.record(seconds);
                         if series == Series::Overflow {
-                            count_overflow(recorder, &names.step_duration);
+                            count_overflow(recorder, names.of(catalog::STEP_DURATION_SECONDS));
                         }
                     },
                 );
@@ -203,13 +221,19 @@ impl SpanMetricsLayer {
                         |recorder| {
                             let mut labels = labels();
                             labels.push(Label::new(label::ERROR_TYPE, error_label()));
-                            counter(recorder, &names.step_errors, labels)
+                            counter(recorder, names.of(catalog::STEP_ERRORS_TOTAL), labels)
                         },
-                        |recorder| counter(recorder, &names.step_errors, overflow_labels()),
+                        |recorder| {
+                            counter(
+                                recorder,
+                                names.of(catalog::STEP_ERRORS_TOTAL),
+                                overflow_labels(),
+                            )
+                        },
                         |errors, series| {
                             errors.increment(1);
                             if series == Series::Overflow {
-                                count_overflow(recorder, &names.step_errors);
+                                count_overflow(recorder, names.of(catalog::STEP_ERRORS_TOTAL));
                             }
                         },
                     );
