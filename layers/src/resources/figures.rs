@@ -57,9 +57,15 @@ impl FigureSlots {
     #[inline]
     pub(super) fn take(&self, span: u64) -> Option<SpanResources> {
         // A closing span is entered nowhere: nothing adds to it any more.
-        self.0.release(span, |slot| SpanResources {
-            cpu_nanos: slot.cpu_nanos.swap(0, Ordering::Relaxed),
-            allocated: slot.allocated.swap(0, Ordering::Relaxed),
+        // Plain loads and stores, no read-modify-write.
+        self.0.release(span, |slot| {
+            let figures = SpanResources {
+                cpu_nanos: slot.cpu_nanos.load(Ordering::Relaxed),
+                allocated: slot.allocated.load(Ordering::Relaxed),
+            };
+            slot.cpu_nanos.store(0, Ordering::Relaxed);
+            slot.allocated.store(0, Ordering::Relaxed);
+            figures
         })
     }
 }
