@@ -35,6 +35,11 @@
 //! [`SpanResourcesLayer`] measures the CPU time and memory of pipeline runs,
 //! reading threads' CPU time through [`cpu_clock`].
 //!
+//! # Queue depth
+//!
+//! [`queue::record_queue_depth`] and [`queue::QueueDepths`] report how many
+//! items wait in a pipeline's queue (`pipeline_queue_depth`).
+//!
 //! # JSON logs
 //!
 //! [`JsonLayer`] writes one JSON object per event, with the schema of
@@ -79,6 +84,7 @@ mod error;
 #[cfg(feature = "http")]
 pub mod http;
 mod json;
+pub mod queue;
 pub mod redact;
 mod resources;
 mod span_metrics;
