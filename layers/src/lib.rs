@@ -74,10 +74,15 @@
 //! - `system`: [`SystemSampler`], process and system metrics through sysinfo.
 //! - `tokio`: tokio runtime metrics from the system sampler.
 //! - `http`: [`http::HttpLayer`], the tower middleware for HTTP servers.
+//! - `benchmark`: [`benchmark::BenchmarkRunner`], benchmark results as
+//!   `benchmark_*` metrics.
 //! - `testing`: a harness that captures spans, events and metrics.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod alloc;
+#[cfg(feature = "benchmark")]
+#[cfg_attr(docsrs, doc(cfg(feature = "benchmark")))]
+pub mod benchmark;
 pub mod catalog;
 pub mod cpu_clock;
 mod error;

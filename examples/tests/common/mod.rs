@@ -77,20 +77,33 @@ pub fn serve_quickstart() -> (std::process::Child, std::net::SocketAddr) {
 
 /// [`serve_quickstart`] with more environment variables.
 pub fn serve_quickstart_with(vars: &[(&str, &str)]) -> (std::process::Child, std::net::SocketAddr) {
+    serve_example("quickstart", vars)
+}
+
+/// Runs `benchmark --serve`, which serves its result on `/metrics` after
+/// benchmarking, with any free port; returns it with that address.
+pub fn serve_benchmark() -> (std::process::Child, std::net::SocketAddr) {
+    serve_example("benchmark", &[])
+}
+
+/// Runs example `name` with `--serve` in production with any free port and
+/// `vars`, and returns it with the address it names in its first line on
+/// standard error, `serving http://ADDRESS/metrics`.
+fn serve_example(name: &str, vars: &[(&str, &str)]) -> (std::process::Child, std::net::SocketAddr) {
     use std::io::{BufRead, BufReader};
 
-    let mut child = example("quickstart")
+    let mut child = example(name)
         .envs([("ENVIRONMENT", "production"), ("PROMETHEUS_PORT", "0")])
         .envs(vars.iter().copied())
         .arg("--serve")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("quickstart starts");
+        .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
     let mut first = String::new();
     BufReader::new(child.stderr.take().unwrap())
         .read_line(&mut first)
-        .expect("quickstart says where it serves");
+        .unwrap_or_else(|e| panic!("{name} does not say where it serves: {e}"));
     let address = first
         .strip_prefix("serving http://")
         .and_then(|rest| rest.split('/').next())
