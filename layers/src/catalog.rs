@@ -166,6 +166,11 @@ catalog! {
     HTTP_SERVER_REQUEST_DURATION_SECONDS = ("http_server_request_duration_seconds", Histogram,
         Some(Unit::Seconds), "Duration of HTTP server requests",
         ["http_request_method", "http_route", "http_response_status_code"]);
+    /// Size of HTTP server response bodies, when known as the response head
+    /// is sent (a `Content-Length`, a body of known size).
+    HTTP_SERVER_RESPONSE_BODY_SIZE_BYTES = ("http_server_response_body_size_bytes", Histogram,
+        Some(Unit::Bytes), "Size of HTTP server response bodies",
+        ["http_request_method", "http_route", "http_response_status_code"]);
     /// HTTP server requests in progress.
     HTTP_SERVER_ACTIVE_REQUESTS = ("http_server_active_requests", Gauge, None,
         "HTTP server requests in progress", ["http_request_method"]);

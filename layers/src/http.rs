@@ -14,7 +14,11 @@
 //! - the catalog's HTTP metrics through the `metrics` facade:
 //!   `http_server_request_duration_seconds{http_request_method, http_route,
 //!   http_response_status_code}` and
-//!   `http_server_active_requests{http_request_method}`.
+//!   `http_server_active_requests{http_request_method}`, and
+//!   `http_server_response_body_size_bytes` with the labels of the duration,
+//!   for responses whose body size is known when the head is sent (a fixed
+//!   body or a `Content-Length`; a streamed body of unknown size is not
+//!   measured).
 //!
 //! The route label is the matched route template, never the raw path: the
 //! router tells it through a request extension, read by the function given to
@@ -79,7 +83,10 @@ use tower_service::Service;
 use tracing::field::Empty;
 
 use crate::Error;
-use crate::catalog::{HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS};
+use crate::catalog::{
+    HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS,
+    HTTP_SERVER_RESPONSE_BODY_SIZE_BYTES,
+};
 use crate::span_metrics::store::{Interner, OVERFLOW, Series, SeriesCache};
 use crate::span_metrics::{OVERFLOW_LABEL, count_overflow};
 use crate::trace_context::{TraceContext, TraceParent};
@@ -123,7 +130,8 @@ pub struct HttpLayer {
 struct Shared {
     route: Option<Arc<RouteFn>>,
     routes: Interner,
-    durations: SeriesCache<(u8, u32, u16), Histogram>,
+    /// The duration and response size histograms of each label set.
+    durations: SeriesCache<(u8, u32, u16), [Histogram; 2]>,
     active: SeriesCache<u8, Gauge>,
     max_series: usize,
 }
@@ -217,6 +225,7 @@ impl<S: fmt::Debug> fmt::Debug for HttpService<S> {
 impl<S, B, ResBody> Service<Request<B>> for HttpService<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: http_body::Body,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -354,7 +363,13 @@ struct Telemetry {
 }
 
 impl Telemetry {
-    fn finish(self, span: &tracing::Span, status: Option<u16>, error: Option<&'static str>) {
+    fn finish(
+        self,
+        span: &tracing::Span,
+        status: Option<u16>,
+        size: Option<u64>,
+        error: Option<&'static str>,
+    ) {
         let seconds = self.start.elapsed().as_secs_f64();
         if let Some(status) = status {
             span.record("http.response.status_code", status);
@@ -373,14 +388,21 @@ impl Telemetry {
                 overflowed,
                 |recorder| self.register(recorder, status),
                 |recorder| {
-                    let labels = vec![Label::from_static_parts(OVERFLOW_LABEL, "true")];
-                    recorder.register_histogram(
-                        &Key::from_parts(HTTP_SERVER_REQUEST_DURATION_SECONDS.name(), labels),
-                        &METADATA,
-                    )
+                    let labels = || vec![Label::from_static_parts(OVERFLOW_LABEL, "true")];
+                    [
+                        HTTP_SERVER_REQUEST_DURATION_SECONDS,
+                        HTTP_SERVER_RESPONSE_BODY_SIZE_BYTES,
+                    ]
+                    .map(|def| {
+                        recorder
+                            .register_histogram(&Key::from_parts(def.name(), labels()), &METADATA)
+                    })
                 },
-                |histogram, series| {
-                    histogram.record(seconds);
+                |[duration, body_size], series| {
+                    duration.record(seconds);
+                    if let Some(size) = size {
+                        body_size.record(size as f64);
+                    }
                     if series == Series::Overflow {
                         count_overflow(
                             recorder,
@@ -392,7 +414,7 @@ impl Telemetry {
         });
     }
 
-    fn register(&self, recorder: &dyn Recorder, status: u16) -> Histogram {
+    fn register(&self, recorder: &dyn Recorder, status: u16) -> [Histogram; 2] {
         let route = match self.route {
             NO_ROUTE | OVERFLOW => SharedString::const_str(""),
             id => self
@@ -411,10 +433,13 @@ impl Telemetry {
             Label::new("http_route", route),
             Label::new("http_response_status_code", status),
         ];
-        recorder.register_histogram(
-            &Key::from_parts(HTTP_SERVER_REQUEST_DURATION_SECONDS.name(), labels),
-            &METADATA,
-        )
+        [
+            HTTP_SERVER_REQUEST_DURATION_SECONDS,
+            HTTP_SERVER_RESPONSE_BODY_SIZE_BYTES,
+        ]
+        .map(|def| {
+            recorder.register_histogram(&Key::from_parts(def.name(), labels.clone()), &METADATA)
+        })
     }
 }
 
@@ -440,6 +465,7 @@ impl<F: fmt::Debug> fmt::Debug for ResponseFuture<F> {
 impl<F, ResBody, E> Future for ResponseFuture<F>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: http_body::Body,
 {
     type Output = F::Output;
 
@@ -452,13 +478,26 @@ where
                 Ok(response) => {
                     let status = response.status();
                     let error = status.is_server_error().then(|| status_error_type(status));
-                    telemetry.finish(this.span, Some(status.as_u16()), error);
+                    let size = http_body::Body::size_hint(response.body())
+                        .exact()
+                        .or_else(|| content_length(response.headers()));
+                    telemetry.finish(this.span, Some(status.as_u16()), size, error);
                 }
-                Err(_) => telemetry.finish(this.span, None, Some(short_type_name::<E>())),
+                Err(_) => telemetry.finish(this.span, None, None, Some(short_type_name::<E>())),
             }
         }
         Poll::Ready(result)
     }
+}
+
+/// The `Content-Length` of a response, when it has a valid one.
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The `error.type` of a 5xx answer: its status code, as the OpenTelemetry

@@ -23,9 +23,9 @@
 //! Each [`QueueDepths`] holds at most [`with_max_series`](QueueDepths::with_max_series)
 //! pipeline names (2000 by default, as the span metrics); handles for names
 //! past the cap report to one overflow series labelled
-//! [`OVERFLOW_LABEL`](crate::OVERFLOW_LABEL)` = "true"`, and each report
+//! [`OVERFLOW_LABEL`]` = "true"`, and each report
 //! there is counted in `autotel_series_overflow_total{metric}`. Names longer
-//! than [`MAX_LABEL_VALUE_BYTES`](crate::MAX_LABEL_VALUE_BYTES) are cut and
+//! than [`MAX_LABEL_VALUE_BYTES`] are cut and
 //! counted in `autotel_truncated_values_total{signal="metrics"}`.
 
 use std::collections::HashSet;
