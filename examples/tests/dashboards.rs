@@ -648,4 +648,11 @@ fn every_query_and_rule_runs_on_prometheus_scraping_the_examples() {
          pipeline_name=\"daily_import\"}",
     );
     assert_eq!(firing[0].0["severity"], "warning", "{firing:?}");
+    // The HTTP example's /fail route always answers 503: the 5xx alert
+    // matches the labels HttpLayer exports, and waits out its `for`.
+    let pending = prometheus.query(
+        "ALERTS{alertname=\"AutotelHttpErrorRateHigh\", alertstate=\"pending\", \
+         http_route=\"/fail\"}",
+    );
+    assert_eq!(pending[0].0["job"], "autotel", "{pending:?}");
 }
