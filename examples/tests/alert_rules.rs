@@ -4,6 +4,7 @@
 //! refused with a sentence that names them, and every alert has its runbook.
 
 mod common;
+mod dashboards_support;
 #[path = "../../exporters/tests/support/mod.rs"]
 mod support;
 
@@ -177,7 +178,9 @@ fn every_alert_has_a_runbook_and_is_unit_tested() {
         ] {
             assert!(text.contains(section), "{alert}: no {section:?} section");
         }
-        // The first queries are PromQL blocks that Prometheus parses.
+        // The first queries are PromQL blocks that Prometheus parses, naming
+        // catalog metrics and labels (and Prometheus' own `up` and
+        // `__name__`).
         let queries: Vec<&str> = text
             .split("```promql\n")
             .skip(1)
@@ -188,6 +191,12 @@ fn every_alert_has_a_runbook_and_is_unit_tested() {
             if let Err(error) = promql_parser::parser::parse(query) {
                 panic!("{alert}: runbook query {query:?} is not PromQL: {error}");
             }
+            let problems: Vec<String> = dashboards_support::not_in_catalog(query, &[])
+                .into_iter()
+                .filter(|p| !["metric up", "label __name__"].contains(&p.as_str()))
+                .filter(|p| !(p.starts_with("metric ") && p.contains(".*")))
+                .collect();
+            assert!(problems.is_empty(), "{alert}: {problems:?} in {query}");
         }
     }
     let pages = std::fs::read_dir(&runbooks).unwrap().count();
