@@ -120,3 +120,27 @@ fn the_benchmark_example_runs_the_pipeline_50_times_and_exports_it() {
         assert!(stdout.contains(&row), "{row:?} not in:\n{stdout}");
     }
 }
+
+#[test]
+fn a_progress_bar_is_drawn_on_a_terminal() {
+    // `script` (util-linux) runs the example on a pseudo-terminal.
+    let binary = common::example("benchmark").get_program().to_owned();
+    let output = std::process::Command::new("script")
+        .args(["-qec"])
+        .arg(&binary)
+        .arg("/dev/null")
+        .output()
+        .expect("script (util-linux) runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{text}");
+    assert!(
+        text.contains("daily_import ["),
+        "no progress bar in {text:?}"
+    );
+    assert!(
+        text.contains("/53"),
+        "50 iterations and 3 warm-up: {text:?}"
+    );
+    // The bar is cleared before the table is printed.
+    assert!(text.contains("benchmark daily_import: 50 iterations"));
+}
