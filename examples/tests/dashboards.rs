@@ -215,3 +215,34 @@ fn succeeds(command: &mut Command) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn the_pipelines_dashboard_opens_with_the_second_seeds_eleven_panels() {
+    let (_, pipelines) = dashboards()
+        .into_iter()
+        .find(|(file, _)| file == "autotel-pipelines.json")
+        .expect("the pipelines dashboard");
+    let titles: Vec<&str> = pipelines["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|panel| panel["title"].as_str())
+        .collect();
+    assert_eq!(
+        titles[..12],
+        [
+            "Pipeline monitoring",
+            "Pipeline execution rate",
+            "Success rate (%)",
+            "Active pipelines",
+            "Duration (P95)",
+            "Step duration by name",
+            "Error rate by type",
+            "API calls per pipeline",
+            "Cost per hour",
+            "Throughput (items/sec)",
+            "Memory usage",
+            "CPU usage",
+        ]
+    );
+}

@@ -184,7 +184,8 @@ impl BenchmarkResult {
     /// `statistic`, mean CPU time and allocations, iterations, throughput,
     /// API calls, cost, cost per item and the time of export. Figures that
     /// are unknown are not recorded. A later export of the same name
-    /// replaces the figures.
+    /// replaces the figures. Each name is a label value: keep the names of
+    /// benchmarks few and fixed.
     pub fn export(&self) {
         let name = self.name.clone();
         for (statistic, value) in self.duration_statistics() {
