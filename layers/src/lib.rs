@@ -89,6 +89,7 @@ mod error;
 #[cfg(feature = "http")]
 pub mod http;
 mod json;
+mod label_cap;
 pub mod queue;
 pub mod redact;
 mod resources;

@@ -25,25 +25,22 @@
 //! past the cap report to one overflow series labelled
 //! [`OVERFLOW_LABEL`]` = "true"`, and each report
 //! there is counted in `autotel_series_overflow_total{metric}`. Names longer
-//! than [`MAX_LABEL_VALUE_BYTES`] are cut and
+//! than [`MAX_LABEL_VALUE_BYTES`](crate::MAX_LABEL_VALUE_BYTES) are cut and
 //! counted in `autotel_truncated_values_total{signal="metrics"}`.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use metrics::{Counter, Gauge, Label};
 
-use crate::catalog::{
-    AUTOTEL_SERIES_OVERFLOW_TOTAL, AUTOTEL_TRUNCATED_VALUES_TOTAL, PIPELINE_QUEUE_DEPTH,
-};
-use crate::{DEFAULT_MAX_SERIES, Error, MAX_LABEL_VALUE_BYTES, OVERFLOW_LABEL};
+use crate::catalog::PIPELINE_QUEUE_DEPTH;
+use crate::label_cap::{LabelCap, cut, overflow_counter};
+use crate::{DEFAULT_MAX_SERIES, Error, OVERFLOW_LABEL};
 
 /// The pipeline names that have a queue-depth series, up to a cap.
 /// See the [module docs](self).
 #[derive(Debug, Clone)]
 pub struct QueueDepths {
-    names: Arc<Mutex<HashSet<Box<str>>>>,
-    max_series: usize,
+    names: Arc<LabelCap>,
 }
 
 impl Default for QueueDepths {
@@ -56,8 +53,7 @@ impl QueueDepths {
     /// A set of queue-depth series capped at [`DEFAULT_MAX_SERIES`] names.
     pub fn new() -> Self {
         Self {
-            names: Arc::default(),
-            max_series: DEFAULT_MAX_SERIES,
+            names: Arc::new(LabelCap::new(DEFAULT_MAX_SERIES)),
         }
     }
 
@@ -73,24 +69,16 @@ impl QueueDepths {
     #[must_use = "the set is returned, not changed in place"]
     pub fn with_max_series(self, max_series: usize) -> Result<Self, Error> {
         let max_series = crate::error::check_max_series("with_max_series", max_series)?;
-        Ok(Self { max_series, ..self })
+        Ok(Self {
+            names: Arc::new(LabelCap::new(max_series)),
+        })
     }
 
     /// A handle on the queue depth of `pipeline_name`, registered with the
     /// current `metrics` recorder.
     pub fn gauge(&self, pipeline_name: &str) -> QueueDepth {
         let name = cut(pipeline_name);
-        let admitted = {
-            let mut names = self.names.lock().unwrap_or_else(PoisonError::into_inner);
-            names.contains(name) || {
-                let room = names.len() < self.max_series;
-                if room {
-                    names.insert(name.into());
-                }
-                room
-            }
-        };
-        if admitted {
+        if self.names.admit(name) {
             QueueDepth {
                 gauge: metrics::gauge!(PIPELINE_QUEUE_DEPTH.name(), "pipeline_name" => name.to_owned()),
                 overflow: None,
@@ -101,10 +89,7 @@ impl QueueDepths {
                     PIPELINE_QUEUE_DEPTH.name(),
                     vec![Label::new(OVERFLOW_LABEL, "true")]
                 ),
-                overflow: Some(metrics::counter!(
-                    AUTOTEL_SERIES_OVERFLOW_TOTAL.name(),
-                    "metric" => PIPELINE_QUEUE_DEPTH.name()
-                )),
+                overflow: Some(overflow_counter(PIPELINE_QUEUE_DEPTH.name())),
             }
         }
     }
@@ -113,20 +98,6 @@ impl QueueDepths {
     pub fn record(&self, pipeline_name: &str, depth: u64) {
         self.gauge(pipeline_name).set(depth);
     }
-}
-
-/// `name` cut to [`MAX_LABEL_VALUE_BYTES`] on a character boundary; a cut is
-/// counted.
-fn cut(name: &str) -> &str {
-    if name.len() <= MAX_LABEL_VALUE_BYTES {
-        return name;
-    }
-    let end = (0..=MAX_LABEL_VALUE_BYTES)
-        .rev()
-        .find(|&at| name.is_char_boundary(at))
-        .unwrap_or(0);
-    metrics::counter!(AUTOTEL_TRUNCATED_VALUES_TOTAL.name(), "signal" => "metrics").increment(1);
-    &name[..end]
 }
 
 /// The queue depth of one pipeline. See the [module docs](self).
@@ -170,6 +141,7 @@ pub fn record_queue_depth(pipeline_name: &str, depth: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MAX_LABEL_VALUE_BYTES;
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
     /// Every series recorded by `f`, as `name{labels} value`, sorted.

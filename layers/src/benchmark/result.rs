@@ -2,14 +2,25 @@
 //! `benchmark_*` metrics.
 
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use metrics::Label;
 
 use super::Sample;
 use crate::catalog::{
     BENCHMARK_ALLOCATED_BYTES, BENCHMARK_API_CALLS, BENCHMARK_COST_PER_ITEM_USD,
     BENCHMARK_COST_USD, BENCHMARK_CPU_SECONDS, BENCHMARK_DURATION_SECONDS,
-    BENCHMARK_ITEMS_PER_SECOND, BENCHMARK_ITERATIONS, BENCHMARK_TIMESTAMP_SECONDS,
+    BENCHMARK_ITEMS_PER_SECOND, BENCHMARK_ITERATIONS, BENCHMARK_TIMESTAMP_SECONDS, MetricDef,
 };
+use crate::label_cap::{LabelCap, cut, overflow_counter};
+use crate::{DEFAULT_MAX_SERIES, OVERFLOW_LABEL};
+
+/// The benchmark names that have their own series, process-wide.
+fn names() -> &'static LabelCap {
+    static NAMES: OnceLock<LabelCap> = OnceLock::new();
+    NAMES.get_or_init(|| LabelCap::new(DEFAULT_MAX_SERIES))
+}
 
 /// The measurements of a benchmark run by
 /// [`BenchmarkRunner`](super::BenchmarkRunner), with the items processed and
@@ -184,21 +195,38 @@ impl BenchmarkResult {
     /// `statistic`, mean CPU time and allocations, iterations, throughput,
     /// API calls, cost, cost per item and the time of export. Figures that
     /// are unknown are not recorded. A later export of the same name
-    /// replaces the figures. Each name is a label value: keep the names of
-    /// benchmarks few and fixed.
+    /// replaces the figures. Names are label values: past 2000 distinct
+    /// names in a process ([`DEFAULT_MAX_SERIES`]), results go to the
+    /// overflow series and are counted in `autotel_series_overflow_total`;
+    /// names are cut to [`MAX_LABEL_VALUE_BYTES`](crate::MAX_LABEL_VALUE_BYTES).
     pub fn export(&self) {
-        let name = self.name.clone();
+        let name = cut(&self.name);
+        let own = names().admit(name);
+        let labels = |extra: Option<&'static str>| {
+            let mut labels = if own {
+                vec![Label::new("benchmark_name", name.to_owned())]
+            } else {
+                vec![Label::new(OVERFLOW_LABEL, "true")]
+            };
+            labels.extend(extra.map(|statistic| Label::new("statistic", statistic)));
+            labels
+        };
+        let record = |def: &MetricDef, extra: Option<&'static str>, value: f64| {
+            metrics::gauge!(def.name(), labels(extra)).set(value);
+            if !own {
+                overflow_counter(def.name()).increment(1);
+            }
+        };
         for (statistic, value) in self.duration_statistics() {
-            metrics::gauge!(
-                BENCHMARK_DURATION_SECONDS.name(),
-                "benchmark_name" => name.clone(),
-                "statistic" => statistic
-            )
-            .set(value.as_secs_f64());
+            record(
+                &BENCHMARK_DURATION_SECONDS,
+                Some(statistic),
+                value.as_secs_f64(),
+            );
         }
-        let gauge = |def: &crate::catalog::MetricDef, value: Option<f64>| {
+        let gauge = |def: &MetricDef, value: Option<f64>| {
             if let Some(value) = value {
-                metrics::gauge!(def.name(), "benchmark_name" => name.clone()).set(value);
+                record(def, None, value);
             }
         };
         gauge(&BENCHMARK_ITERATIONS, Some(self.iterations() as f64));
