@@ -26,7 +26,8 @@
 //! Prometheus treats as absent. Methods outside the standard ones are
 //! recorded as `_OTHER`, as the OpenTelemetry conventions say. Label sets past
 //! the cap (2000 by default) go to one overflow series and are counted in
-//! `autotel_series_overflow_total`.
+//! `autotel_series_overflow_total`; route labels longer than 128 bytes are
+//! cut and counted in `autotel_truncated_values_total{signal="metrics"}`.
 //!
 //! The duration runs from the request's arrival at the middleware until the
 //! inner service returns the response head, as in `tower-http`'s trace
@@ -244,7 +245,7 @@ where
             .as_ref()
             .and_then(|route| route(request.extensions()));
         let route = match route_text {
-            Some(text) => shared.routes.intern(truncate(text)),
+            Some(text) => shared.routes.intern(crate::label_cap::cut(text)),
             None => NO_ROUTE,
         };
         let span = match route_text {
@@ -296,19 +297,6 @@ where
             }),
         }
     }
-}
-
-/// A label value of at most 128 bytes, cut at a character boundary.
-fn truncate(text: &str) -> &str {
-    const MAX: usize = 128;
-    if text.len() <= MAX {
-        return text;
-    }
-    let end = (0..=MAX)
-        .rev()
-        .find(|i| text.is_char_boundary(*i))
-        .unwrap_or(0);
-    &text[..end]
 }
 
 /// One request in progress in `http_server_active_requests`, until dropped,
@@ -367,8 +355,8 @@ mod tests {
     #[test]
     fn long_routes_are_cut_at_a_character_boundary() {
         let route = "é".repeat(100);
-        let cut = truncate(&route);
+        let cut = crate::label_cap::cut(&route);
         assert_eq!(cut.len(), 128);
-        assert_eq!(truncate("/users/{id}"), "/users/{id}");
+        assert_eq!(crate::label_cap::cut("/users/{id}"), "/users/{id}");
     }
 }
