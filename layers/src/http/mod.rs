@@ -14,7 +14,11 @@
 //! - the catalog's HTTP metrics through the `metrics` facade:
 //!   `http_server_request_duration_seconds{http_request_method, http_route,
 //!   http_response_status_code}` and
-//!   `http_server_active_requests{http_request_method}`.
+//!   `http_server_active_requests{http_request_method}`, and
+//!   `http_server_response_body_size_bytes` with the labels of the duration,
+//!   for responses whose body size is known when the head is sent (a fixed
+//!   body or a `Content-Length`; a streamed body of unknown size is not
+//!   measured).
 //!
 //! The route label is the matched route template, never the raw path: the
 //! router tells it through a request extension, read by the function given to
@@ -22,7 +26,8 @@
 //! Prometheus treats as absent. Methods outside the standard ones are
 //! recorded as `_OTHER`, as the OpenTelemetry conventions say. Label sets past
 //! the cap (2000 by default) go to one overflow series and are counted in
-//! `autotel_series_overflow_total`.
+//! `autotel_series_overflow_total`; route labels longer than 128 bytes are
+//! cut and counted in `autotel_truncated_values_total{signal="metrics"}`.
 //!
 //! The duration runs from the request's arrival at the middleware until the
 //! inner service returns the response head, as in `tower-http`'s trace
@@ -67,22 +72,24 @@
 //! ```
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Method, Request, Response};
-use metrics::{Gauge, Histogram, Key, Label, Recorder, SharedString};
+use metrics::{Gauge, Histogram, Key, Label};
 use tower_layer::Layer;
 use tower_service::Service;
 use tracing::field::Empty;
 
 use crate::Error;
-use crate::catalog::{HTTP_SERVER_ACTIVE_REQUESTS, HTTP_SERVER_REQUEST_DURATION_SECONDS};
-use crate::span_metrics::store::{Interner, OVERFLOW, Series, SeriesCache};
-use crate::span_metrics::{OVERFLOW_LABEL, count_overflow};
+use crate::catalog::HTTP_SERVER_ACTIVE_REQUESTS;
+use crate::span_metrics::store::{Interner, SeriesCache};
 use crate::trace_context::{TraceContext, TraceParent};
+
+mod future;
+
+pub use future::ResponseFuture;
+use future::Telemetry;
 
 /// Finds the matched route template of a request in its extensions.
 type RouteFn = dyn for<'a> Fn(&'a http::Extensions) -> Option<&'a str> + Send + Sync;
@@ -123,7 +130,8 @@ pub struct HttpLayer {
 struct Shared {
     route: Option<Arc<RouteFn>>,
     routes: Interner,
-    durations: SeriesCache<(u8, u32, u16), Histogram>,
+    /// The duration and response size histograms of each label set.
+    durations: SeriesCache<(u8, u32, u16), [Histogram; 2]>,
     active: SeriesCache<u8, Gauge>,
     max_series: usize,
 }
@@ -217,6 +225,7 @@ impl<S: fmt::Debug> fmt::Debug for HttpService<S> {
 impl<S, B, ResBody> Service<Request<B>> for HttpService<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: http_body::Body,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -236,7 +245,7 @@ where
             .as_ref()
             .and_then(|route| route(request.extensions()));
         let route = match route_text {
-            Some(text) => shared.routes.intern(truncate(text)),
+            Some(text) => shared.routes.intern(crate::label_cap::cut(text)),
             None => NO_ROUTE,
         };
         let span = match route_text {
@@ -290,19 +299,6 @@ where
     }
 }
 
-/// A label value of at most 128 bytes, cut at a character boundary.
-fn truncate(text: &str) -> &str {
-    const MAX: usize = 128;
-    if text.len() <= MAX {
-        return text;
-    }
-    let end = (0..=MAX)
-        .rev()
-        .find(|i| text.is_char_boundary(*i))
-        .unwrap_or(0);
-    &text[..end]
-}
-
 /// One request in progress in `http_server_active_requests`, until dropped,
 /// answered or not.
 struct Active(Option<Gauge>);
@@ -344,144 +340,6 @@ impl Drop for Active {
 const METADATA: metrics::Metadata<'static> =
     metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
-/// What the response future records when the response head arrives.
-struct Telemetry {
-    shared: Arc<Shared>,
-    start: quanta::Instant,
-    method: u8,
-    route: u32,
-    _active: Active,
-}
-
-impl Telemetry {
-    fn finish(self, span: &tracing::Span, status: Option<u16>, error: Option<&'static str>) {
-        let seconds = self.start.elapsed().as_secs_f64();
-        if let Some(status) = status {
-            span.record("http.response.status_code", status);
-        }
-        if let Some(error) = error {
-            span.record("otel.status_code", "ERROR");
-            span.record("error.type", error);
-        }
-        let shared = &self.shared;
-        let status = status.unwrap_or(0);
-        let overflowed = self.route == OVERFLOW;
-        metrics::with_recorder(|recorder| {
-            shared.durations.with(
-                recorder,
-                (self.method, self.route, status),
-                overflowed,
-                |recorder| self.register(recorder, status),
-                |recorder| {
-                    let labels = vec![Label::from_static_parts(OVERFLOW_LABEL, "true")];
-                    recorder.register_histogram(
-                        &Key::from_parts(HTTP_SERVER_REQUEST_DURATION_SECONDS.name(), labels),
-                        &METADATA,
-                    )
-                },
-                |histogram, series| {
-                    histogram.record(seconds);
-                    if series == Series::Overflow {
-                        count_overflow(
-                            recorder,
-                            &SharedString::const_str(HTTP_SERVER_REQUEST_DURATION_SECONDS.name()),
-                        );
-                    }
-                },
-            );
-        });
-    }
-
-    fn register(&self, recorder: &dyn Recorder, status: u16) -> Histogram {
-        let route = match self.route {
-            NO_ROUTE | OVERFLOW => SharedString::const_str(""),
-            id => self
-                .shared
-                .routes
-                .value(id)
-                .map_or(SharedString::const_str(""), SharedString::from_shared),
-        };
-        let status = if status == 0 {
-            SharedString::const_str("")
-        } else {
-            SharedString::from_owned(status.to_string())
-        };
-        let labels = vec![
-            Label::from_static_parts("http_request_method", METHODS[self.method as usize]),
-            Label::new("http_route", route),
-            Label::new("http_response_status_code", status),
-        ];
-        recorder.register_histogram(
-            &Key::from_parts(HTTP_SERVER_REQUEST_DURATION_SECONDS.name(), labels),
-            &METADATA,
-        )
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The response future of [`HttpService`].
-    pub struct ResponseFuture<F> {
-        #[pin]
-        inner: F,
-        span: tracing::Span,
-        telemetry: Option<Telemetry>,
-    }
-}
-
-impl<F: fmt::Debug> fmt::Debug for ResponseFuture<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture")
-            .field("inner", &self.inner)
-            .field("span", &self.span)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<F, ResBody, E> Future for ResponseFuture<F>
-where
-    F: Future<Output = Result<Response<ResBody>, E>>,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let _entered = this.span.enter();
-        let result = std::task::ready!(this.inner.poll(cx));
-        if let Some(telemetry) = this.telemetry.take() {
-            match &result {
-                Ok(response) => {
-                    let status = response.status();
-                    let error = status.is_server_error().then(|| status_error_type(status));
-                    telemetry.finish(this.span, Some(status.as_u16()), error);
-                }
-                Err(_) => telemetry.finish(this.span, None, Some(short_type_name::<E>())),
-            }
-        }
-        Poll::Ready(result)
-    }
-}
-
-/// The `error.type` of a 5xx answer: its status code, as the OpenTelemetry
-/// conventions say.
-fn status_error_type(status: http::StatusCode) -> &'static str {
-    const CODES: [&str; 12] = [
-        "500", "501", "502", "503", "504", "505", "506", "507", "508", "509", "510", "511",
-    ];
-    CODES
-        .get(usize::from(status.as_u16() - 500))
-        .copied()
-        .unwrap_or("_OTHER")
-}
-
-/// The last path segment of a type's name (`Elapsed` for
-/// `tower::timeout::error::Elapsed`), generics kept.
-fn short_type_name<T>() -> &'static str {
-    let name = std::any::type_name::<T>();
-    let head = name.split('<').next().unwrap_or(name);
-    let start = head.rfind("::").map_or(0, |i| i + 2);
-    &name[start..]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,24 +353,10 @@ mod tests {
     }
 
     #[test]
-    fn error_types_are_short() {
-        assert_eq!(short_type_name::<std::io::Error>(), "Error");
-        assert_eq!(short_type_name::<Vec<u8>>(), "Vec<u8>");
-        assert_eq!(
-            status_error_type(http::StatusCode::SERVICE_UNAVAILABLE),
-            "503"
-        );
-        assert_eq!(
-            status_error_type(http::StatusCode::from_u16(599).unwrap()),
-            "_OTHER"
-        );
-    }
-
-    #[test]
     fn long_routes_are_cut_at_a_character_boundary() {
         let route = "é".repeat(100);
-        let cut = truncate(&route);
+        let cut = crate::label_cap::cut(&route);
         assert_eq!(cut.len(), 128);
-        assert_eq!(truncate("/users/{id}"), "/users/{id}");
+        assert_eq!(crate::label_cap::cut("/users/{id}"), "/users/{id}");
     }
 }
