@@ -463,7 +463,9 @@ fn build_and_install(
     let mut prometheus_server = None;
     let mut prometheus_handle = None;
     if settings.prometheus != Listen::Off {
-        let mut prometheus = Prometheus::new().with_service(service.clone());
+        let mut prometheus = Prometheus::new()
+            .with_service(service.clone())
+            .with_redaction(redaction.clone());
         if let Some(layer) = &span_metrics {
             for (name, def) in layer.metric_names() {
                 if def.kind() == MetricKind::Histogram {
