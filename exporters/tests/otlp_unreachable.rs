@@ -3,55 +3,14 @@
 //! counted, and shutdown gives up after its timeout.
 #![cfg(feature = "otlp")]
 
-mod support;
+mod otlp_support;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use autotel_exporters::otlp::{Otlp, OtlpError, OtlpPipeline, Protocol};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use otlp_support::{black_hole, global_counter, snapshotter};
 use tracing_subscriber::layer::SubscriberExt;
-
-/// The process-wide recorder that receives `autotel_*` counters from the
-/// pipelines' threads.
-fn snapshotter() -> &'static Snapshotter {
-    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
-    SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder
-            .install()
-            .expect("the only global recorder of this test binary");
-        snapshotter
-    })
-}
-
-/// A counter increase: name, labels, amount.
-type Recorded = (String, Vec<(String, String)>, u64);
-
-/// The sum of the global counters `name` with the label `key=value`, since
-/// the start. Snapshots drain counters and tests run in parallel, so every
-/// snapshot is added to one running total.
-fn global_counter(name: &str, key: &str, value: &str) -> u64 {
-    static TOTALS: Mutex<Vec<Recorded>> = Mutex::new(Vec::new());
-    let mut totals = TOTALS.lock().unwrap_or_else(PoisonError::into_inner);
-    for (key, _, _, value) in snapshotter().snapshot().into_vec() {
-        if let DebugValue::Counter(n) = value {
-            let labels = key
-                .key()
-                .labels()
-                .map(|l| (l.key().to_owned(), l.value().to_owned()))
-                .collect();
-            totals.push((key.key().name().to_owned(), labels, n));
-        }
-    }
-    totals
-        .iter()
-        .filter(|(n, labels, _)| n == name && labels.iter().any(|(k, v)| k == key && v == value))
-        .map(|(_, _, n)| n)
-        .sum()
-}
 
 fn pipeline(endpoint: SocketAddr, protocol: Protocol) -> Otlp {
     snapshotter();
@@ -111,19 +70,6 @@ fn closed_port_over_grpc() {
 #[test]
 fn closed_port_over_http() {
     closed_port_counts_export_errors(Protocol::HttpProtobuf);
-}
-
-/// A receiver that accepts connections and never reads or answers.
-fn black_hole() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-    let address = listener.local_addr().expect("an address");
-    std::thread::spawn(move || {
-        let mut held: Vec<TcpStream> = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    address
 }
 
 fn silent_receiver_drops_beyond_the_queue_and_shutdown_gives_up(protocol: Protocol) {
