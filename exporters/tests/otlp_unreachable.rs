@@ -3,9 +3,9 @@
 //! counted, and shutdown gives up after its timeout.
 #![cfg(feature = "otlp")]
 
+mod otlp_support;
 #[path = "support/recorder.rs"]
 mod recorder;
-mod otlp_support;
 mod support;
 
 use std::net::{SocketAddr, TcpListener};

@@ -135,3 +135,25 @@ fn empty_names_never_reach_the_scrape() {
         );
     }
 }
+
+#[test]
+fn global_label_values_read_back_exactly() {
+    for value in VALUES {
+        let recorder = Prometheus::new()
+            .without_listener()
+            .with_global_label("host", *value)
+            .build_recorder()
+            .expect("recorder");
+        let metadata = Metadata::new(module_path!(), Level::INFO, None);
+        recorder
+            .register_counter(&Key::from_name("requests_total"), &metadata)
+            .increment(1);
+        let scrape = recorder.handle().render();
+        let line = scrape
+            .lines()
+            .find_map(|line| line.strip_prefix("requests_total{host=\""))
+            .unwrap_or_else(|| panic!("no requests_total line:\n{scrape}"));
+        let written = line.rsplit_once("\"} ").map(|(v, _)| v).unwrap_or_default();
+        assert_eq!(unescape(written), *value, "\n--- scrape ---\n{scrape}");
+    }
+}

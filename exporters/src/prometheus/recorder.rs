@@ -65,8 +65,10 @@ impl PrometheusRecorder {
             .set_quantiles(SUMMARY_QUANTILES)
             .map_err(|e| bucket_error("summaries", e))?;
         for (key, value) in &builder.global_labels {
+            // Backslashes doubled, as for every label value (see `labels`).
+            let value = value.replace('\\', "\\\\");
             histograms = histograms.add_global_label(key.clone(), value.clone());
-            summaries = summaries.add_global_label(key.clone(), value.clone());
+            summaries = summaries.add_global_label(key.clone(), value);
         }
 
         let main = histograms.build_recorder();
