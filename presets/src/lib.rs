@@ -135,19 +135,26 @@
 //! so that a program never mixes two versions of one of them.
 
 mod config;
+mod control;
 mod env;
 mod error;
+mod exporters;
 mod filter;
 mod guard;
+mod install;
+mod output;
 mod panic;
+mod registered;
+mod stack;
 mod text;
 
 pub use autotel_exporters;
 pub use autotel_layers;
 pub use config::Environment;
+pub use control::TelemetryControl;
 pub use error::Error;
 pub use filter::LogFilter;
-pub use guard::{TelemetryControl, TelemetryGuard};
+pub use guard::TelemetryGuard;
 pub use metrics;
 pub use opentelemetry;
 pub use opentelemetry_otlp;
@@ -380,7 +387,7 @@ impl Preset {
         let settings = self
             .code
             .resolve(&self.default_name, &|name| std::env::var(name).ok())?;
-        guard::install(settings, self.span_metrics, &self.redaction, self.layers)
+        install::install(settings, self.span_metrics, &self.redaction, self.layers)
     }
 }
 
