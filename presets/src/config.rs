@@ -6,11 +6,13 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 
 use autotel_exporters::env;
+#[cfg(feature = "otlp")]
 use autotel_exporters::otlp::Sampling;
 use tracing_subscriber::EnvFilter;
 
 use crate::Error;
 
+mod features;
 mod prometheus;
 
 pub(crate) use prometheus::PrometheusAuth;
@@ -251,6 +253,7 @@ impl Code {
             None => false,
         };
         // Checked even when OTLP is off, so a typo is never silently ignored.
+        #[cfg(feature = "otlp")]
         if let Some(sampler) = var("OTEL_TRACES_SAMPLER") {
             Sampling::parse(&sampler, var("OTEL_TRACES_SAMPLER_ARG").as_deref())?;
         }

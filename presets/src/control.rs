@@ -2,12 +2,12 @@
 
 use std::fmt;
 
-use autotel_exporters::otlp::SampleRatio;
 use autotel_layers::MetricsSwitch;
 
 use crate::Error;
 use crate::config;
 use crate::filter::FilterHandle;
+use crate::ratio::SampleRatio;
 
 /// Changes telemetry while the program runs; from
 /// [`TelemetryGuard::control`](crate::TelemetryGuard::control). Clones control the same telemetry.
@@ -46,13 +46,8 @@ impl TelemetryControl {
     ///
     /// [`Error::InvalidSetting`] unless `0.0 <= ratio <= 1.0`.
     pub fn set_trace_sample_ratio(&self, ratio: f64) -> Result<(), Error> {
-        self.sample_ratio.set(ratio).map_err(|_| {
-            Error::invalid(
-                "TelemetryControl::set_trace_sample_ratio",
-                ratio.to_string(),
-                "is not a ratio from 0.0 to 1.0",
-            )
-        })
+        self.sample_ratio
+            .set("TelemetryControl::set_trace_sample_ratio", ratio)
     }
 
     /// The fraction of root spans exported by OTLP.

@@ -72,12 +72,15 @@ pub enum Error {
         what: &'static str,
     },
     /// The Prometheus exporter could not start.
+    #[cfg(feature = "prometheus")]
     #[error(transparent)]
     Prometheus(#[from] autotel_exporters::prometheus::PrometheusError),
     /// The OTLP pipeline could not start.
+    #[cfg(feature = "otlp")]
     #[error(transparent)]
     Otlp(#[from] autotel_exporters::otlp::OtlpError),
     /// The console exporter could not start.
+    #[cfg(feature = "console")]
     #[error(transparent)]
     Console(#[from] autotel_exporters::console::ConsoleError),
     /// A layer refused its configuration.

@@ -6,10 +6,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "console")]
 use autotel_exporters::console::ConsoleReporter;
+#[cfg(feature = "otlp")]
 use autotel_exporters::otlp::OtlpPipeline;
+#[cfg(feature = "prometheus")]
 use autotel_exporters::prometheus::{PrometheusHandle, PrometheusServer};
+#[cfg(feature = "system")]
 use autotel_layers::SamplerGuard;
+#[cfg(feature = "testing")]
 use autotel_layers::testing::{Capture, Run};
 use autotel_layers::writer::{FlushGuard, NonBlocking};
 
@@ -24,6 +29,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 pub(crate) struct Flush {
     pub(crate) writer: Option<NonBlocking>,
+    #[cfg(feature = "otlp")]
     pub(crate) otlp: Option<OtlpPipeline>,
 }
 
@@ -34,6 +40,7 @@ impl Flush {
         if let Some(writer) = &self.writer {
             writer.flush_within(timeout);
         }
+        #[cfg(feature = "otlp")]
         if let Some(otlp) = &self.otlp {
             let _ = otlp.force_flush();
         }
@@ -41,6 +48,17 @@ impl Flush {
         // lock, blocked on a pipe nobody reads, and the wait would have no
         // bound. The writer flushes what it writes; the standard library
         // flushes the rest at exit without waiting for that lock.
+    }
+}
+
+impl Flush {
+    /// Exports what OTLP holds and stops it, within its shutdown timeout;
+    /// the log writer is left to its own guard.
+    fn stop_otlp(self) {
+        #[cfg(feature = "otlp")]
+        if let Some(otlp) = self.otlp {
+            let _ = otlp.shutdown();
+        }
     }
 }
 
@@ -62,11 +80,18 @@ pub struct TelemetryGuard {
     pub(crate) control: TelemetryControl,
     pub(crate) flush: Option<Arc<Flush>>,
     pub(crate) writer: Option<FlushGuard>,
+    #[cfg(feature = "prometheus")]
     pub(crate) prometheus: Option<PrometheusServer>,
+    #[cfg(feature = "prometheus")]
     pub(crate) prometheus_handle: Option<PrometheusHandle>,
+    #[cfg(feature = "system")]
     pub(crate) sampler: Option<SamplerGuard>,
+    #[cfg(feature = "console")]
     pub(crate) console: Option<ConsoleReporter>,
+    #[cfg(feature = "testing")]
     pub(crate) capture: Option<Capture>,
+    /// The testing preset's log lines.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) memory: Option<Memory>,
 }
 
@@ -90,25 +115,37 @@ impl TelemetryGuard {
     /// The address `/metrics` is served on, with the port the system chose
     /// when port 0 was asked for; `None` when nothing listens.
     pub fn prometheus_address(&self) -> Option<SocketAddr> {
-        self.prometheus
+        #[cfg(feature = "prometheus")]
+        return self
+            .prometheus
             .as_ref()
-            .and_then(PrometheusServer::local_addr)
+            .and_then(PrometheusServer::local_addr);
+        #[cfg(not(feature = "prometheus"))]
+        None
     }
 
     /// The Prometheus text of every metric recorded so far, as `/metrics`
     /// serves it; `None` when the Prometheus exporter is off.
     pub fn metrics_text(&self) -> Option<String> {
-        self.prometheus_handle
+        #[cfg(feature = "prometheus")]
+        return self
+            .prometheus_handle
             .as_ref()
-            .map(PrometheusHandle::render)
+            .map(PrometheusHandle::render);
+        #[cfg(not(feature = "prometheus"))]
+        None
     }
 
     /// With the testing preset: every finished span, event and metric so far.
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub fn captured(&self) -> Option<Run> {
         self.capture.as_ref().map(Capture::snapshot)
     }
 
     /// With the testing preset: the log lines written so far, one per entry.
+    #[cfg(feature = "testing")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
     pub fn captured_logs(&self) -> Vec<String> {
         let Some(memory) = &self.memory else {
             return Vec::new();
@@ -134,16 +171,15 @@ impl Drop for TelemetryGuard {
             // The panic hook holds only a weak reference: this is the last
             // strong one, unless a panic is flushing right now.
             match Arc::try_unwrap(flush) {
-                Ok(Flush { otlp, .. }) => {
-                    if let Some(otlp) = otlp {
-                        let _ = otlp.shutdown();
-                    }
-                }
+                Ok(flush) => flush.stop_otlp(),
                 Err(shared) => shared.flush(FLUSH_TIMEOUT),
             }
         }
+        #[cfg(feature = "system")]
         drop(self.sampler.take());
+        #[cfg(feature = "console")]
         drop(self.console.take());
+        #[cfg(feature = "prometheus")]
         drop(self.prometheus.take());
         drop(self.writer.take());
     }

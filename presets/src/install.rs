@@ -4,15 +4,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(feature = "system")]
 use std::time::{Duration, Instant};
 
 use autotel_exporters::ServiceInfo;
 use autotel_exporters::fanout::Fanout;
+#[cfg(feature = "otlp")]
 use autotel_exporters::otlp::OtlpPipeline;
 use autotel_layers::catalog;
 use autotel_layers::redact::Redaction;
 use autotel_layers::writer::{FlushGuard, NonBlocking};
-use autotel_layers::{MetricsSwitch, SamplerGuard, SpanMetricsLayer, SystemSampler};
+use autotel_layers::{MetricsSwitch, SpanMetricsLayer};
+#[cfg(feature = "system")]
+use autotel_layers::{SamplerGuard, SystemSampler};
 
 use crate::config::{self, Listen, OtlpTarget, Settings};
 use crate::control::TelemetryControl;
@@ -24,6 +28,7 @@ use crate::stack::Layers;
 use crate::{Error, UserLayers};
 
 /// The longest start-up waits for the system sampler's first sample.
+#[cfg(feature = "system")]
 const FIRST_SAMPLE_WAIT: Duration = Duration::from_secs(1);
 
 /// Set by the first initialisation that got past its checks.
@@ -95,22 +100,27 @@ fn build_and_install(
     let switch = span_metrics
         .as_ref()
         .map_or_else(MetricsSwitch::new, SpanMetricsLayer::switch);
-    let exporters =
+    let mut exporters =
         Exporters::start(&settings, &service, span_metrics.as_ref(), redaction).map_err(early)?;
     let (output, writer_guard) = open_output(&settings).map_err(early)?;
 
     // Everything global happens from here on.
-    install_recorder(exporters.fanout)?;
+    install_recorder(std::mem::replace(&mut exporters.fanout, Fanout::new()))?;
     // The sampler publishes through the recorder installed above.
+    #[cfg(feature = "system")]
     let sampler = start_sampler(&settings).map_err(late)?;
+    #[cfg(not(feature = "system"))]
+    let sampler = None;
     let filter = LogFilter::new(&settings.log_filter);
     let filter_handle = filter.handle();
     let layers = Layers {
         settings: &settings,
         redaction,
         output: &output,
+        #[cfg(feature = "otlp")]
         otlp: exporters.otlp.as_ref(),
         span_metrics,
+        #[cfg(feature = "testing")]
         capture: exporters.capture.as_ref(),
         user_layers,
     };
@@ -123,13 +133,55 @@ fn build_and_install(
         .with_max_level(filter_handle.max_log_level())
         .init()
         .is_ok();
+    let control = TelemetryControl {
+        filter: filter_handle,
+        switch,
+        sample_ratio: exporters.sample_ratio.clone(),
+    };
 
+    let parts = Parts {
+        exporters,
+        output,
+        writer_guard,
+        sampler,
+        control,
+    };
+    let guard = finish(settings, &service, parts);
+    log_start(&guard, log_bridge);
+    Ok(guard)
+}
+
+/// Every part started, for the guard.
+struct Parts {
+    exporters: Exporters,
+    output: Output,
+    writer_guard: Option<FlushGuard>,
+    #[cfg(feature = "system")]
+    sampler: Option<SamplerGuard>,
+    #[cfg(not(feature = "system"))]
+    sampler: Option<()>,
+    control: TelemetryControl,
+}
+
+/// The guard over every part started, once the panic hook (which flushes
+/// them) is installed and the build info gauge is set.
+// A part left out at build time leaves its variable unused.
+#[allow(unused_variables)]
+fn finish(settings: Settings, service: &ServiceInfo, parts: Parts) -> TelemetryGuard {
+    let Parts {
+        exporters,
+        output,
+        writer_guard,
+        sampler,
+        control,
+    } = parts;
     let (writer, memory) = match output {
         Output::NonBlocking(writer) => (Some(writer), None),
         Output::Memory(memory) => (None, Some(memory)),
     };
     let flush = Arc::new(Flush {
         writer,
+        #[cfg(feature = "otlp")]
         otlp: exporters.otlp,
     });
     crate::panic::install(Arc::downgrade(&flush));
@@ -139,25 +191,23 @@ fn build_and_install(
         &service.build_info_labels()
     )
     .set(1.0);
-
-    let guard = TelemetryGuard {
-        control: TelemetryControl {
-            filter: filter_handle,
-            switch,
-            sample_ratio: exporters.sample_ratio,
-        },
+    TelemetryGuard {
+        control,
         flush: Some(flush),
         writer: writer_guard,
+        #[cfg(feature = "prometheus")]
         prometheus: exporters.prometheus,
+        #[cfg(feature = "prometheus")]
         prometheus_handle: exporters.prometheus_handle,
+        #[cfg(feature = "system")]
         sampler,
+        #[cfg(feature = "console")]
         console: exporters.console,
+        #[cfg(feature = "testing")]
         capture: exporters.capture,
         memory,
         settings,
-    };
-    log_start(&guard, log_bridge);
-    Ok(guard)
+    }
 }
 
 /// The span metrics layer, with the one redaction rule of every output;
@@ -204,6 +254,7 @@ fn install_recorder(fanout: Fanout) -> Result<(), Failure> {
 /// Starts the system sampler, when asked for, and waits (briefly) for its
 /// first sample: the first scrape, even of a short program, has the process
 /// metrics.
+#[cfg(feature = "system")]
 fn start_sampler(settings: &Settings) -> Result<Option<SamplerGuard>, Error> {
     if !settings.system_metrics {
         return Ok(None);
@@ -239,11 +290,14 @@ fn log_start(guard: &TelemetryGuard, log_bridge: bool) {
     };
     // The protocol and endpoint each signal really uses (port 4317 means
     // gRPC, see autotel_exporters::otlp), without credentials.
+    #[cfg(feature = "otlp")]
     let otlp_destination = guard
         .flush
         .as_ref()
         .and_then(|flush| flush.otlp.as_ref())
         .map_or_else(|| "off".to_owned(), OtlpPipeline::destination);
+    #[cfg(not(feature = "otlp"))]
+    let otlp_destination = "off";
     tracing::info!(
         target: crate::filter::START_TARGET,
         prometheus = %prometheus,

@@ -13,6 +13,7 @@ pub(crate) struct Memory(Arc<Mutex<Vec<u8>>>);
 
 impl Memory {
     /// The lines written so far, one per entry.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
     pub(crate) fn lines(&self) -> Vec<String> {
         let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         String::from_utf8_lossy(&bytes)

@@ -3,9 +3,12 @@
 
 use std::io::IsTerminal;
 
+#[cfg(feature = "console")]
 use autotel_exporters::console::ConsoleLayer;
+#[cfg(feature = "otlp")]
 use autotel_exporters::otlp::OtlpPipeline;
 use autotel_layers::redact::Redaction;
+#[cfg(feature = "testing")]
 use autotel_layers::testing::Capture;
 use autotel_layers::{JsonLayer, SpanMetricsLayer, SpanResourcesLayer};
 use tracing::Subscriber;
@@ -23,8 +26,10 @@ pub(crate) struct Layers<'a> {
     pub(crate) settings: &'a Settings,
     pub(crate) redaction: &'a Redaction,
     pub(crate) output: &'a Output,
+    #[cfg(feature = "otlp")]
     pub(crate) otlp: Option<&'a OtlpPipeline>,
     pub(crate) span_metrics: Option<SpanMetricsLayer>,
+    #[cfg(feature = "testing")]
     pub(crate) capture: Option<&'a Capture>,
     pub(crate) user_layers: UserLayers,
 }
@@ -36,8 +41,10 @@ impl Layers<'_> {
             settings,
             redaction,
             output,
+            #[cfg(feature = "otlp")]
             otlp,
             span_metrics,
+            #[cfg(feature = "testing")]
             capture,
             user_layers,
         } = self;
@@ -45,6 +52,7 @@ impl Layers<'_> {
         // One flat list: nesting a layer per part makes the subscriber's type
         // grow with each part.
         let mut stack: UserLayers = Vec::new();
+        #[cfg(feature = "otlp")]
         if let Some(layer) = otlp.and_then(OtlpPipeline::trace_layer) {
             stack.push(Box::new(layer));
         }
@@ -59,12 +67,15 @@ impl Layers<'_> {
                     .with_ansi(ansi),
             ));
         }
+        #[cfg(feature = "otlp")]
         if let Some(layer) = otlp.and_then(OtlpPipeline::log_layer) {
             stack.push(Box::new(layer));
         }
+        #[cfg(feature = "console")]
         if settings.console_export {
             stack.push(Box::new(ConsoleLayer::new()));
         }
+        #[cfg(feature = "testing")]
         if let Some(capture) = capture {
             stack.push(Box::new(capture.layer()));
         }
