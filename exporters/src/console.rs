@@ -220,7 +220,7 @@ impl ConsoleMetrics {
     /// # Errors
     ///
     /// [`ConsoleError::RecorderAlreadySet`], [`ConsoleError::Thread`].
-    pub fn install(self) -> Result<ConsoleReporter, ConsoleError> {
+    pub fn install(self) -> Result<ConsoleGuard, ConsoleError> {
         let recorder = ConsoleRecorder::default();
         let reporter = self.start(recorder.clone(), std::io::stderr)?;
         metrics::set_global_recorder(recorder).map_err(|_| ConsoleError::RecorderAlreadySet)?;
@@ -236,7 +236,7 @@ impl ConsoleMetrics {
         self,
         recorder: ConsoleRecorder,
         make_writer: W,
-    ) -> Result<ConsoleReporter, ConsoleError>
+    ) -> Result<ConsoleGuard, ConsoleError>
     where
         W: for<'w> MakeWriter<'w> + Send + 'static,
     {
@@ -260,21 +260,28 @@ impl ConsoleMetrics {
                 }
             })
             .map_err(ConsoleError::Thread)?;
-        Ok(ConsoleReporter {
+        Ok(ConsoleGuard {
             stop: Some(stop),
             thread: Some(thread),
         })
     }
 }
 
+/// The former name of [`ConsoleGuard`].
+#[deprecated(
+    since = "0.1.1",
+    note = "renamed to ConsoleGuard: every drop guard is named ...Guard"
+)]
+pub type ConsoleReporter = ConsoleGuard;
+
 /// Prints the table periodically; dropping it prints a last table and stops.
 #[derive(Debug)]
-pub struct ConsoleReporter {
+pub struct ConsoleGuard {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl Drop for ConsoleReporter {
+impl Drop for ConsoleGuard {
     fn drop(&mut self) {
         drop(self.stop.take());
         if let Some(thread) = self.thread.take() {

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use autotel_exporters::otlp::{Otlp, OtlpError, OtlpPipeline, Protocol};
+use autotel_exporters::otlp::{Otlp, OtlpError, OtlpGuard, Protocol};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use support::{Peer, free_port, get_json, loopback, peer_bin};
 use tracing_subscriber::layer::SubscriberExt;
@@ -52,7 +52,7 @@ fn export_errors_since_last() -> u64 {
         .sum()
 }
 
-fn emit(otlp: &OtlpPipeline, name: &'static str, n: usize) {
+fn emit(otlp: &OtlpGuard, name: &'static str, n: usize) {
     let subscriber = tracing_subscriber::registry()
         .with(otlp.trace_layer())
         .with(otlp.log_layer());
@@ -85,7 +85,7 @@ fn black_hole() -> SocketAddr {
     address
 }
 
-fn silent_pipeline(protocol: Protocol) -> OtlpPipeline {
+fn silent_pipeline(protocol: Protocol) -> OtlpGuard {
     Otlp::new()
         .with_endpoint(format!("http://{}", black_hole()))
         .expect("a valid endpoint")

@@ -10,13 +10,13 @@ mod support;
 mod tls;
 
 use autotel_exporters::ServiceInfo;
-use autotel_exporters::otlp::{Otlp, OtlpPipeline, Protocol};
+use autotel_exporters::otlp::{Otlp, OtlpGuard, Protocol};
 use support::{TestAgent, items};
 use tls::{Pki, TlsProxy};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Emits one span with one event inside and one counter, then flushes.
-fn emit(otlp: &OtlpPipeline, name: &str) -> Result<(), autotel_exporters::otlp::OtlpError> {
+fn emit(otlp: &OtlpGuard, name: &str) -> Result<(), autotel_exporters::otlp::OtlpError> {
     let subscriber = tracing_subscriber::registry()
         .with(otlp.trace_layer())
         .with(otlp.log_layer());

@@ -10,7 +10,7 @@ mod support;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
-use autotel_exporters::otlp::{Otlp, OtlpError, OtlpPipeline, Protocol};
+use autotel_exporters::otlp::{Otlp, OtlpError, OtlpGuard, Protocol};
 use recorder::{global_counter, global_counter_with, snapshotter};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -24,7 +24,7 @@ fn pipeline(endpoint: SocketAddr, protocol: Protocol) -> Otlp {
         .with_metrics(false)
 }
 
-fn emit(otlp: &OtlpPipeline, n: usize) {
+fn emit(otlp: &OtlpGuard, n: usize) {
     let subscriber = tracing_subscriber::registry()
         .with(otlp.trace_layer())
         .with(otlp.log_layer());

@@ -3,13 +3,13 @@
 
 use autotel_exporters::ServiceInfo;
 #[cfg(feature = "console")]
-use autotel_exporters::console::{ConsoleMetrics, ConsoleRecorder, ConsoleReporter};
+use autotel_exporters::console::{ConsoleGuard, ConsoleMetrics, ConsoleRecorder};
 use autotel_exporters::fanout::Fanout;
 #[cfg(feature = "otlp")]
-use autotel_exporters::otlp::{Otlp, OtlpPipeline};
+use autotel_exporters::otlp::{Otlp, OtlpGuard};
 #[cfg(feature = "prometheus")]
 use autotel_exporters::prometheus::{
-    Prometheus, PrometheusHandle, PrometheusRecorder, PrometheusServer,
+    Prometheus, PrometheusGuard, PrometheusHandle, PrometheusRecorder,
 };
 use autotel_layers::SpanMetricsLayer;
 #[cfg(feature = "prometheus")]
@@ -31,15 +31,15 @@ pub(crate) struct Exporters {
     /// Every recorder below, not installed yet.
     pub(crate) fanout: Fanout,
     #[cfg(feature = "prometheus")]
-    pub(crate) prometheus: Option<PrometheusServer>,
+    pub(crate) prometheus: Option<PrometheusGuard>,
     #[cfg(feature = "prometheus")]
     pub(crate) prometheus_handle: Option<PrometheusHandle>,
     #[cfg(feature = "otlp")]
-    pub(crate) otlp: Option<OtlpPipeline>,
+    pub(crate) otlp: Option<OtlpGuard>,
     /// The OTLP pipeline's ratio, or a detached one without OTLP traces.
     pub(crate) sample_ratio: SampleRatio,
     #[cfg(feature = "console")]
-    pub(crate) console: Option<ConsoleReporter>,
+    pub(crate) console: Option<ConsoleGuard>,
     #[cfg(feature = "testing")]
     pub(crate) capture: Option<Capture>,
 }
@@ -66,11 +66,11 @@ impl Exporters {
         #[cfg(feature = "otlp")]
         let otlp = otlp(settings, service, redaction)?;
         #[cfg(feature = "otlp")]
-        if let Some(recorder) = otlp.as_ref().and_then(OtlpPipeline::metrics_recorder) {
+        if let Some(recorder) = otlp.as_ref().and_then(OtlpGuard::metrics_recorder) {
             fanout = fanout.with_recorder(recorder);
         }
         #[cfg(feature = "otlp")]
-        let pipeline_ratio = otlp.as_ref().map(OtlpPipeline::sample_ratio);
+        let pipeline_ratio = otlp.as_ref().map(OtlpGuard::sample_ratio);
         #[cfg(not(feature = "otlp"))]
         let pipeline_ratio: Option<()> = None;
         let sample_ratio = match pipeline_ratio {
@@ -118,7 +118,7 @@ fn prometheus(
     settings: &Settings,
     service: &ServiceInfo,
     span_metrics: Option<&SpanMetricsLayer>,
-) -> Result<Option<(PrometheusRecorder, PrometheusServer)>, Error> {
+) -> Result<Option<(PrometheusRecorder, PrometheusGuard)>, Error> {
     if settings.prometheus == Listen::Off {
         return Ok(None);
     }
@@ -146,7 +146,7 @@ fn otlp(
     settings: &Settings,
     service: &ServiceInfo,
     redaction: &Redaction,
-) -> Result<Option<OtlpPipeline>, Error> {
+) -> Result<Option<OtlpGuard>, Error> {
     let mut otlp = match &settings.otlp {
         OtlpTarget::Off => return Ok(None),
         _ => Otlp::new()

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[cfg(feature = "console")]
-use autotel_exporters::console::ConsoleReporter;
+use autotel_exporters::console::ConsoleGuard;
 #[cfg(feature = "otlp")]
-use autotel_exporters::otlp::OtlpPipeline;
+use autotel_exporters::otlp::OtlpGuard;
 #[cfg(feature = "prometheus")]
-use autotel_exporters::prometheus::{PrometheusHandle, PrometheusServer};
+use autotel_exporters::prometheus::{PrometheusGuard, PrometheusHandle};
 #[cfg(feature = "system")]
 use autotel_layers::SamplerGuard;
 #[cfg(feature = "testing")]
@@ -30,7 +30,7 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) struct Flush {
     pub(crate) writer: Option<NonBlocking>,
     #[cfg(feature = "otlp")]
-    pub(crate) otlp: Option<OtlpPipeline>,
+    pub(crate) otlp: Option<OtlpGuard>,
 }
 
 impl Flush {
@@ -81,13 +81,13 @@ pub struct TelemetryGuard {
     pub(crate) flush: Option<Arc<Flush>>,
     pub(crate) writer: Option<FlushGuard>,
     #[cfg(feature = "prometheus")]
-    pub(crate) prometheus: Option<PrometheusServer>,
+    pub(crate) prometheus: Option<PrometheusGuard>,
     #[cfg(feature = "prometheus")]
     pub(crate) prometheus_handle: Option<PrometheusHandle>,
     #[cfg(feature = "system")]
     pub(crate) sampler: Option<SamplerGuard>,
     #[cfg(feature = "console")]
-    pub(crate) console: Option<ConsoleReporter>,
+    pub(crate) console: Option<ConsoleGuard>,
     #[cfg(feature = "testing")]
     pub(crate) capture: Option<Capture>,
     /// The testing preset's log lines.
@@ -119,7 +119,7 @@ impl TelemetryGuard {
         return self
             .prometheus
             .as_ref()
-            .and_then(PrometheusServer::local_addr);
+            .and_then(PrometheusGuard::local_addr);
         #[cfg(not(feature = "prometheus"))]
         None
     }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use autotel_exporters::ServiceInfo;
 use autotel_exporters::fanout::Fanout;
 #[cfg(feature = "otlp")]
-use autotel_exporters::otlp::OtlpPipeline;
+use autotel_exporters::otlp::OtlpGuard;
 use autotel_layers::catalog;
 use autotel_layers::redact::Redaction;
 use autotel_layers::writer::{FlushGuard, NonBlocking};
@@ -295,7 +295,7 @@ fn log_start(guard: &TelemetryGuard, log_bridge: bool) {
         .flush
         .as_ref()
         .and_then(|flush| flush.otlp.as_ref())
-        .map_or_else(|| "off".to_owned(), OtlpPipeline::destination);
+        .map_or_else(|| "off".to_owned(), OtlpGuard::destination);
     #[cfg(not(feature = "otlp"))]
     let otlp_destination = "off";
     tracing::info!(

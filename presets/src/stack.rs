@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 #[cfg(feature = "console")]
 use autotel_exporters::console::ConsoleLayer;
 #[cfg(feature = "otlp")]
-use autotel_exporters::otlp::OtlpPipeline;
+use autotel_exporters::otlp::OtlpGuard;
 use autotel_layers::redact::Redaction;
 #[cfg(feature = "testing")]
 use autotel_layers::testing::Capture;
@@ -27,7 +27,7 @@ pub(crate) struct Layers<'a> {
     pub(crate) redaction: &'a Redaction,
     pub(crate) output: &'a Output,
     #[cfg(feature = "otlp")]
-    pub(crate) otlp: Option<&'a OtlpPipeline>,
+    pub(crate) otlp: Option<&'a OtlpGuard>,
     pub(crate) span_metrics: Option<SpanMetricsLayer>,
     #[cfg(feature = "testing")]
     pub(crate) capture: Option<&'a Capture>,
@@ -53,7 +53,7 @@ impl Layers<'_> {
         // grow with each part.
         let mut stack: UserLayers = Vec::new();
         #[cfg(feature = "otlp")]
-        if let Some(layer) = otlp.and_then(OtlpPipeline::trace_layer) {
+        if let Some(layer) = otlp.and_then(OtlpGuard::trace_layer) {
             stack.push(Box::new(layer));
         }
         if let Some(layer) = span_metrics {
@@ -68,7 +68,7 @@ impl Layers<'_> {
             ));
         }
         #[cfg(feature = "otlp")]
-        if let Some(layer) = otlp.and_then(OtlpPipeline::log_layer) {
+        if let Some(layer) = otlp.and_then(OtlpGuard::log_layer) {
             stack.push(Box::new(layer));
         }
         #[cfg(feature = "console")]

@@ -1,4 +1,4 @@
-//! [`Otlp`], the builder of an [`OtlpPipeline`]: what code sets, then what
+//! [`Otlp`], the builder of an [`OtlpGuard`]: what code sets, then what
 //! the standard variables say, then the defaults.
 
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use autotel_layers::redact::Redaction;
 
 use super::limits::{DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, Limits};
-use super::pipeline::OtlpPipeline;
+use super::pipeline::OtlpGuard;
 use super::protocol::{Protocol, Signal};
 use super::resource;
 use super::sampler::Sampling;
@@ -18,7 +18,7 @@ use super::{DEFAULT_QUEUE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT, OtlpError};
 use crate::ServiceInfo;
 use crate::env::{self, InvalidSetting};
 
-/// Builder of an [`OtlpPipeline`].
+/// Builder of an [`OtlpGuard`].
 ///
 /// `Debug` shows header names, never their values.
 #[derive(Clone)]
@@ -276,8 +276,8 @@ impl Otlp {
         self
     }
 
-    /// Sets how long [`OtlpPipeline::shutdown`] (and dropping the pipeline)
-    /// and [`OtlpPipeline::force_flush`] may take. Defaults to 5 seconds.
+    /// Sets how long [`OtlpGuard::shutdown`] (and dropping the pipeline)
+    /// and [`OtlpGuard::force_flush`] may take. Defaults to 5 seconds.
     #[must_use]
     pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -309,11 +309,11 @@ impl Otlp {
     /// [`OtlpError::Tls`] for a certificate or key that cannot be used,
     /// [`OtlpError::Exporter`] when an exporter cannot be built,
     /// [`OtlpError::Runtime`] when the gRPC runtime cannot start.
-    pub fn build(self) -> Result<OtlpPipeline, OtlpError> {
+    pub fn build(self) -> Result<OtlpGuard, OtlpError> {
         self.build_with(&|name| env::var(name))
     }
 
-    fn build_with(mut self, read: transport::ReadVar<'_>) -> Result<OtlpPipeline, OtlpError> {
+    fn build_with(mut self, read: transport::ReadVar<'_>) -> Result<OtlpGuard, OtlpError> {
         if let Some(value) = read("OTEL_SDK_DISABLED")?
             && env::parse_bool("OTEL_SDK_DISABLED", &value)?
         {
@@ -361,7 +361,7 @@ impl Otlp {
             metrics_interval: self.metrics_interval,
             batch_delay: self.batch_delay,
         };
-        OtlpPipeline::start(parts)
+        OtlpGuard::start(parts)
     }
 }
 
@@ -389,7 +389,7 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn build(otlp: Otlp, vars: &[(&'static str, &str)]) -> Result<OtlpPipeline, OtlpError> {
+    fn build(otlp: Otlp, vars: &[(&'static str, &str)]) -> Result<OtlpGuard, OtlpError> {
         let vars: HashMap<&str, String> = vars.iter().map(|(k, v)| (*k, v.to_string())).collect();
         otlp.build_with(&|name| Ok(vars.get(name).cloned()))
     }

@@ -1,4 +1,4 @@
-//! [`OtlpPipeline`], the running exporters of the three signals, and how
+//! [`OtlpGuard`], the running exporters of the three signals, and how
 //! they are flushed and stopped within a bounded time.
 
 use std::sync::Arc;
@@ -55,7 +55,7 @@ impl OtlpStats {
 /// The running OTLP pipeline. Dropping it flushes and shuts down, within the
 /// shutdown timeout.
 #[derive(Debug)]
-pub struct OtlpPipeline {
+pub struct OtlpGuard {
     pub(crate) tracer_provider: Option<SdkTracerProvider>,
     pub(crate) logger_provider: Option<SdkLoggerProvider>,
     pub(crate) meter_provider: Option<SdkMeterProvider>,
@@ -68,10 +68,10 @@ pub struct OtlpPipeline {
     pub(crate) stopped: bool,
 }
 
-/// The layer that exports spans; see [`OtlpPipeline::trace_layer`].
+/// The layer that exports spans; see [`OtlpGuard::trace_layer`].
 pub type OtlpTraceLayer<S> = OpenTelemetryLayer<S, SdkTracer>;
 
-/// The layer that exports events as log records; see [`OtlpPipeline::log_layer`].
+/// The layer that exports events as log records; see [`OtlpGuard::log_layer`].
 pub type OtlpLogLayer<S> = Filtered<
     OpenTelemetryTracingBridge<SdkLoggerProvider, SdkLogger>,
     FilterFn<fn(&tracing::Metadata<'_>) -> bool>,
@@ -104,7 +104,7 @@ fn outside_export_path(metadata: &tracing::Metadata<'_>) -> bool {
     })
 }
 
-impl OtlpPipeline {
+impl OtlpGuard {
     /// A layer that exports spans, or `None` when traces are off (an absent
     /// layer is a no-op layer).
     pub fn trace_layer<S>(&self) -> Option<OtlpTraceLayer<S>>
@@ -302,7 +302,7 @@ fn gave_up(error: &OTelSdkError, took: Duration, timeout: Duration) -> bool {
     matches!(error, OTelSdkError::Timeout(_)) || took >= timeout
 }
 
-impl Drop for OtlpPipeline {
+impl Drop for OtlpGuard {
     fn drop(&mut self) {
         let _ = self.stop();
     }
