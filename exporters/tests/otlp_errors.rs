@@ -97,7 +97,7 @@ fn credentials_in_the_endpoint_never_show() {
     assert!(!report.contains("hunter2"), "{report}");
     assert!(report.contains("(unavailable)"), "{report}");
     assert!(
-        report.contains(&format!("http://[redacted]@127.0.0.1:{port}/v1/traces")),
+        report.contains(&format!("http://[REDACTED]@127.0.0.1:{port}/v1/traces")),
         "{report}"
     );
 }

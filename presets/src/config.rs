@@ -368,12 +368,7 @@ pub(crate) fn check_filter(setting: &'static str, directives: &str) -> Result<St
 
 /// A boolean in the vocabulary every autotel crate shares.
 fn parse_bool(setting: &'static str, value: &str) -> Result<bool, Error> {
-    env::parse_bool(setting, value).map_err(invalid)
-}
-
-/// The error of a setting that `autotel_exporters::env` refused.
-fn invalid(error: env::InvalidSetting) -> Error {
-    Error::invalid(error.setting(), error.value(), error.expected())
+    Ok(env::parse_bool(setting, value)?)
 }
 
 /// `endpoint` if it is an OTLP collector URL (`http://`, `https://`, or no
@@ -381,7 +376,7 @@ fn invalid(error: env::InvalidSetting) -> Error {
 fn check_endpoint(setting: &'static str, endpoint: &str) -> Result<String, Error> {
     env::parse_endpoint(setting, endpoint)
         .map(|endpoint| endpoint.url())
-        .map_err(invalid)
+        .map_err(Error::from)
 }
 
 /// `endpoint` without user information, for the start-up log line.
@@ -491,7 +486,7 @@ mod tests {
             (
                 "OTLP_ENDPOINT",
                 "http://u:secret@collector:99999",
-                "OTLP_ENDPOINT='http://[redacted]@collector:99999' has a port",
+                "OTLP_ENDPOINT='http://[REDACTED]@collector:99999' has a port",
             ),
             (
                 "OTEL_TRACES_SAMPLER",
@@ -648,7 +643,7 @@ mod tests {
     fn endpoints_lose_their_credentials_in_logs() {
         assert_eq!(
             redact_endpoint("http://user:pass@collector:4318/v1?token=x"),
-            "http://[redacted]@collector:4318/v1"
+            "http://[REDACTED]@collector:4318/v1"
         );
         assert_eq!(
             redact_endpoint("http://collector:4318"),

@@ -154,7 +154,6 @@
 
 mod config;
 mod control;
-mod env;
 mod error;
 mod exporters;
 mod filter;
@@ -402,13 +401,13 @@ impl Preset {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidSetting`], [`Error::MisspeltLevel`],
-    /// [`Error::NotText`] or [`Error::JsonLogsRequired`] for a bad setting or
-    /// variable; [`Error::AlreadyInitialized`] when telemetry was
+    /// [`Error::InvalidSetting`] (also for a variable that is not UTF-8),
+    /// [`Error::MisspeltLevel`] or [`Error::JsonLogsRequired`] for a bad
+    /// setting or variable; [`Error::AlreadyInitialized`] when telemetry was
     /// initialised before in this process; an exporter's error when it
     /// cannot start (a port in use, say).
     pub fn try_init(self) -> Result<TelemetryGuard, Error> {
-        env::check_text(std::env::vars_os())?;
+        autotel_exporters::env::check_text(std::env::vars_os())?;
         let var = |name: &str| std::env::var(name).ok();
         let settings = self
             .code

@@ -464,7 +464,7 @@ mod tests {
             assert!(!shown.contains(secret), "{secret} in {shown}");
         }
         assert!(
-            shown.contains("https://[redacted]@collector.example.com"),
+            shown.contains("https://[REDACTED]@collector.example.com"),
             "{shown}"
         );
     }
@@ -473,7 +473,7 @@ mod tests {
     fn the_destination_names_the_protocol_each_signal_uses() {
         let otlp = Otlp::new().with_endpoint("http://u:pw@c:4317").unwrap();
         let pipeline = build(otlp.clone(), &[]).unwrap();
-        assert_eq!(pipeline.destination(), "grpc http://[redacted]@c:4317");
+        assert_eq!(pipeline.destination(), "grpc http://[REDACTED]@c:4317");
         let pipeline = build(
             Otlp::new(),
             &[

@@ -45,7 +45,7 @@ impl Settings {
             }
             for name in ["PROMETHEUS_BASIC_AUTH", "PROMETHEUS_BEARER_TOKEN"] {
                 if var(name).is_some() {
-                    return Err(missing(name, "[REDACTED]", PROMETHEUS));
+                    return Err(missing(name, autotel_exporters::env::REDACTED, PROMETHEUS));
                 }
             }
             self.prometheus = Listen::Off;

@@ -11,8 +11,7 @@ use autotel_exporters::prometheus::{Prometheus, PrometheusError};
 use super::Listen;
 use crate::Error;
 
-/// What an error shows in place of a secret value.
-const REDACTED: &str = "[REDACTED]";
+use autotel_exporters::env::REDACTED;
 
 /// The default Prometheus port.
 #[cfg(feature = "prometheus")]
