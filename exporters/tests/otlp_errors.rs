@@ -23,6 +23,7 @@ fn report_of(endpoint: &str, protocol: Protocol) -> String {
         .expect("a valid endpoint")
         .with_protocol(protocol)
         .with_export_timeout(Duration::from_secs(3))
+        .expect("a valid setting")
         .with_logs(false)
         .with_metrics(false)
         .build()

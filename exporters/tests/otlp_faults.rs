@@ -91,7 +91,9 @@ fn silent_pipeline(protocol: Protocol) -> OtlpGuard {
         .expect("a valid endpoint")
         .with_protocol(protocol)
         .with_shutdown_timeout(SHUTDOWN_TIMEOUT)
+        .expect("a valid setting")
         .with_metrics_interval(Duration::from_millis(200))
+        .expect("a valid setting")
         .with_batch_delay(Duration::from_millis(100))
         .build()
         .expect("the pipeline starts")
@@ -233,8 +235,11 @@ fn export_resumes_after_a_restart(protocol: Protocol) {
         .expect("a valid endpoint")
         .with_protocol(protocol)
         .with_export_timeout(Duration::from_secs(2))
+        .expect("a valid setting")
         .with_shutdown_timeout(Duration::from_secs(10))
+        .expect("a valid setting")
         .with_metrics_interval(Duration::from_millis(500))
+        .expect("a valid setting")
         .build()
         .expect("the pipeline starts");
 

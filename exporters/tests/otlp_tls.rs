@@ -49,7 +49,8 @@ fn proxied_pipeline(
         .with_protocol(protocol)
         .with_header("x-api-key", "not-a-real-key")
         .with_gzip(true)
-        .with_shutdown_timeout(std::time::Duration::from_secs(20));
+        .with_shutdown_timeout(std::time::Duration::from_secs(20))
+        .expect("a valid setting");
     Some((proxy, otlp))
 }
 
@@ -125,6 +126,7 @@ fn a_client_certificate_is_presented_over_http() {
 fn failure(otlp: Otlp) -> String {
     let otlp = otlp
         .with_export_timeout(std::time::Duration::from_secs(3))
+        .expect("a valid setting")
         .with_traces(true)
         .with_logs(false)
         .with_metrics(false)

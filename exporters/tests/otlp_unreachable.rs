@@ -21,6 +21,7 @@ fn pipeline(endpoint: SocketAddr, protocol: Protocol) -> Otlp {
         .expect("a valid endpoint")
         .with_protocol(protocol)
         .with_queue_size(10)
+        .expect("a valid setting")
         .with_metrics(false)
 }
 
@@ -48,6 +49,7 @@ fn closed_port_counts_export_errors(protocol: Protocol) {
     // Exports give up (after retries) well before a flush does.
     let otlp = pipeline(closed_port(), protocol)
         .with_export_timeout(Duration::from_millis(100))
+        .expect("a valid setting")
         .build()
         .expect("the pipeline starts even though nothing listens");
     emit(&otlp, 5);
@@ -104,6 +106,7 @@ fn black_hole() -> SocketAddr {
 fn silent_receiver_drops_beyond_the_queue_and_shutdown_gives_up(protocol: Protocol) {
     let otlp = pipeline(black_hole(), protocol)
         .with_shutdown_timeout(Duration::from_millis(500))
+        .expect("a valid setting")
         .build()
         .expect("the pipeline starts");
     emit(&otlp, 1000);
