@@ -124,15 +124,7 @@ fn build_and_install(
         capture: exporters.capture.as_ref(),
         user_layers,
     };
-    tracing::subscriber::set_global_default(layers.subscriber(filter)).map_err(|_| {
-        late(Error::AlreadyInitialized {
-            what: "a global tracing subscriber",
-        })
-    })?;
-    let log_bridge = tracing_log::LogTracer::builder()
-        .with_max_level(filter_handle.max_log_level())
-        .init()
-        .is_ok();
+    let log_bridge = install_subscriber(layers, filter)?;
     let control = TelemetryControl {
         filter: filter_handle,
         switch,
@@ -208,6 +200,21 @@ fn finish(settings: Settings, service: &ServiceInfo, parts: Parts) -> TelemetryG
         memory,
         settings,
     }
+}
+
+/// Installs the subscriber globally, then the `log` bridge; whether the
+/// bridge could be installed (another `log` logger may be).
+fn install_subscriber(layers: Layers<'_>, filter: LogFilter) -> Result<bool, Failure> {
+    let max_log_level = filter.handle().max_log_level();
+    tracing::subscriber::set_global_default(layers.subscriber(filter)).map_err(|_| {
+        late(Error::AlreadyInitialized {
+            what: "a global tracing subscriber",
+        })
+    })?;
+    Ok(tracing_log::LogTracer::builder()
+        .with_max_level(max_log_level)
+        .init()
+        .is_ok())
 }
 
 /// The span metrics layer, with the one redaction rule of every output;
