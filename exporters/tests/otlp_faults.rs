@@ -4,14 +4,15 @@
 //! with the failures of the gap counted.
 #![cfg(feature = "otlp")]
 
+mod otlp_support;
 mod support;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use autotel_exporters::otlp::{Otlp, OtlpError, OtlpGuard, Protocol};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use otlp_support::{black_hole, global_total, snapshotter};
 use support::{Peer, free_port, get_json, loopback, peer_bin};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -20,37 +21,6 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How much longer than its timeout shutdown may take on a loaded machine.
 const SLACK: Duration = Duration::from_secs(20);
-
-/// The global recorder of this test binary, which receives the
-/// `autotel_export_errors_total` counters from the pipelines' threads.
-fn snapshotter() -> &'static Snapshotter {
-    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
-    SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder
-            .install()
-            .expect("the only global recorder of this test binary");
-        snapshotter
-    })
-}
-
-/// The `autotel_export_errors_total` increase since the last call.
-///
-/// Snapshots drain counters, and every pipeline adds to them: the tests of
-/// this file run one after the other (`ONE_AT_A_TIME`).
-fn export_errors_since_last() -> u64 {
-    snapshotter()
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .filter(|(key, ..)| key.key().name() == "autotel_export_errors_total")
-        .map(|(.., value)| match value {
-            DebugValue::Counter(n) => n,
-            _ => 0,
-        })
-        .sum()
-}
 
 fn emit(otlp: &OtlpGuard, name: &'static str, n: usize) {
     let subscriber = tracing_subscriber::registry()
@@ -70,19 +40,6 @@ fn emit(otlp: &OtlpGuard, name: &'static str, n: usize) {
     metrics::with_local_recorder(&recorder, || {
         metrics::counter!("span_calls_total", "span_name" => name).increment(n as u64);
     });
-}
-
-/// A receiver that accepts connections and never reads or answers.
-fn black_hole() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-    let address = listener.local_addr().expect("an address");
-    std::thread::spawn(move || {
-        let mut held: Vec<TcpStream> = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    address
 }
 
 fn silent_pipeline(protocol: Protocol) -> OtlpGuard {
@@ -150,7 +107,8 @@ fn shutdown_is_bounded_against_a_silent_collector(protocol: Protocol) {
     );
 }
 
-/// The tests of this file share the global counters: one runs at a time.
+/// Every pipeline adds to the global counters that the restart tests read:
+/// the tests of this file run one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> MutexGuard<'static, ()> {
@@ -249,7 +207,7 @@ fn export_resumes_after_a_restart(protocol: Protocol) {
         agent.has_span("before_restart").then_some(())
     });
     let errors_before = otlp.stats().export_errors();
-    let _ = export_errors_since_last();
+    let counted_before = global_total("autotel_export_errors_total");
 
     // The collector goes away; the program keeps exporting.
     drop(peer);
@@ -267,7 +225,7 @@ fn export_resumes_after_a_restart(protocol: Protocol) {
     );
     assert!(stats.dropped_spans() >= 5, "{stats:?}");
     assert!(stats.dropped_logs() >= 5, "{stats:?}");
-    let counted = export_errors_since_last();
+    let counted = global_total("autotel_export_errors_total") - counted_before;
     assert!(
         counted >= 1,
         "autotel_export_errors_total did not move during the gap"

@@ -3,14 +3,16 @@
 //! counted, and shutdown gives up after its timeout.
 #![cfg(feature = "otlp")]
 
+mod otlp_support;
 #[path = "support/recorder.rs"]
 mod recorder;
 mod support;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use autotel_exporters::otlp::{Otlp, OtlpError, OtlpGuard, Protocol};
+use otlp_support::black_hole;
 use recorder::{global_counter, global_counter_with, snapshotter};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -88,19 +90,6 @@ fn closed_port_over_grpc() {
 #[test]
 fn closed_port_over_http() {
     closed_port_counts_export_errors(Protocol::HttpProtobuf);
-}
-
-/// A receiver that accepts connections and never reads or answers.
-fn black_hole() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-    let address = listener.local_addr().expect("an address");
-    std::thread::spawn(move || {
-        let mut held: Vec<TcpStream> = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    address
 }
 
 fn silent_receiver_drops_beyond_the_queue_and_shutdown_gives_up(protocol: Protocol) {

@@ -345,7 +345,18 @@ fn parse_level(value: &str) -> Result<&'static str, Error> {
 
 /// `directives` if they parse as a filter (`info`, `my_crate=debug,warn`)
 /// and none is a misspelt level (`inf0`).
+///
+/// The directives come back trimmed one by one, empty ones left out:
+/// tracing-subscriber 0.3's parser cuts a directive by positions found in its
+/// trimmed text, and panics when white space before it shifts a cut into a
+/// multi-byte character (`" é=debug"`).
 pub(crate) fn check_filter(setting: &'static str, directives: &str) -> Result<String, Error> {
+    let trimmed: Vec<&str> = directives
+        .split(',')
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
+        .collect();
+    let trimmed = trimmed.join(",");
     if let Some((directive, suggestion)) = crate::filter::misspelt_level(directives) {
         return Err(Error::MisspeltLevel {
             setting,
@@ -355,8 +366,8 @@ pub(crate) fn check_filter(setting: &'static str, directives: &str) -> Result<St
         });
     }
     EnvFilter::builder()
-        .parse(directives)
-        .map(|_| directives.trim().to_owned())
+        .parse(&trimmed)
+        .map(|_| trimmed.clone())
         .map_err(|_| {
             Error::invalid(
                 setting,

@@ -55,14 +55,15 @@ impl Exporters {
     ) -> Result<Self, Error> {
         let mut fanout = Fanout::new();
         #[cfg(feature = "prometheus")]
-        let (prometheus, prometheus_handle) = match prometheus(settings, service, span_metrics)? {
-            Some((recorder, server)) => {
-                let handle = recorder.handle();
-                fanout = fanout.with_recorder(recorder);
-                (Some(server), Some(handle))
-            }
-            None => (None, None),
-        };
+        let (prometheus, prometheus_handle) =
+            match prometheus(settings, service, span_metrics, redaction)? {
+                Some((recorder, server)) => {
+                    let handle = recorder.handle();
+                    fanout = fanout.with_recorder(recorder);
+                    (Some(server), Some(handle))
+                }
+                None => (None, None),
+            };
         #[cfg(feature = "otlp")]
         let otlp = otlp(settings, service, redaction)?;
         #[cfg(feature = "otlp")]
@@ -118,11 +119,14 @@ fn prometheus(
     settings: &Settings,
     service: &ServiceInfo,
     span_metrics: Option<&SpanMetricsLayer>,
+    redaction: &Redaction,
 ) -> Result<Option<(PrometheusRecorder, PrometheusGuard)>, Error> {
     if settings.prometheus == Listen::Off {
         return Ok(None);
     }
-    let mut prometheus = Prometheus::new().with_service(service.clone());
+    let mut prometheus = Prometheus::new()
+        .with_service(service.clone())
+        .with_redaction(redaction.clone());
     if let Some(layer) = span_metrics {
         for (name, def) in layer.metric_names() {
             if def.kind() == MetricKind::Histogram {

@@ -77,12 +77,15 @@
 //! ```
 
 mod auth;
+mod labels;
 mod recorder;
 mod server;
 
 use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
+
+use autotel_layers::redact::Redaction;
 
 use crate::{ServiceInfo, buckets};
 use auth::Auth;
@@ -181,6 +184,7 @@ pub struct Prometheus {
     summaries: HashSet<String>,
     buckets: Vec<(String, Vec<f64>)>,
     fractional: HashSet<String>,
+    redaction: Redaction,
 }
 
 impl Default for Prometheus {
@@ -206,6 +210,7 @@ impl Prometheus {
             summaries: HashSet::new(),
             buckets: Vec::new(),
             fractional: HashSet::new(),
+            redaction: Redaction::default(),
         }
     }
 
@@ -356,6 +361,15 @@ impl Prometheus {
         }
         self.buckets.push((metric, boundaries.to_vec()));
         Ok(self)
+    }
+
+    /// Sets the rule that hides label values: a label whose name matches
+    /// (`api_key`, `token`, ...) is exported as `[REDACTED]`, as in the logs
+    /// and the OTLP export. Defaults to [`Redaction::default`].
+    #[must_use]
+    pub fn with_redaction(mut self, redaction: Redaction) -> Self {
+        self.redaction = redaction;
+        self
     }
 
     /// Publishes the gauge `metric` as a counter: the gauge holds the running
