@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use autotel_exporters::otlp::{Otlp, OtlpError, OtlpPipeline, Protocol};
+use autotel_exporters::otlp::{Otlp, OtlpError, OtlpGuard, Protocol};
 use otlp_support::{black_hole, global_total, snapshotter};
 use support::{Peer, free_port, get_json, loopback, peer_bin};
 use tracing_subscriber::layer::SubscriberExt;
@@ -22,7 +22,7 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How much longer than its timeout shutdown may take on a loaded machine.
 const SLACK: Duration = Duration::from_secs(20);
 
-fn emit(otlp: &OtlpPipeline, name: &'static str, n: usize) {
+fn emit(otlp: &OtlpGuard, name: &'static str, n: usize) {
     let subscriber = tracing_subscriber::registry()
         .with(otlp.trace_layer())
         .with(otlp.log_layer());
@@ -42,13 +42,15 @@ fn emit(otlp: &OtlpPipeline, name: &'static str, n: usize) {
     });
 }
 
-fn silent_pipeline(protocol: Protocol) -> OtlpPipeline {
+fn silent_pipeline(protocol: Protocol) -> OtlpGuard {
     Otlp::new()
         .with_endpoint(format!("http://{}", black_hole()))
         .expect("a valid endpoint")
         .with_protocol(protocol)
         .with_shutdown_timeout(SHUTDOWN_TIMEOUT)
+        .expect("a valid setting")
         .with_metrics_interval(Duration::from_millis(200))
+        .expect("a valid setting")
         .with_batch_delay(Duration::from_millis(100))
         .build()
         .expect("the pipeline starts")
@@ -191,8 +193,11 @@ fn export_resumes_after_a_restart(protocol: Protocol) {
         .expect("a valid endpoint")
         .with_protocol(protocol)
         .with_export_timeout(Duration::from_secs(2))
+        .expect("a valid setting")
         .with_shutdown_timeout(Duration::from_secs(10))
+        .expect("a valid setting")
         .with_metrics_interval(Duration::from_millis(500))
+        .expect("a valid setting")
         .build()
         .expect("the pipeline starts");
 

@@ -69,9 +69,10 @@ fn clear() {
 fn check_readable(error: &Error) {
     let text = error.to_string();
     assert!(!text.trim().is_empty(), "{error:?}");
-    if let Error::InvalidSetting { setting, .. } = error {
+    if let Error::InvalidSetting(invalid) = error {
+        let setting = invalid.setting();
         assert!(
-            VARS.contains(setting) || setting.contains("::") || setting.starts_with("OTEL_"),
+            VARS.contains(&setting) || setting.contains("::") || setting.starts_with("OTEL_"),
             "{setting} is neither a variable nor a builder method: {text}"
         );
         assert!(text.contains(setting), "{text}");

@@ -50,7 +50,7 @@
 //!   once its current answer is sent, or one
 //!   header-read timeout later if the client does not read it. So no client,
 //!   however slow, holds a connection for long.
-//! - Dropping the [`PrometheusServer`] closes the listener and every
+//! - Dropping the [`PrometheusGuard`] closes the listener and every
 //!   connection, within a bounded time (the longest a single render takes).
 //!
 //! # Bind address and authentication
@@ -90,7 +90,14 @@ use autotel_layers::redact::Redaction;
 use crate::{ServiceInfo, buckets};
 use auth::Auth;
 pub use recorder::{PrometheusHandle, PrometheusRecorder};
-pub use server::PrometheusServer;
+pub use server::PrometheusGuard;
+
+/// The former name of [`PrometheusGuard`].
+#[deprecated(
+    since = "0.1.1",
+    note = "renamed to PrometheusGuard: every drop guard is named ...Guard"
+)]
+pub type PrometheusServer = PrometheusGuard;
 use server::{Endpoint, ScrapeDrops};
 
 /// The port Prometheus exporters listen on by convention for OpenTelemetry-style
@@ -208,7 +215,7 @@ impl Prometheus {
     }
 
     /// Sets the address the `/metrics` endpoint listens on; port 0 picks a
-    /// free port (see [`PrometheusServer::local_addr`]).
+    /// free port (see [`PrometheusGuard::local_addr`]).
     /// Defaults to `0.0.0.0:9464`.
     #[must_use]
     pub fn with_listen_address(mut self, address: impl Into<SocketAddr>) -> Self {
@@ -391,7 +398,7 @@ impl Prometheus {
     ///
     /// [`PrometheusError::Bind`] when the address cannot be bound,
     /// [`PrometheusError::RecorderAlreadySet`] when a global recorder exists.
-    pub fn install(self) -> Result<PrometheusServer, PrometheusError> {
+    pub fn install(self) -> Result<PrometheusGuard, PrometheusError> {
         let (recorder, server) = self.build()?;
         metrics::set_global_recorder(recorder).map_err(|_| PrometheusError::RecorderAlreadySet)?;
         Ok(server)
@@ -404,7 +411,7 @@ impl Prometheus {
     /// # Errors
     ///
     /// [`PrometheusError::Bind`] when the address cannot be bound.
-    pub fn build(self) -> Result<(PrometheusRecorder, PrometheusServer), PrometheusError> {
+    pub fn build(self) -> Result<(PrometheusRecorder, PrometheusGuard), PrometheusError> {
         let endpoint = self.address.map(|address| Endpoint {
             address,
             auth: self.auth.clone(),
@@ -414,7 +421,7 @@ impl Prometheus {
         });
         let recorder = self.build_recorder()?;
         let drops = endpoint.as_ref().map(|_| ScrapeDrops::register(&recorder));
-        let server = PrometheusServer::start(endpoint.zip(drops), recorder.handle())?;
+        let server = PrometheusGuard::start(endpoint.zip(drops), recorder.handle())?;
         Ok((recorder, server))
     }
 
