@@ -1,5 +1,6 @@
-//! A load / transform / save pipeline instrumented with ordinary `tracing`
-//! spans, and the pipeline metrics that `SpanMetricsLayer` derives from them.
+//! A load / transform / save pipeline (`autotel_examples::pipeline`)
+//! instrumented with ordinary `tracing` spans, and the pipeline metrics that
+//! `SpanMetricsLayer` derives from them.
 //!
 //! ```text
 //! cargo run -p autotel-examples --example data_pipeline
@@ -15,64 +16,11 @@
 //! cargo run -p autotel-examples --example data_pipeline -- --json
 //! ```
 
+use autotel_examples::pipeline::run_pipeline;
 use autotel_exporters::prometheus::Prometheus;
 use autotel_layers::writer::NonBlocking;
 use autotel_layers::{JsonLayer, SpanMetricsLayer};
-use tracing::{info, info_span, instrument};
 use tracing_subscriber::prelude::*;
-
-#[derive(Debug)]
-struct SaveError(&'static str);
-
-impl std::fmt::Display for SaveError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
-impl std::error::Error for SaveError {}
-
-#[instrument(fields(step.name = "load"))]
-fn load(rows: u64) -> Vec<u64> {
-    let data: Vec<u64> = (0..rows).collect();
-    info!(items_processed = rows, "loaded");
-    data
-}
-
-#[instrument(skip(data), fields(step.name = "transform"))]
-fn transform(data: Vec<u64>) -> Vec<u64> {
-    // One call to a pricing API per hundred rows, at $0.002 a call.
-    let calls = data.len() as u64 / 100;
-    info!(
-        api_calls = calls,
-        cost_usd = calls as f64 * 0.002,
-        "enriched"
-    );
-    let out: Vec<u64> = data.into_iter().map(|x| x * 2).collect();
-    info!(items_processed = out.len() as u64, "transformed");
-    out
-}
-
-#[instrument(
-    skip(data),
-    err,
-    fields(step.name = "save", error.type = tracing::field::Empty)
-)]
-fn save(data: &[u64], disk_full: bool) -> Result<(), SaveError> {
-    if disk_full {
-        tracing::Span::current().record("error.type", "disk_full");
-        return Err(SaveError("no space left on device"));
-    }
-    info!(items_processed = data.len() as u64, "saved");
-    Ok(())
-}
-
-fn run_pipeline(rows: u64, disk_full: bool) -> Result<(), SaveError> {
-    let _run = info_span!("daily_import", pipeline.name = "daily_import").entered();
-    let data = load(rows);
-    let data = transform(data);
-    save(&data, disk_full)
-}
 
 fn main() {
     let recorder = Prometheus::new()

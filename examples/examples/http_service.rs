@@ -16,6 +16,9 @@
 //! curl localhost:9464/metrics
 //! ```
 //!
+//! With `-- --serve --traffic` it also sends itself a few requests a second
+//! (one in five fails), so that dashboards and alerts have data to show.
+//!
 //! Each request gets a span with the OpenTelemetry HTTP attributes, continues
 //! the caller's trace when it sends a `traceparent` header, and is counted in
 //! `http_server_request_duration_seconds{http_request_method, http_route,
@@ -84,6 +87,9 @@ fn main() {
         if let Some(metrics) = telemetry.prometheus_address() {
             eprintln!("metrics on http://127.0.0.1:{}/metrics", metrics.port());
         }
+        if std::env::args().any(|arg| arg == "--traffic") {
+            std::thread::spawn(move || traffic(address));
+        }
         runtime.block_on(async {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async {
@@ -126,4 +132,20 @@ fn request(address: SocketAddr, path: &str, headers: &str) -> std::io::Result<St
     let mut answer = String::new();
     stream.read_to_string(&mut answer)?;
     Ok(answer.lines().next().unwrap_or_default().to_owned())
+}
+
+/// Requests to the service every 200 ms, forever: users, and one in five to
+/// the failing page.
+fn traffic(address: SocketAddr) {
+    for round in 0u64.. {
+        let path = if round % 5 == 4 {
+            "/fail".to_owned()
+        } else {
+            format!("/users/{}", round % 100)
+        };
+        if let Err(error) = request(address, &path, "") {
+            eprintln!("GET {path} failed: {error}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

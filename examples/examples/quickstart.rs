@@ -26,6 +26,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use autotel_presets::autotel_layers::alloc::CountingAllocator;
+use autotel_presets::autotel_layers::queue::record_queue_depth;
 use tracing::{info, info_span, instrument, warn};
 
 // Optional: counting allocations adds `process_heap_live_bytes`,
@@ -102,7 +103,11 @@ enum Failure {
 
 fn run_pipeline(rows: u64, fail: Failure) {
     let _run = info_span!("daily_import", pipeline.name = "daily_import").entered();
+    // The rows waiting to be loaded: `pipeline_queue_depth`, which the
+    // AutotelPipelineQueueGrowing alert watches.
+    record_queue_depth("daily_import", rows);
     let data = load(rows);
+    record_queue_depth("daily_import", 0);
     let data = transform(data);
     if let Err(error) = save(&data, fail) {
         warn!(%error, "daily import failed");

@@ -1,1 +1,3 @@
 //! Runnable examples of autotel; see the `examples/` folder.
+
+pub mod pipeline;

@@ -1,8 +1,9 @@
 //! Metrics recorders and export pipelines for autotel.
 //!
 //! autotel-exporters owns the sockets and threads that carry telemetry out of
-//! the program; the layers of `autotel-layers` only record. Each exporter is a
-//! module behind a feature:
+//! the program; the layers of `autotel-layers` record (their only threads are
+//! the log writer's and the system sampler's). Each exporter is a module
+//! behind a feature:
 //!
 //! | feature | module | what it gives |
 //! |---|---|---|
@@ -10,6 +11,10 @@
 //! | `otlp` | `otlp` | OTLP traces, logs and metrics over gRPC or HTTP/protobuf, to `http://` or `https://` (rustls) collectors |
 //! | `console` | `console` | finished spans and a periodic table of metrics, for development |
 //! | `full` | all of them | |
+//!
+//! The crate root re-exports the builders, guards, recorders and errors of
+//! the exporters compiled in; constants stay in their modules
+//! (`prometheus::DEFAULT_PORT`, `otlp::DEFAULT_QUEUE_SIZE`, `buckets::SECONDS`).
 //!
 //! [`fanout`] sends every `metrics` call to several recorders at once,
 //! [`buckets`] holds the histogram boundaries that every exporter shares, and
@@ -37,7 +42,18 @@ pub mod otlp;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
 
+pub use env::InvalidSetting;
+pub use fanout::{Fanout, FanoutRecorder};
 pub use service::ServiceInfo;
+
+#[cfg(feature = "console")]
+pub use console::{ConsoleError, ConsoleGuard, ConsoleLayer, ConsoleMetrics, ConsoleRecorder};
+#[cfg(feature = "otlp")]
+pub use otlp::{Otlp, OtlpError, OtlpGuard};
+#[cfg(feature = "prometheus")]
+pub use prometheus::{
+    Prometheus, PrometheusError, PrometheusGuard, PrometheusHandle, PrometheusRecorder,
+};
 
 use autotel_layers::catalog::{self, MetricKind};
 

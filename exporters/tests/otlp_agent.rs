@@ -5,12 +5,12 @@
 mod support;
 
 use autotel_exporters::ServiceInfo;
-use autotel_exporters::otlp::{Otlp, OtlpPipeline, Protocol};
+use autotel_exporters::otlp::{Otlp, OtlpGuard, Protocol};
 use serde_json::Value;
 use support::{TestAgent, attribute, base64_to_hex, items};
 use tracing_subscriber::layer::SubscriberExt;
 
-fn pipeline(agent: &TestAgent, protocol: Protocol) -> OtlpPipeline {
+fn pipeline(agent: &TestAgent, protocol: Protocol) -> OtlpGuard {
     let endpoint = match protocol {
         Protocol::Grpc => format!("http://{}", agent.grpc),
         _ => format!("http://{}", agent.http),

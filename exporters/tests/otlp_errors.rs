@@ -23,6 +23,7 @@ fn report_of(endpoint: &str, protocol: Protocol) -> String {
         .expect("a valid endpoint")
         .with_protocol(protocol)
         .with_export_timeout(Duration::from_secs(3))
+        .expect("a valid setting")
         .with_logs(false)
         .with_metrics(false)
         .build()
@@ -97,7 +98,7 @@ fn credentials_in_the_endpoint_never_show() {
     assert!(!report.contains("hunter2"), "{report}");
     assert!(report.contains("(unavailable)"), "{report}");
     assert!(
-        report.contains(&format!("http://[redacted]@127.0.0.1:{port}/v1/traces")),
+        report.contains(&format!("http://[REDACTED]@127.0.0.1:{port}/v1/traces")),
         "{report}"
     );
 }

@@ -4,14 +4,15 @@
 //! with the failures of the gap counted.
 #![cfg(feature = "otlp")]
 
+mod otlp_support;
 mod support;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use autotel_exporters::otlp::{Otlp, OtlpError, OtlpPipeline, Protocol};
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use autotel_exporters::otlp::{Otlp, OtlpError, OtlpGuard, Protocol};
+use otlp_support::{black_hole, global_total, snapshotter};
 use support::{Peer, free_port, get_json, loopback, peer_bin};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -21,38 +22,7 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How much longer than its timeout shutdown may take on a loaded machine.
 const SLACK: Duration = Duration::from_secs(20);
 
-/// The global recorder of this test binary, which receives the
-/// `autotel_export_errors_total` counters from the pipelines' threads.
-fn snapshotter() -> &'static Snapshotter {
-    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
-    SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder
-            .install()
-            .expect("the only global recorder of this test binary");
-        snapshotter
-    })
-}
-
-/// The `autotel_export_errors_total` increase since the last call.
-///
-/// Snapshots drain counters, and every pipeline adds to them: the tests of
-/// this file run one after the other (`ONE_AT_A_TIME`).
-fn export_errors_since_last() -> u64 {
-    snapshotter()
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .filter(|(key, ..)| key.key().name() == "autotel_export_errors_total")
-        .map(|(.., value)| match value {
-            DebugValue::Counter(n) => n,
-            _ => 0,
-        })
-        .sum()
-}
-
-fn emit(otlp: &OtlpPipeline, name: &'static str, n: usize) {
+fn emit(otlp: &OtlpGuard, name: &'static str, n: usize) {
     let subscriber = tracing_subscriber::registry()
         .with(otlp.trace_layer())
         .with(otlp.log_layer());
@@ -72,26 +42,15 @@ fn emit(otlp: &OtlpPipeline, name: &'static str, n: usize) {
     });
 }
 
-/// A receiver that accepts connections and never reads or answers.
-fn black_hole() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-    let address = listener.local_addr().expect("an address");
-    std::thread::spawn(move || {
-        let mut held: Vec<TcpStream> = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    address
-}
-
-fn silent_pipeline(protocol: Protocol) -> OtlpPipeline {
+fn silent_pipeline(protocol: Protocol) -> OtlpGuard {
     Otlp::new()
         .with_endpoint(format!("http://{}", black_hole()))
         .expect("a valid endpoint")
         .with_protocol(protocol)
         .with_shutdown_timeout(SHUTDOWN_TIMEOUT)
+        .expect("a valid setting")
         .with_metrics_interval(Duration::from_millis(200))
+        .expect("a valid setting")
         .with_batch_delay(Duration::from_millis(100))
         .build()
         .expect("the pipeline starts")
@@ -148,7 +107,8 @@ fn shutdown_is_bounded_against_a_silent_collector(protocol: Protocol) {
     );
 }
 
-/// The tests of this file share the global counters: one runs at a time.
+/// Every pipeline adds to the global counters that the restart tests read:
+/// the tests of this file run one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn one_at_a_time() -> MutexGuard<'static, ()> {
@@ -233,8 +193,11 @@ fn export_resumes_after_a_restart(protocol: Protocol) {
         .expect("a valid endpoint")
         .with_protocol(protocol)
         .with_export_timeout(Duration::from_secs(2))
+        .expect("a valid setting")
         .with_shutdown_timeout(Duration::from_secs(10))
+        .expect("a valid setting")
         .with_metrics_interval(Duration::from_millis(500))
+        .expect("a valid setting")
         .build()
         .expect("the pipeline starts");
 
@@ -244,7 +207,7 @@ fn export_resumes_after_a_restart(protocol: Protocol) {
         agent.has_span("before_restart").then_some(())
     });
     let errors_before = otlp.stats().export_errors();
-    let _ = export_errors_since_last();
+    let counted_before = global_total("autotel_export_errors_total");
 
     // The collector goes away; the program keeps exporting.
     drop(peer);
@@ -262,7 +225,7 @@ fn export_resumes_after_a_restart(protocol: Protocol) {
     );
     assert!(stats.dropped_spans() >= 5, "{stats:?}");
     assert!(stats.dropped_logs() >= 5, "{stats:?}");
-    let counted = export_errors_since_last();
+    let counted = global_total("autotel_export_errors_total") - counted_before;
     assert!(
         counted >= 1,
         "autotel_export_errors_total did not move during the gap"

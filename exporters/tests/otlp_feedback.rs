@@ -32,6 +32,7 @@ fn a_failed_log_export_is_reported_once_and_not_exported_again() {
         .with_endpoint(format!("http://127.0.0.1:{port}"))
         .expect("a valid endpoint")
         .with_export_timeout(Duration::from_secs(1))
+        .expect("a valid setting")
         .with_traces(false)
         .with_metrics(false)
         .build()

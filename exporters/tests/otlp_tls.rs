@@ -10,13 +10,13 @@ mod support;
 mod tls;
 
 use autotel_exporters::ServiceInfo;
-use autotel_exporters::otlp::{Otlp, OtlpPipeline, Protocol};
+use autotel_exporters::otlp::{Otlp, OtlpGuard, Protocol};
 use support::{TestAgent, items};
 use tls::{Pki, TlsProxy};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Emits one span with one event inside and one counter, then flushes.
-fn emit(otlp: &OtlpPipeline, name: &str) -> Result<(), autotel_exporters::otlp::OtlpError> {
+fn emit(otlp: &OtlpGuard, name: &str) -> Result<(), autotel_exporters::otlp::OtlpError> {
     let subscriber = tracing_subscriber::registry()
         .with(otlp.trace_layer())
         .with(otlp.log_layer());
@@ -49,7 +49,8 @@ fn proxied_pipeline(
         .with_protocol(protocol)
         .with_header("x-api-key", "not-a-real-key")
         .with_gzip(true)
-        .with_shutdown_timeout(std::time::Duration::from_secs(20));
+        .with_shutdown_timeout(std::time::Duration::from_secs(20))
+        .expect("a valid setting");
     Some((proxy, otlp))
 }
 
@@ -125,6 +126,7 @@ fn a_client_certificate_is_presented_over_http() {
 fn failure(otlp: Otlp) -> String {
     let otlp = otlp
         .with_export_timeout(std::time::Duration::from_secs(3))
+        .expect("a valid setting")
         .with_traces(true)
         .with_logs(false)
         .with_metrics(false)

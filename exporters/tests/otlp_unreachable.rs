@@ -3,14 +3,16 @@
 //! counted, and shutdown gives up after its timeout.
 #![cfg(feature = "otlp")]
 
+mod otlp_support;
 #[path = "support/recorder.rs"]
 mod recorder;
 mod support;
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
-use autotel_exporters::otlp::{Otlp, OtlpError, OtlpPipeline, Protocol};
+use autotel_exporters::otlp::{Otlp, OtlpError, OtlpGuard, Protocol};
+use otlp_support::black_hole;
 use recorder::{global_counter, global_counter_with, snapshotter};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -21,10 +23,11 @@ fn pipeline(endpoint: SocketAddr, protocol: Protocol) -> Otlp {
         .expect("a valid endpoint")
         .with_protocol(protocol)
         .with_queue_size(10)
+        .expect("a valid setting")
         .with_metrics(false)
 }
 
-fn emit(otlp: &OtlpPipeline, n: usize) {
+fn emit(otlp: &OtlpGuard, n: usize) {
     let subscriber = tracing_subscriber::registry()
         .with(otlp.trace_layer())
         .with(otlp.log_layer());
@@ -48,6 +51,7 @@ fn closed_port_counts_export_errors(protocol: Protocol) {
     // Exports give up (after retries) well before a flush does.
     let otlp = pipeline(closed_port(), protocol)
         .with_export_timeout(Duration::from_millis(100))
+        .expect("a valid setting")
         .build()
         .expect("the pipeline starts even though nothing listens");
     emit(&otlp, 5);
@@ -88,22 +92,10 @@ fn closed_port_over_http() {
     closed_port_counts_export_errors(Protocol::HttpProtobuf);
 }
 
-/// A receiver that accepts connections and never reads or answers.
-fn black_hole() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-    let address = listener.local_addr().expect("an address");
-    std::thread::spawn(move || {
-        let mut held: Vec<TcpStream> = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    address
-}
-
 fn silent_receiver_drops_beyond_the_queue_and_shutdown_gives_up(protocol: Protocol) {
     let otlp = pipeline(black_hole(), protocol)
         .with_shutdown_timeout(Duration::from_millis(500))
+        .expect("a valid setting")
         .build()
         .expect("the pipeline starts");
     emit(&otlp, 1000);

@@ -62,8 +62,6 @@ fn read_back(scrape: &str) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "metrics-exporter-prometheus 0.18 drops a backslash before a quote or a backslash, so two \
-            label values render as one series; exporters/src/prometheus.rs must escape them itself"]
 fn label_values_with_backslashes_read_back_exactly() {
     let recorder = Prometheus::new()
         .without_listener()
@@ -106,9 +104,6 @@ fn nameless(scrape: &str) -> Vec<&str> {
 }
 
 #[test]
-#[ignore = "metrics-exporter-prometheus 0.18 renders an empty label name as `{=\"v\"}` and an empty \
-            metric name as a line starting with `{`, either of which makes Prometheus refuse the whole \
-            scrape; exporters/src/prometheus.rs must drop or rename them"]
 fn empty_names_never_reach_the_scrape() {
     let recorder = Prometheus::new()
         .without_listener()
@@ -128,4 +123,37 @@ fn empty_names_never_reach_the_scrape() {
         "lines with an empty name: {:?}\n--- scrape ---\n{scrape}",
         nameless(&scrape)
     );
+    // The series keeps its other labels, and what was left out is counted.
+    for line in [
+        r#"requests_total{status="ok"} 1"#,
+        r#"autotel_dropped_total{signal="metrics",reason="empty_metric_name"} 1"#,
+        r#"autotel_dropped_total{signal="metrics",reason="empty_label_name"} 1"#,
+    ] {
+        assert!(
+            scrape.lines().any(|l| l == line),
+            "no `{line}`\n--- scrape ---\n{scrape}"
+        );
+    }
+}
+
+#[test]
+fn global_label_values_read_back_exactly() {
+    for value in VALUES {
+        let recorder = Prometheus::new()
+            .without_listener()
+            .with_global_label("host", *value)
+            .build_recorder()
+            .expect("recorder");
+        let metadata = Metadata::new(module_path!(), Level::INFO, None);
+        recorder
+            .register_counter(&Key::from_name("requests_total"), &metadata)
+            .increment(1);
+        let scrape = recorder.handle().render();
+        let line = scrape
+            .lines()
+            .find_map(|line| line.strip_prefix("requests_total{host=\""))
+            .unwrap_or_else(|| panic!("no requests_total line:\n{scrape}"));
+        let written = line.rsplit_once("\"} ").map(|(v, _)| v).unwrap_or_default();
+        assert_eq!(unescape(written), *value, "\n--- scrape ---\n{scrape}");
+    }
 }

@@ -138,6 +138,10 @@ pub mod label {
     pub const EXPORTER: &str = "exporter";
     /// The name of the metric concerned.
     pub const METRIC: &str = "metric";
+    /// The name of a benchmark.
+    pub const BENCHMARK_NAME: &str = "benchmark_name";
+    /// The statistic of a benchmark figure (`mean`, `p50`, `p99`, ...).
+    pub const STATISTIC: &str = "statistic";
 }
 
 macro_rules! catalog {
@@ -194,10 +198,19 @@ catalog! {
     /// CPU use of the last pipeline run, in percent of one core.
     PIPELINE_CPU_PERCENT = ("pipeline_cpu_percent", Gauge, Some(Unit::Percent),
         "CPU use of the last pipeline run, in percent of one core", [PIPELINE_NAME]);
+    /// Items waiting in the queue of a pipeline, as the application reports
+    /// them (see [`queue`](crate::queue)).
+    PIPELINE_QUEUE_DEPTH = ("pipeline_queue_depth", Gauge, None,
+        "Items waiting in the queue of a pipeline", [PIPELINE_NAME]);
 
     /// Duration of HTTP server requests.
     HTTP_SERVER_REQUEST_DURATION_SECONDS = ("http_server_request_duration_seconds", Histogram,
         Some(Unit::Seconds), "Duration of HTTP server requests",
+        [HTTP_REQUEST_METHOD, HTTP_ROUTE, HTTP_RESPONSE_STATUS_CODE]);
+    /// Size of HTTP server response bodies, when known as the response head
+    /// is sent (a `Content-Length`, a body of known size).
+    HTTP_SERVER_RESPONSE_BODY_SIZE_BYTES = ("http_server_response_body_size_bytes", Histogram,
+        Some(Unit::Bytes), "Size of HTTP server response bodies",
         [HTTP_REQUEST_METHOD, HTTP_ROUTE, HTTP_RESPONSE_STATUS_CODE]);
     /// HTTP server requests in progress.
     HTTP_SERVER_ACTIVE_REQUESTS = ("http_server_active_requests", Gauge, None,
@@ -274,6 +287,35 @@ catalog! {
     /// Tasks waiting in the global queue of the tokio runtime.
     TOKIO_GLOBAL_QUEUE_DEPTH = ("tokio_global_queue_depth", Gauge, None,
         "Tasks waiting in the global queue of the tokio runtime", []);
+
+    /// Wall time of one iteration of a benchmark, by statistic (`mean`,
+    /// `min`, `max`, `p50`, `p90`, `p95`, `p99`).
+    BENCHMARK_DURATION_SECONDS = ("benchmark_duration_seconds", Gauge, Some(Unit::Seconds),
+        "Wall time of one iteration of a benchmark, by statistic", [BENCHMARK_NAME, STATISTIC]);
+    /// CPU time of one iteration of a benchmark, on average.
+    BENCHMARK_CPU_SECONDS = ("benchmark_cpu_seconds", Gauge, Some(Unit::Seconds),
+        "CPU time of one iteration of a benchmark, on average", [BENCHMARK_NAME]);
+    /// Bytes allocated by one iteration of a benchmark, on average.
+    BENCHMARK_ALLOCATED_BYTES = ("benchmark_allocated_bytes", Gauge, Some(Unit::Bytes),
+        "Bytes allocated by one iteration of a benchmark, on average", [BENCHMARK_NAME]);
+    /// Iterations measured by a benchmark, warm-up excluded.
+    BENCHMARK_ITERATIONS = ("benchmark_iterations", Gauge, None,
+        "Iterations measured by a benchmark, warm-up excluded", [BENCHMARK_NAME]);
+    /// Items a benchmark processed per second of wall time.
+    BENCHMARK_ITEMS_PER_SECOND = ("benchmark_items_per_second", Gauge, None,
+        "Items a benchmark processed per second of wall time", [BENCHMARK_NAME]);
+    /// Calls to external APIs made by a benchmark.
+    BENCHMARK_API_CALLS = ("benchmark_api_calls", Gauge, None,
+        "Calls to external APIs made by a benchmark", [BENCHMARK_NAME]);
+    /// Money a benchmark spent, in US dollars.
+    BENCHMARK_COST_USD = ("benchmark_cost_usd", Gauge, None,
+        "Money a benchmark spent, in US dollars", [BENCHMARK_NAME]);
+    /// Money a benchmark spent per item processed, in US dollars.
+    BENCHMARK_COST_PER_ITEM_USD = ("benchmark_cost_per_item_usd", Gauge, None,
+        "Money a benchmark spent per item processed, in US dollars", [BENCHMARK_NAME]);
+    /// When a benchmark's result was exported, in seconds since the Unix epoch.
+    BENCHMARK_TIMESTAMP_SECONDS = ("benchmark_timestamp_seconds", Gauge, Some(Unit::Seconds),
+        "When the benchmark result was exported, since the Unix epoch", [BENCHMARK_NAME]);
 }
 
 /// Looks a metric up by its catalog name.

@@ -35,6 +35,11 @@
 //! [`SpanResourcesLayer`] measures the CPU time and memory of pipeline runs,
 //! reading threads' CPU time through [`cpu_clock`].
 //!
+//! # Queue depth
+//!
+//! [`queue::record_queue_depth`] and [`queue::QueueDepths`] report how many
+//! items wait in a pipeline's queue (`pipeline_queue_depth`).
+//!
 //! # JSON logs
 //!
 //! [`JsonLayer`] writes one JSON object per event, with the schema of
@@ -69,10 +74,15 @@
 //! - `system`: [`SystemSampler`], process and system metrics through sysinfo.
 //! - `tokio`: tokio runtime metrics from the system sampler.
 //! - `http`: [`http::HttpLayer`], the tower middleware for HTTP servers.
+//! - `benchmark`: [`benchmark::BenchmarkRunner`], benchmark results as
+//!   `benchmark_*` metrics.
 //! - `testing`: a harness that captures spans, events and metrics.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod alloc;
+#[cfg(feature = "benchmark")]
+#[cfg_attr(docsrs, doc(cfg(feature = "benchmark")))]
+pub mod benchmark;
 pub mod catalog;
 pub mod cpu_clock;
 mod error;
@@ -80,6 +90,7 @@ mod error;
 pub mod http;
 mod internal;
 pub mod json;
+pub mod queue;
 pub mod redact;
 pub mod resources;
 pub mod span_metrics;

@@ -28,6 +28,9 @@
 //! assert!(custom.matches("customer_iban"));
 //! ```
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 /// What a redacted value is replaced with.
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -59,9 +62,57 @@ pub const DEFAULT_REDACTED_NAMES: &[&str] = &[
 /// A name matches when one of the patterns occurs in it after both are
 /// lowercased and stripped of everything but letters and digits, so
 /// `api_key` matches `X-Api-Key` and `token` matches `access_token`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Redaction {
     patterns: Vec<Box<[u8]>>,
+    /// Tells rules apart in the per-thread cache of decisions; a new value
+    /// whenever the patterns change.
+    id: u64,
+}
+
+impl PartialEq for Redaction {
+    fn eq(&self, other: &Self) -> bool {
+        self.patterns == other.patterns
+    }
+}
+
+impl Eq for Redaction {}
+
+/// The source of [`Redaction`] ids (0 is never given out, so that an empty
+/// cache slot matches no rule).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The longest name whose decision is cached.
+const CACHED_NAME_LEN: usize = 32;
+
+/// The decisions cached per thread, in a direct-mapped table.
+const CACHE_SLOTS: usize = 64;
+
+/// One decision: the rule, the name it was asked about, the answer.
+#[derive(Clone, Copy)]
+struct Decision {
+    redaction: u64,
+    len: u8,
+    name: [u8; CACHED_NAME_LEN],
+    matches: bool,
+}
+
+const EMPTY_DECISION: Decision = Decision {
+    redaction: 0,
+    len: 0,
+    name: [0; CACHED_NAME_LEN],
+    matches: false,
+};
+
+thread_local! {
+    /// Recent decisions of this thread: the same few field, attribute and
+    /// label names come back on every event, span and recording.
+    static DECISIONS: RefCell<[Decision; CACHE_SLOTS]> =
+        const { RefCell::new([EMPTY_DECISION; CACHE_SLOTS]) };
 }
 
 impl Default for Redaction {
@@ -89,6 +140,7 @@ impl Redaction {
     pub fn none() -> Self {
         Self {
             patterns: Vec::new(),
+            id: next_id(),
         }
     }
 
@@ -104,6 +156,7 @@ impl Redaction {
         let pattern: Box<[u8]> = normalize(name).into();
         if !pattern.is_empty() && !self.patterns.contains(&pattern) {
             self.patterns.push(pattern);
+            self.id = next_id();
         }
     }
 
@@ -113,25 +166,81 @@ impl Redaction {
     }
 
     /// Whether the value of the field, attribute or label `name` is hidden.
+    ///
+    /// Allocates nothing; the answers for short names are kept in a small
+    /// per-thread cache, so asking again about a name costs a few
+    /// nanoseconds.
     pub fn matches(&self, name: &str) -> bool {
         if self.patterns.is_empty() {
             return false;
         }
-        let name = normalize(name);
+        let bytes = name.as_bytes();
+        if bytes.len() > CACHED_NAME_LEN {
+            return self.decide(bytes);
+        }
+        let slot = cache_slot(bytes);
+        DECISIONS
+            .try_with(|decisions| {
+                let mut decisions = decisions.borrow_mut();
+                let decision = &mut decisions[slot];
+                if decision.redaction == self.id
+                    && usize::from(decision.len) == bytes.len()
+                    && &decision.name[..bytes.len()] == bytes
+                {
+                    return decision.matches;
+                }
+                let matches = self.decide(bytes);
+                decision.redaction = self.id;
+                decision.len = bytes.len() as u8;
+                decision.name[..bytes.len()].copy_from_slice(bytes);
+                decision.matches = matches;
+                matches
+            })
+            .unwrap_or_else(|_| self.decide(bytes))
+    }
+
+    /// Whether a pattern occurs in the normalised `name`, computed without
+    /// the cache and without allocating for names up to 128 bytes.
+    fn decide(&self, name: &[u8]) -> bool {
+        let mut stack = [0u8; 128];
+        let heap: Vec<u8>;
+        let normalized: &[u8] = if name.len() <= stack.len() {
+            let mut len = 0;
+            for byte in normalized(name) {
+                stack[len] = byte;
+                len += 1;
+            }
+            &stack[..len]
+        } else {
+            heap = normalized(name).collect();
+            &heap
+        };
         self.patterns.iter().any(|pattern| {
-            name.windows(pattern.len())
+            normalized
+                .windows(pattern.len())
                 .any(|window| window == &pattern[..])
         })
     }
 }
 
+/// The cache slot of a name, from its length and its first and last bytes.
+fn cache_slot(name: &[u8]) -> usize {
+    let first = name.first().copied().unwrap_or(0) as usize;
+    let last = name.last().copied().unwrap_or(0) as usize;
+    (first.wrapping_mul(31) ^ last.wrapping_mul(7) ^ name.len().wrapping_mul(131)) % CACHE_SLOTS
+}
+
 /// `name` lowercased, with everything but letters and digits removed
 /// (non-ASCII bytes are kept as they are).
-fn normalize(name: &str) -> Vec<u8> {
-    name.bytes()
+fn normalized(name: &[u8]) -> impl Iterator<Item = u8> + '_ {
+    name.iter()
+        .copied()
         .filter(|byte| !byte.is_ascii() || byte.is_ascii_alphanumeric())
         .map(|byte| byte.to_ascii_lowercase())
-        .collect()
+}
+
+fn normalize(name: &str) -> Vec<u8> {
+    normalized(name.as_bytes()).collect()
 }
 
 #[cfg(test)]
@@ -184,5 +293,30 @@ mod tests {
         assert!(custom.matches("customer_iban"));
         assert!(!custom.matches("password"));
         assert_eq!(custom, Redaction::new(["iban"]));
+    }
+
+    #[test]
+    fn cached_answers_belong_to_their_rule_and_name() {
+        let default = Redaction::default();
+        let none = Redaction::none().with_name("iban");
+        for _ in 0..3 {
+            assert!(default.matches("password"));
+            assert!(!none.matches("password"));
+            assert!(none.matches("iban"));
+            assert!(!default.matches("iban"));
+        }
+        // Names that share a cache slot (same length, first and last byte).
+        assert!(default.matches("pwdxd"));
+        assert!(!default.matches("paxxd"));
+        assert!(default.matches("pwdxd"));
+        // A rule changed in place answers anew.
+        let mut growing = Redaction::none();
+        assert!(!growing.matches("customer_iban"));
+        growing.add("iban");
+        assert!(growing.matches("customer_iban"));
+        // Long names skip the cache and still match.
+        let long = format!("{}_password", "x".repeat(200));
+        assert!(default.matches(&long));
+        assert!(!default.matches(&"x".repeat(200)));
     }
 }

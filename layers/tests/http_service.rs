@@ -128,6 +128,18 @@ fn a_request_gets_a_span_with_the_http_attributes_and_a_duration() {
         1
     );
     assert_eq!(
+        run.histogram(
+            "http_server_response_body_size_bytes",
+            &[
+                ("http_request_method", "GET"),
+                ("http_route", "/users/{id}"),
+                ("http_response_status_code", "200"),
+            ]
+        ),
+        [4.0],
+        "the body is `body`"
+    );
+    assert_eq!(
         run.gauge(
             "http_server_active_requests",
             &[("http_request_method", "GET")]
@@ -207,6 +219,60 @@ fn server_errors_and_service_errors_mark_the_span_as_an_error() {
     }
 }
 
+/// A streamed body whose size is unknown up front: one chunk of 5 bytes.
+struct Streamed(Option<&'static [u8]>);
+
+impl http_body::Body for Streamed {
+    type Data = &'static [u8];
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        Poll::Ready(self.0.take().map(|chunk| Ok(http_body::Frame::data(chunk))))
+    }
+}
+
+#[test]
+fn response_sizes_come_from_the_body_or_the_content_length() {
+    let harness = Harness::new();
+    harness.run(|| {
+        let mut service =
+            ServiceBuilder::new()
+                .layer(layer())
+                .service_fn(|request: Request<()>| async move {
+                    let mut response = Response::new(Streamed(Some(b"12345")));
+                    if request.uri().path() == "/sized" {
+                        response
+                            .headers_mut()
+                            .insert(http::header::CONTENT_LENGTH, 5.into());
+                    }
+                    Ok::<_, std::io::Error>(response)
+                });
+        for (path, route) in [("/sized", "/sized"), ("/streamed", "/streamed")] {
+            let _ = send(&mut service, request(Method::GET, path, Some(route)));
+        }
+    });
+    let run = harness.finish();
+    let sizes = |route| {
+        run.histogram(
+            "http_server_response_body_size_bytes",
+            &[("http_route", route)],
+        )
+    };
+    assert_eq!(sizes("/sized"), [5.0]);
+    assert_eq!(sizes("/streamed"), Vec::<f64>::new(), "size unknown");
+    assert_eq!(duration_count(&run, &[("http_route", "/streamed")]), 1);
+    // A service error has no response, so no size either.
+    let run = serve(layer(), vec![request(Method::GET, "/fail", Some("/fail"))]);
+    assert_eq!(duration_count(&run, &[("http_route", "/fail")]), 1);
+    assert!(
+        run.histogram("http_server_response_body_size_bytes", &[])
+            .is_empty()
+    );
+}
+
 #[test]
 fn without_a_route_the_label_is_empty_and_odd_methods_are_other() {
     let purge = Method::from_bytes(b"PURGE").unwrap();
@@ -266,7 +332,9 @@ fn a_traceparent_header_continues_the_callers_trace() {
             .layer(layer())
             .service_fn(|_: Request<()>| async {
                 let context = TraceContext::current().expect("inside the request span");
-                Ok::<_, Infallible>(Response::new(context))
+                let mut response = Response::new(String::new());
+                response.extensions_mut().insert(context);
+                Ok::<_, Infallible>(response)
             });
         let mut request = request(Method::GET, "/", Some("/"));
         request.headers_mut().insert(
@@ -280,7 +348,13 @@ fn a_traceparent_header_continues_the_callers_trace() {
         bad.headers_mut()
             .insert("traceparent", "00-zz-00-01".parse().unwrap());
         let fresh = send(&mut service, bad).unwrap();
-        (response.into_body(), fresh.into_body())
+        let context = |response: Response<String>| {
+            *response
+                .extensions()
+                .get::<TraceContext>()
+                .expect("the handler's trace context")
+        };
+        (context(response), context(fresh))
     });
     assert_eq!(
         seen.0.trace_id().to_string(),
@@ -302,7 +376,7 @@ fn a_request_dropped_before_its_answer_leaves_the_active_count() {
         let mut service = ServiceBuilder::new()
             .layer(layer())
             .service_fn(|_: Request<()>| {
-                std::future::pending::<Result<Response<()>, Infallible>>()
+                std::future::pending::<Result<Response<String>, Infallible>>()
             });
         let mut future = block_on(service.ready())
             .unwrap()

@@ -7,29 +7,13 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A setting, or the environment variable behind it, has an unusable value.
-    #[error("{setting}='{value}' {expected}")]
-    InvalidSetting {
-        /// The environment variable (`PROMETHEUS_PORT`) or builder method
-        /// (`Preset::log_level`).
-        setting: &'static str,
-        /// The value given.
-        value: String,
-        /// What is wrong, and what would be accepted.
-        expected: &'static str,
-    },
-    /// An environment variable that autotel reads is not UTF-8 text.
-    #[error(
-        "{variable}={value} is not valid UTF-8 text (shown with U+FFFD for each invalid byte); \
-         autotel reads it as text: set it to UTF-8 text or unset it"
-    )]
-    NotText {
-        /// The variable.
-        variable: String,
-        /// Its value, quoted, with invalid bytes replaced by U+FFFD; or its
-        /// length only, for a variable that may hold credentials.
-        value: String,
-    },
+    /// A setting, or the environment variable behind it, has an unusable
+    /// value; also a variable autotel reads that is not UTF-8 text.
+    ///
+    /// The message is `SETTING='value' is not ... (what is expected)`, with
+    /// `'[REDACTED]'` for a value that may hold a secret.
+    #[error(transparent)]
+    InvalidSetting(#[from] autotel_exporters::env::InvalidSetting),
     /// A log filter directive that looks like a misspelt level: as a target
     /// name it would hide every log line.
     #[error(
@@ -72,12 +56,15 @@ pub enum Error {
         what: &'static str,
     },
     /// The Prometheus exporter could not start.
+    #[cfg(feature = "prometheus")]
     #[error(transparent)]
     Prometheus(#[from] autotel_exporters::prometheus::PrometheusError),
     /// The OTLP pipeline could not start.
+    #[cfg(feature = "otlp")]
     #[error(transparent)]
     Otlp(#[from] autotel_exporters::otlp::OtlpError),
     /// The console exporter could not start.
+    #[cfg(feature = "console")]
     #[error(transparent)]
     Console(#[from] autotel_exporters::console::ConsoleError),
     /// A layer refused its configuration.
@@ -94,15 +81,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// [`Error::InvalidSetting`]: `setting` has `value`, and `expected`
+    /// says what is wrong and what would be accepted.
     pub(crate) fn invalid(
         setting: &'static str,
         value: impl Into<String>,
         expected: &'static str,
     ) -> Self {
-        Self::InvalidSetting {
-            setting,
-            value: value.into(),
-            expected,
-        }
+        Self::InvalidSetting(autotel_exporters::env::InvalidSetting::new(
+            setting, value, expected,
+        ))
     }
 }

@@ -119,40 +119,69 @@
 //! program produced from the guard:
 //!
 //! ```no_run
+//! # #[cfg(feature = "testing")] {
 //! let telemetry = autotel_presets::testing("checkout").init();
 //! tracing::info_span!("charge").in_scope(|| tracing::info!("charged"));
 //! let run = telemetry.captured().expect("the testing preset captures");
 //! assert_eq!(run.counter("span_calls_total", &[("span_name", "charge")]), 1);
 //! assert!(telemetry.captured_logs()[1].contains("charged"));
+//! # }
 //! ```
 //!
 //! [`SpanMetricsLayer`]: autotel_layers::SpanMetricsLayer
 //! [`SystemSampler`]: autotel_layers::SystemSampler
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `prometheus` | on | the Prometheus recorder and `/metrics` endpoint |
+//! | `otlp` | on | OTLP export, and the re-exported `opentelemetry` crates |
+//! | `system` | on | the system sampler (sysinfo) |
+//! | `console` | on | console export in development |
+//! | `testing` | off | [`testing`] and [`TelemetryGuard::captured`] (enable it in `[dev-dependencies]`) |
+//!
+//! Without one, its part is off, and asking for it (`PROMETHEUS_PORT`, an
+//! OTLP endpoint, `ENVIRONMENT=testing`, ...) is an [`Error`] that names the
+//! feature.
 //!
 //! # Versions
 //!
 //! The crates below are re-exported at the versions autotel is built with,
 //! so that a program never mixes two versions of one of them.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod config;
-mod env;
+mod control;
 mod error;
+mod exporters;
 mod filter;
 mod guard;
+mod install;
+mod output;
 mod panic;
+mod ratio;
+mod registered;
+mod stack;
 mod text;
 
 pub use autotel_exporters;
 pub use autotel_layers;
 pub use config::Environment;
+pub use control::TelemetryControl;
 pub use error::Error;
 pub use filter::LogFilter;
-pub use guard::{TelemetryControl, TelemetryGuard};
+pub use guard::TelemetryGuard;
 pub use metrics;
+#[cfg(feature = "otlp")]
 pub use opentelemetry;
+#[cfg(feature = "otlp")]
 pub use opentelemetry_otlp;
+#[cfg(feature = "otlp")]
 pub use opentelemetry_sdk;
 pub use tracing;
+#[cfg(feature = "otlp")]
 pub use tracing_opentelemetry;
 pub use tracing_subscriber;
 
@@ -184,6 +213,8 @@ pub fn development(service_name: impl Into<String>) -> Preset {
 }
 
 /// The testing preset: everything captured in memory, no socket opened.
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub fn testing(service_name: impl Into<String>) -> Preset {
     Preset::new(service_name, Some(Environment::Testing))
 }
@@ -370,17 +401,19 @@ impl Preset {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidSetting`], [`Error::MisspeltLevel`],
-    /// [`Error::NotText`] or [`Error::JsonLogsRequired`] for a bad setting or
-    /// variable; [`Error::AlreadyInitialized`] when telemetry was
+    /// [`Error::InvalidSetting`] (also for a variable that is not UTF-8),
+    /// [`Error::MisspeltLevel`] or [`Error::JsonLogsRequired`] for a bad
+    /// setting or variable; [`Error::AlreadyInitialized`] when telemetry was
     /// initialised before in this process; an exporter's error when it
     /// cannot start (a port in use, say).
     pub fn try_init(self) -> Result<TelemetryGuard, Error> {
-        env::check_text(std::env::vars_os())?;
+        autotel_exporters::env::check_text(std::env::vars_os())?;
+        let var = |name: &str| std::env::var(name).ok();
         let settings = self
             .code
-            .resolve(&self.default_name, &|name| std::env::var(name).ok())?;
-        guard::install(settings, self.span_metrics, &self.redaction, self.layers)
+            .resolve(&self.default_name, &var)?
+            .within_features(&self.code, &var)?;
+        install::install(settings, self.span_metrics, &self.redaction, self.layers)
     }
 }
 

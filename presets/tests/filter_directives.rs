@@ -18,8 +18,6 @@ const PANICKING: &[&str] = &[
 ];
 
 #[test]
-#[ignore = "tracing-subscriber 0.3.23's EnvFilter parser panics on these; presets/src/config.rs \
-            (check_filter) and presets/src/filter.rs must trim each directive before parsing"]
 fn directives_with_spaces_and_non_ascii_characters_do_not_panic() {
     let telemetry = autotel_presets::testing("svc")
         .try_init()

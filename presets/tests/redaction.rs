@@ -26,6 +26,10 @@ fn the_preset_redaction_hides_log_fields_and_metric_labels() {
             tenant = "acme"
         )
         .entered();
+        // A label recorded through the facade passes the same rule on its
+        // way to /metrics.
+        autotel_presets::metrics::counter!("payments_total", "customer_iban" => "FR76 9999")
+            .increment(1);
         tracing::info!(
             password = "hunter2",
             iban = "DE89 3704",
@@ -63,6 +67,10 @@ fn the_preset_redaction_hides_log_fields_and_metric_labels() {
         "the preset's rule replaces the layer's"
     );
     let text = telemetry.metrics_text().expect("Prometheus in memory");
+    assert!(
+        text.contains(r#"payments_total{customer_iban="[REDACTED]"} 1"#),
+        "{text}"
+    );
     for secret in ["FR76", "sk-live", "hunter2", "DE89"] {
         assert!(!text.contains(secret), "{secret} in /metrics:\n{text}");
         assert!(

@@ -201,6 +201,13 @@ fn main() {
     for worker in workers {
         let _ = worker.join();
     }
+    // The summary counts what the workers did up to their last iteration,
+    // which may have ended after the last report.
+    scrape = metrics
+        .and_then(|address| client::scrape(loopback(address)).ok())
+        .or_else(|| telemetry.metrics_text())
+        .unwrap_or(scrape);
+    last = Report::new(start.elapsed().as_secs(), &totals, &scrape);
     let first_rss = first_rss.unwrap_or(last.rss_mib);
     eprintln!(
         "soak done: {} s, rss first={first_rss:.1} MiB last={:.1} MiB growth={:+.1} MiB, \

@@ -77,24 +77,75 @@ pub fn serve_quickstart() -> (std::process::Child, std::net::SocketAddr) {
 
 /// [`serve_quickstart`] with more environment variables.
 pub fn serve_quickstart_with(vars: &[(&str, &str)]) -> (std::process::Child, std::net::SocketAddr) {
+    serve_example("quickstart", vars)
+}
+
+/// Runs `benchmark --serve`, which serves its result on `/metrics` after
+/// benchmarking, with any free port; returns it with that address.
+pub fn serve_benchmark() -> (std::process::Child, std::net::SocketAddr) {
+    serve_example("benchmark", &[])
+}
+
+/// Runs example `name` with `--serve` in production with any free port and
+/// `vars`, and returns it with the address it names in its first line on
+/// standard error, `serving http://ADDRESS/metrics`.
+fn serve_example(name: &str, vars: &[(&str, &str)]) -> (std::process::Child, std::net::SocketAddr) {
     use std::io::{BufRead, BufReader};
 
-    let mut child = example("quickstart")
+    let mut child = example(name)
         .envs([("ENVIRONMENT", "production"), ("PROMETHEUS_PORT", "0")])
         .envs(vars.iter().copied())
         .arg("--serve")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("quickstart starts");
+        .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
     let mut first = String::new();
     BufReader::new(child.stderr.take().unwrap())
         .read_line(&mut first)
-        .expect("quickstart says where it serves");
+        .unwrap_or_else(|e| panic!("{name} does not say where it serves: {e}"));
     let address = first
         .strip_prefix("serving http://")
         .and_then(|rest| rest.split('/').next())
         .and_then(|address| address.parse().ok())
         .unwrap_or_else(|| panic!("no address in {first:?}"));
     (child, address)
+}
+
+/// Runs `http_service --serve --traffic` in production with free ports: the
+/// service sends itself requests while it serves them. Returns it with the
+/// address it serves `/metrics` on.
+pub fn serve_http_traffic() -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::{BufRead, BufReader};
+
+    let mut child = example("http_service")
+        .envs([
+            ("ENVIRONMENT", "production"),
+            ("PROMETHEUS_PORT", "0"),
+            ("HTTP_PORT", "0"),
+        ])
+        .args(["--serve", "--traffic"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("http_service starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let metrics = loop {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("http_service ended before saying where it serves its metrics");
+        }
+        if let Some(address) = line
+            .trim()
+            .strip_prefix("metrics on http://")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|address| address.parse().ok())
+        {
+            break address;
+        }
+    };
+    // Keep reading, so that the service never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, metrics)
 }

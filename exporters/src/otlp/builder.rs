@@ -1,4 +1,4 @@
-//! [`Otlp`], the builder of an [`OtlpPipeline`]: what code sets, then what
+//! [`Otlp`], the builder of an [`OtlpGuard`]: what code sets, then what
 //! the standard variables say, then the defaults.
 
 use std::path::PathBuf;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use autotel_layers::redact::Redaction;
 
 use super::limits::{DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, Limits};
-use super::pipeline::OtlpPipeline;
+use super::pipeline::OtlpGuard;
 use super::protocol::{Protocol, Signal};
 use super::resource;
 use super::sampler::Sampling;
@@ -18,7 +18,7 @@ use super::{DEFAULT_QUEUE_SIZE, DEFAULT_SHUTDOWN_TIMEOUT, OtlpError};
 use crate::ServiceInfo;
 use crate::env::{self, InvalidSetting};
 
-/// Builder of an [`OtlpPipeline`].
+/// Builder of an [`OtlpGuard`].
 ///
 /// `Debug` shows header names, never their values.
 #[derive(Clone)]
@@ -232,10 +232,20 @@ impl Otlp {
     /// `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT` (spans) or
     /// `OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT` (logs), then
     /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`, then to 8192 bytes.
-    #[must_use]
-    pub fn with_attribute_value_length_limit(mut self, bytes: usize) -> Self {
-        self.value_length_limit = Some(bytes.max(1));
-        self
+    ///
+    /// # Errors
+    ///
+    /// [`OtlpError::Config`] for 0.
+    pub fn with_attribute_value_length_limit(mut self, bytes: usize) -> Result<Self, OtlpError> {
+        if bytes == 0 {
+            return Err(OtlpError::config(
+                "Otlp::with_attribute_value_length_limit",
+                "0",
+                "is not a length limit: give at least 1 byte",
+            ));
+        }
+        self.value_length_limit = Some(bytes);
+        Ok(self)
     }
 
     /// Exports traces or not. Defaults to `true` (`false` when `OTEL_SDK_DISABLED` is true).
@@ -261,35 +271,57 @@ impl Otlp {
 
     /// Sets how many spans, and how many log records, may wait for export;
     /// more are dropped and counted. Defaults to 2048.
-    #[must_use]
-    pub fn with_queue_size(mut self, size: usize) -> Self {
-        self.queue_size = size.max(1);
-        self
+    ///
+    /// # Errors
+    ///
+    /// [`OtlpError::Config`] for 0: nothing could be exported.
+    pub fn with_queue_size(mut self, size: usize) -> Result<Self, OtlpError> {
+        if size == 0 {
+            return Err(OtlpError::config(
+                "Otlp::with_queue_size",
+                "0",
+                "is not a queue size: give at least 1 (nothing could wait for export)",
+            ));
+        }
+        self.queue_size = size;
+        Ok(self)
     }
 
     /// Sets how long one export may take. Defaults to
     /// `OTEL_EXPORTER_OTLP_{SIGNAL}_TIMEOUT`, then `OTEL_EXPORTER_OTLP_TIMEOUT`
     /// (milliseconds), then to 10 seconds.
-    #[must_use]
-    pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`OtlpError::Config`] for zero: every export would time out.
+    pub fn with_export_timeout(mut self, timeout: Duration) -> Result<Self, OtlpError> {
+        nonzero("Otlp::with_export_timeout", timeout)?;
         self.transport.timeout = Some(timeout);
-        self
+        Ok(self)
     }
 
-    /// Sets how long [`OtlpPipeline::shutdown`] (and dropping the pipeline)
-    /// and [`OtlpPipeline::force_flush`] may take. Defaults to 5 seconds.
-    #[must_use]
-    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
+    /// Sets how long [`OtlpGuard::shutdown`] (and dropping the pipeline)
+    /// and [`OtlpGuard::force_flush`] may take. Defaults to 5 seconds.
+    ///
+    /// # Errors
+    ///
+    /// [`OtlpError::Config`] for zero: every flush would time out.
+    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Result<Self, OtlpError> {
+        nonzero("Otlp::with_shutdown_timeout", timeout)?;
         self.shutdown_timeout = timeout;
-        self
+        Ok(self)
     }
 
     /// Sets how often metrics are exported. Defaults to
     /// `OTEL_METRIC_EXPORT_INTERVAL`, then to 60 seconds.
-    #[must_use]
-    pub fn with_metrics_interval(mut self, interval: Duration) -> Self {
+    ///
+    /// # Errors
+    ///
+    /// [`OtlpError::Config`] for zero.
+    pub fn with_metrics_interval(mut self, interval: Duration) -> Result<Self, OtlpError> {
+        nonzero("Otlp::with_metrics_interval", interval)?;
         self.metrics_interval = Some(interval);
-        self
+        Ok(self)
     }
 
     /// Sets how long spans and log records wait to fill a batch.
@@ -309,11 +341,11 @@ impl Otlp {
     /// [`OtlpError::Tls`] for a certificate or key that cannot be used,
     /// [`OtlpError::Exporter`] when an exporter cannot be built,
     /// [`OtlpError::Runtime`] when the gRPC runtime cannot start.
-    pub fn build(self) -> Result<OtlpPipeline, OtlpError> {
+    pub fn build(self) -> Result<OtlpGuard, OtlpError> {
         self.build_with(&|name| env::var(name))
     }
 
-    fn build_with(mut self, read: transport::ReadVar<'_>) -> Result<OtlpPipeline, OtlpError> {
+    fn build_with(mut self, read: transport::ReadVar<'_>) -> Result<OtlpGuard, OtlpError> {
         if let Some(value) = read("OTEL_SDK_DISABLED")?
             && env::parse_bool("OTEL_SDK_DISABLED", &value)?
         {
@@ -361,7 +393,7 @@ impl Otlp {
             metrics_interval: self.metrics_interval,
             batch_delay: self.batch_delay,
         };
-        OtlpPipeline::start(parts)
+        OtlpGuard::start(parts)
     }
 }
 
@@ -384,121 +416,17 @@ fn length_limit(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn build(otlp: Otlp, vars: &[(&'static str, &str)]) -> Result<OtlpPipeline, OtlpError> {
-        let vars: HashMap<&str, String> = vars.iter().map(|(k, v)| (*k, v.to_string())).collect();
-        otlp.build_with(&|name| Ok(vars.get(name).cloned()))
+/// `duration` unless it is zero.
+fn nonzero(setting: &'static str, duration: Duration) -> Result<(), OtlpError> {
+    if duration.is_zero() {
+        return Err(OtlpError::config(
+            setting,
+            "0s",
+            "is not a duration: give more than zero",
+        ));
     }
-
-    #[test]
-    fn bad_settings_name_the_setting_and_the_value() {
-        let err = Otlp::new().with_endpoint("ftp://collector:21").unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("Otlp::with_endpoint='ftp://collector:21'"),
-            "{err}"
-        );
-        assert!(Otlp::new().with_endpoint("https://collector:4317").is_ok());
-        assert!(Otlp::new().with_endpoint("collector:4317").is_ok());
-        let err = Otlp::new().with_sample_ratio(1.5).unwrap_err();
-        assert!(
-            err.to_string().starts_with("Otlp::with_sample_ratio='1.5'"),
-            "{err}"
-        );
-        let off = Otlp::new()
-            .with_traces(false)
-            .with_logs(false)
-            .with_metrics(false);
-        let cases: [(&'static str, &str); 6] = [
-            ("OTEL_SDK_DISABLED", "sure"),
-            ("OTEL_TRACES_SAMPLER", "sometimes"),
-            ("OTEL_RESOURCE_ATTRIBUTES", "team=a,=b"),
-            ("OTEL_RESOURCE_ATTRIBUTES", "team"),
-            ("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "-1"),
-            ("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "lots"),
-        ];
-        for (name, value) in cases {
-            let error = build(off.clone(), &[(name, value)])
-                .unwrap_err()
-                .to_string();
-            assert!(error.starts_with(&format!("{name}='{value}'")), "{error}");
-        }
-        // Checked even when every signal is off.
-        let error = build(
-            off.clone(),
-            &[
-                ("OTEL_TRACES_SAMPLER", "traceidratio"),
-                ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
-            ],
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            error.starts_with("OTEL_TRACES_SAMPLER_ARG='1.5'"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn debug_output_shows_no_header_value_and_no_url_credentials() {
-        let otlp = Otlp::new()
-            .with_endpoint("https://user:hunter2@collector.example.com")
-            .unwrap()
-            .with_header("x-api-key", "s3cret-value");
-        let shown = format!("{otlp:?}");
-        assert!(shown.contains("x-api-key"), "{shown}");
-        let pipeline = build(
-            otlp,
-            &[(
-                "OTEL_EXPORTER_OTLP_HEADERS",
-                "authorization=Bearer%20env-s3cret",
-            )],
-        )
-        .unwrap();
-        let shown = format!("{shown} {pipeline:?}");
-        for secret in ["hunter2", "s3cret-value", "env-s3cret"] {
-            assert!(!shown.contains(secret), "{secret} in {shown}");
-        }
-        assert!(
-            shown.contains("https://[redacted]@collector.example.com"),
-            "{shown}"
-        );
-    }
-
-    #[test]
-    fn the_destination_names_the_protocol_each_signal_uses() {
-        let otlp = Otlp::new().with_endpoint("http://u:pw@c:4317").unwrap();
-        let pipeline = build(otlp.clone(), &[]).unwrap();
-        assert_eq!(pipeline.destination(), "grpc http://[redacted]@c:4317");
-        let pipeline = build(
-            Otlp::new(),
-            &[
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
-                ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "c:4317"),
-            ],
-        )
-        .unwrap();
-        assert_eq!(
-            pipeline.destination(),
-            "traces: http/protobuf http://c:4318, logs: grpc http://c:4317, metrics: http/protobuf http://c:4318"
-        );
-        let off = Otlp::new()
-            .with_traces(false)
-            .with_logs(false)
-            .with_metrics(false);
-        assert_eq!(build(off, &[]).unwrap().destination(), "off");
-    }
-
-    #[test]
-    fn sdk_disabled_uses_the_shared_boolean_vocabulary() {
-        for value in ["true", "TRUE", "1", "yes", "on"] {
-            let pipeline = build(Otlp::new(), &[("OTEL_SDK_DISABLED", value)]).unwrap();
-            assert!(pipeline.tracer_provider().is_none(), "{value}");
-            assert!(pipeline.metrics_recorder().is_none(), "{value}");
-        }
-    }
+    Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -101,7 +101,7 @@ fn grpc_headers(
             _ => {
                 return Err(OtlpError::config(
                     config.headers_setting,
-                    format!("{key}=[redacted]"),
+                    format!("{key}=[REDACTED]"),
                     "has a header that gRPC metadata does not allow (ASCII names and values)",
                 ));
             }

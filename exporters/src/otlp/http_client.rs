@@ -31,7 +31,7 @@ impl DiagnosingClient {
             let mut value = HeaderValue::from_str(value).map_err(|_| {
                 OtlpError::config(
                     config.headers_setting,
-                    format!("{key}=[redacted]"),
+                    format!("{key}=[REDACTED]"),
                     "has a header value that HTTP does not allow (visible ASCII)",
                 )
             })?;
@@ -39,7 +39,7 @@ impl DiagnosingClient {
             let key = HeaderName::from_bytes(key.as_bytes()).map_err(|_| {
                 OtlpError::config(
                     config.headers_setting,
-                    format!("{key}=[redacted]"),
+                    format!("{key}=[REDACTED]"),
                     "has a header name that HTTP does not allow",
                 )
             })?;

@@ -2,11 +2,11 @@
 //! to `http://` or `https://` collectors.
 //!
 //! - Traces leave through [`tracing_opentelemetry`]: add
-//!   [`OtlpPipeline::trace_layer`] to your subscriber.
+//!   [`OtlpGuard::trace_layer`] to your subscriber.
 //! - Logs (tracing events) leave through [`opentelemetry_appender_tracing`]:
-//!   add [`OtlpPipeline::log_layer`].
+//!   add [`OtlpGuard::log_layer`].
 //! - Metrics recorded through the `metrics` facade leave through
-//!   [`OtelRecorder`], from [`OtlpPipeline::metrics_recorder`]; install it, or
+//!   [`OtelRecorder`], from [`OtlpGuard::metrics_recorder`]; install it, or
 //!   combine it with Prometheus in a [`Fanout`](crate::fanout::Fanout).
 //!
 //! # Endpoint and protocol
@@ -119,10 +119,17 @@ use std::time::Duration;
 pub use builder::Otlp;
 pub use error::OtlpError;
 pub use limits::DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT;
-pub use pipeline::{OtlpLogLayer, OtlpPipeline, OtlpStats, OtlpTraceLayer};
+pub use pipeline::{OtlpGuard, OtlpLogLayer, OtlpStats, OtlpTraceLayer};
 pub use protocol::Protocol;
 pub use recorder::OtelRecorder;
 pub use sampler::{SampleRatio, Sampling};
+
+/// The former name of [`OtlpGuard`].
+#[deprecated(
+    since = "0.1.1",
+    note = "renamed to OtlpGuard: every drop guard is named ...Guard"
+)]
+pub type OtlpPipeline = OtlpGuard;
 
 /// Time a shutdown or flush may take by default.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,4 +1,4 @@
-//! [`OtlpPipeline`], the running exporters of the three signals, and how
+//! [`OtlpGuard`], the running exporters of the three signals, and how
 //! they are flushed and stopped within a bounded time.
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
-use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
 use opentelemetry_sdk::logs::{SdkLogger, SdkLoggerProvider};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
@@ -55,7 +55,7 @@ impl OtlpStats {
 /// The running OTLP pipeline. Dropping it flushes and shuts down, within the
 /// shutdown timeout.
 #[derive(Debug)]
-pub struct OtlpPipeline {
+pub struct OtlpGuard {
     pub(crate) tracer_provider: Option<SdkTracerProvider>,
     pub(crate) logger_provider: Option<SdkLoggerProvider>,
     pub(crate) meter_provider: Option<SdkMeterProvider>,
@@ -68,10 +68,10 @@ pub struct OtlpPipeline {
     pub(crate) stopped: bool,
 }
 
-/// The layer that exports spans; see [`OtlpPipeline::trace_layer`].
+/// The layer that exports spans; see [`OtlpGuard::trace_layer`].
 pub type OtlpTraceLayer<S> = OpenTelemetryLayer<S, SdkTracer>;
 
-/// The layer that exports events as log records; see [`OtlpPipeline::log_layer`].
+/// The layer that exports events as log records; see [`OtlpGuard::log_layer`].
 pub type OtlpLogLayer<S> = Filtered<
     OpenTelemetryTracingBridge<SdkLoggerProvider, SdkLogger>,
     FilterFn<fn(&tracing::Metadata<'_>) -> bool>,
@@ -104,7 +104,7 @@ fn outside_export_path(metadata: &tracing::Metadata<'_>) -> bool {
     })
 }
 
-impl OtlpPipeline {
+impl OtlpGuard {
     /// A layer that exports spans, or `None` when traces are off (an absent
     /// layer is a no-op layer).
     pub fn trace_layer<S>(&self) -> Option<OtlpTraceLayer<S>>
@@ -247,7 +247,9 @@ impl OtlpPipeline {
             let spawned = std::thread::Builder::new()
                 .name(format!("autotel-otlp-{action}"))
                 .spawn(move || {
-                    let _ = sender.send((signal, run(provider)));
+                    let started = Instant::now();
+                    let result = run(provider);
+                    let _ = sender.send((signal, result, started.elapsed()));
                 });
             match spawned {
                 Ok(_) => started += 1,
@@ -265,14 +267,14 @@ impl OtlpPipeline {
         for _ in 0..started {
             let left = deadline.saturating_duration_since(Instant::now());
             match receiver.recv_timeout(left) {
-                Ok((_, Ok(()))) => {}
-                Ok((_, Err(error))) if is_timeout(&error) => {
+                Ok((_, Ok(()), _)) => {}
+                Ok((_, Err(error), took)) if gave_up(&error, took, self.shutdown_timeout) => {
                     first_error.get_or_insert(OtlpError::Timeout {
                         action,
                         timeout: self.shutdown_timeout,
                     });
                 }
-                Ok((signal, Err(error))) => {
+                Ok((signal, Err(error), _)) => {
                     first_error.get_or_insert(OtlpError::Export {
                         action,
                         signal,
@@ -291,16 +293,16 @@ impl OtlpPipeline {
     }
 }
 
-/// Whether the SDK gave up waiting; a provider reports the timeouts of its
-/// processors inside an aggregated failure.
-fn is_timeout(error: &opentelemetry_sdk::error::OTelSdkError) -> bool {
-    match error {
-        opentelemetry_sdk::error::OTelSdkError::Timeout(_) => true,
-        other => format!("{other:?}").contains("Timeout("),
-    }
+/// Whether the SDK gave up waiting: it says so (`Timeout`), or the call
+/// failed only after the whole timeout went by. A provider reports the
+/// timeouts of its processors inside an aggregated `InternalFailure`, whose
+/// text is not meant to be parsed; the time the call took is the fact that
+/// tells.
+fn gave_up(error: &OTelSdkError, took: Duration, timeout: Duration) -> bool {
+    matches!(error, OTelSdkError::Timeout(_)) || took >= timeout
 }
 
-impl Drop for OtlpPipeline {
+impl Drop for OtlpGuard {
     fn drop(&mut self) {
         let _ = self.stop();
     }

@@ -26,7 +26,7 @@ use crate::{buckets, is_fractional_counter};
 /// (`http_server_request_duration_seconds` leaves as
 /// `http.server.request.duration`), the Prometheus names otherwise.
 ///
-/// Get one from [`OtlpPipeline::metrics_recorder`](super::OtlpPipeline::metrics_recorder),
+/// Get one from [`OtlpGuard::metrics_recorder`](super::OtlpGuard::metrics_recorder),
 /// or make one for your own meter with [`OtelRecorder::new`].
 #[derive(Debug, Clone)]
 pub struct OtelRecorder {

@@ -178,7 +178,7 @@ impl Reporter {
 }
 
 /// `text` with the user information of every URL in it (`scheme://user:secret@host`)
-/// replaced by `[redacted]`, whatever form a library printed the URL in.
+/// replaced by `[REDACTED]`, whatever form a library printed the URL in.
 fn scrub_credentials(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -191,7 +191,7 @@ fn scrub_credentials(text: &str) -> String {
         let authority = &after[..end];
         match authority.rfind('@') {
             Some(user_end) => {
-                out.push_str("[redacted]");
+                out.push_str("[REDACTED]");
                 out.push_str(&authority[user_end..]);
             }
             None => out.push_str(authority),
@@ -481,7 +481,7 @@ mod tests {
             scrub_credentials(
                 "error for url (http://us%40er:p%3Ass@host:4318/v1/logs): refused; see https://docs.rs/x"
             ),
-            "error for url (http://[redacted]@host:4318/v1/logs): refused; see https://docs.rs/x"
+            "error for url (http://[REDACTED]@host:4318/v1/logs): refused; see https://docs.rs/x"
         );
     }
 
@@ -502,6 +502,6 @@ mod tests {
         );
         let (_, report) = reporter.last_report().unwrap();
         assert!(!report.contains("pw"), "{report}");
-        assert!(report.starts_with("OTLP export of traces to http://[redacted]@c:4318/v1/traces over http/protobuf failed"), "{report}");
+        assert!(report.starts_with("OTLP export of traces to http://[REDACTED]@c:4318/v1/traces over http/protobuf failed"), "{report}");
     }
 }

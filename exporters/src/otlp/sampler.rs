@@ -154,7 +154,7 @@ impl Sampling {
     }
 }
 
-/// The fraction of root spans an [`OtlpPipeline`](super::OtlpPipeline)
+/// The fraction of root spans an [`OtlpGuard`](super::OtlpGuard)
 /// samples, readable and settable while the program runs. Child spans follow
 /// their parent's decision.
 ///

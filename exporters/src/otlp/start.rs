@@ -1,4 +1,4 @@
-//! Starting an [`OtlpPipeline`]: one exporter, batch processor (or
+//! Starting an [`OtlpGuard`]: one exporter, batch processor (or
 //! periodic reader) and provider per signal, and the runtime gRPC needs.
 
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
 use super::counting::{Counting, CountingLogProcessor, CountingSpanProcessor, Counts};
 use super::exporters;
 use super::limits::Limits;
-use super::pipeline::OtlpPipeline;
+use super::pipeline::OtlpGuard;
 use super::protocol::Protocol;
 use super::report::Reporter;
 use super::sampler::{SampleRatio, Sampling};
@@ -61,7 +61,7 @@ pub(crate) struct Parts {
     pub(crate) batch_delay: Option<Duration>,
 }
 
-impl OtlpPipeline {
+impl OtlpGuard {
     /// Starts the exporters of `parts`.
     pub(crate) fn start(parts: Parts) -> Result<Self, OtlpError> {
         let sample_ratio = SampleRatio::new(parts.sampling.sample_ratio())?;
@@ -167,7 +167,7 @@ impl OtlpPipeline {
         });
 
         drop(_entered);
-        Ok(OtlpPipeline {
+        Ok(OtlpGuard {
             tracer_provider,
             logger_provider,
             meter_provider,

@@ -225,7 +225,7 @@ fn check_header(setting: &'static str, key: &str, value: &str) -> Result<(), Otl
     } else {
         Err(OtlpError::config(
             setting,
-            format!("{key}=[redacted]"),
+            format!("{key}=[REDACTED]"),
             "has a header name or value that HTTP does not allow (names are tokens such as x-api-key; values are visible ASCII)",
         ))
     }
@@ -382,7 +382,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            error.starts_with("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT='http://[redacted]@c:70000'"),
+            error.starts_with("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT='http://[REDACTED]@c:70000'"),
             "{error}"
         );
     }
@@ -425,7 +425,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            error.starts_with("OTEL_EXPORTER_OTLP_HEADERS='api-key=[redacted]'"),
+            error.starts_with("OTEL_EXPORTER_OTLP_HEADERS='api-key=[REDACTED]'"),
             "{error}"
         );
         assert!(!error.contains("break"), "{error}");

@@ -50,7 +50,7 @@
 //!   once its current answer is sent, or one
 //!   header-read timeout later if the client does not read it. So no client,
 //!   however slow, holds a connection for long.
-//! - Dropping the [`PrometheusServer`] closes the listener and every
+//! - Dropping the [`PrometheusGuard`] closes the listener and every
 //!   connection, within a bounded time (the longest a single render takes).
 //!
 //! # Bind address and authentication
@@ -77,6 +77,7 @@
 //! ```
 
 mod auth;
+mod labels;
 mod recorder;
 mod server;
 
@@ -84,10 +85,19 @@ use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use autotel_layers::redact::Redaction;
+
 use crate::{ServiceInfo, buckets};
 use auth::Auth;
 pub use recorder::{PrometheusHandle, PrometheusRecorder};
-pub use server::PrometheusServer;
+pub use server::PrometheusGuard;
+
+/// The former name of [`PrometheusGuard`].
+#[deprecated(
+    since = "0.1.1",
+    note = "renamed to PrometheusGuard: every drop guard is named ...Guard"
+)]
+pub type PrometheusServer = PrometheusGuard;
 use server::{Endpoint, ScrapeDrops};
 
 /// The port Prometheus exporters listen on by convention for OpenTelemetry-style
@@ -174,6 +184,7 @@ pub struct Prometheus {
     summaries: HashSet<String>,
     buckets: Vec<(String, Vec<f64>)>,
     fractional: HashSet<String>,
+    redaction: Redaction,
 }
 
 impl Default for Prometheus {
@@ -199,11 +210,12 @@ impl Prometheus {
             summaries: HashSet::new(),
             buckets: Vec::new(),
             fractional: HashSet::new(),
+            redaction: Redaction::default(),
         }
     }
 
     /// Sets the address the `/metrics` endpoint listens on; port 0 picks a
-    /// free port (see [`PrometheusServer::local_addr`]).
+    /// free port (see [`PrometheusGuard::local_addr`]).
     /// Defaults to `0.0.0.0:9464`.
     #[must_use]
     pub fn with_listen_address(mut self, address: impl Into<SocketAddr>) -> Self {
@@ -351,6 +363,15 @@ impl Prometheus {
         Ok(self)
     }
 
+    /// Sets the rule that hides label values: a label whose name matches
+    /// (`api_key`, `token`, ...) is exported as `[REDACTED]`, as in the logs
+    /// and the OTLP export. Defaults to [`Redaction::default`].
+    #[must_use]
+    pub fn with_redaction(mut self, redaction: Redaction) -> Self {
+        self.redaction = redaction;
+        self
+    }
+
     /// Publishes the gauge `metric` as a counter: the gauge holds the running
     /// total of a fractional counter. Defaults to the catalog's fractional
     /// counters (`pipeline_cost_usd_total`, also under a prefix).
@@ -377,7 +398,7 @@ impl Prometheus {
     ///
     /// [`PrometheusError::Bind`] when the address cannot be bound,
     /// [`PrometheusError::RecorderAlreadySet`] when a global recorder exists.
-    pub fn install(self) -> Result<PrometheusServer, PrometheusError> {
+    pub fn install(self) -> Result<PrometheusGuard, PrometheusError> {
         let (recorder, server) = self.build()?;
         metrics::set_global_recorder(recorder).map_err(|_| PrometheusError::RecorderAlreadySet)?;
         Ok(server)
@@ -390,7 +411,7 @@ impl Prometheus {
     /// # Errors
     ///
     /// [`PrometheusError::Bind`] when the address cannot be bound.
-    pub fn build(self) -> Result<(PrometheusRecorder, PrometheusServer), PrometheusError> {
+    pub fn build(self) -> Result<(PrometheusRecorder, PrometheusGuard), PrometheusError> {
         let endpoint = self.address.map(|address| Endpoint {
             address,
             auth: self.auth.clone(),
@@ -400,7 +421,7 @@ impl Prometheus {
         });
         let recorder = self.build_recorder()?;
         let drops = endpoint.as_ref().map(|_| ScrapeDrops::register(&recorder));
-        let server = PrometheusServer::start(endpoint.zip(drops), recorder.handle())?;
+        let server = PrometheusGuard::start(endpoint.zip(drops), recorder.handle())?;
         Ok((recorder, server))
     }
 

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use autotel_layers::catalog::{self, MetricKind};
+use autotel_layers::redact::Redaction;
 use metrics::{
     Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
 };
@@ -13,6 +14,7 @@ use metrics_exporter_prometheus::{
     PrometheusRecorder as UpstreamRecorder,
 };
 
+use super::labels::{self, Prepared};
 use super::{Prometheus, PrometheusError};
 use crate::{buckets, is_fractional_counter};
 
@@ -33,6 +35,7 @@ pub struct PrometheusRecorder {
     main: UpstreamRecorder,
     summaries: Option<UpstreamRecorder>,
     summary_names: HashSet<String>,
+    redaction: Redaction,
     handle: PrometheusHandle,
 }
 
@@ -62,8 +65,10 @@ impl PrometheusRecorder {
             .set_quantiles(SUMMARY_QUANTILES)
             .map_err(|e| bucket_error("summaries", e))?;
         for (key, value) in &builder.global_labels {
+            // Backslashes doubled, as for every label value (see `labels`).
+            let value = value.replace('\\', "\\\\");
             histograms = histograms.add_global_label(key.clone(), value.clone());
-            summaries = summaries.add_global_label(key.clone(), value.clone());
+            summaries = summaries.add_global_label(key.clone(), value);
         }
 
         let main = histograms.build_recorder();
@@ -77,6 +82,7 @@ impl PrometheusRecorder {
             summaries_recorder,
             builder.summaries,
             builder.fractional,
+            builder.redaction,
         );
         let labels: Vec<Label> = builder
             .service
@@ -100,6 +106,7 @@ impl PrometheusRecorder {
         summaries: Option<UpstreamRecorder>,
         summary_names: HashSet<String>,
         fractional: HashSet<String>,
+        redaction: Redaction,
     ) -> Self {
         let handle = PrometheusHandle {
             main: main.handle(),
@@ -110,6 +117,7 @@ impl PrometheusRecorder {
             main,
             summaries,
             summary_names,
+            redaction,
             handle,
         };
         recorder.describe_catalog();
@@ -131,6 +139,18 @@ impl PrometheusRecorder {
                 _ => self.describe_gauge(name, def.unit(), description),
             }
         }
+    }
+
+    /// `key` as the text format can carry it (see [`labels`]); what is left
+    /// out is counted.
+    fn prepare(&self, key: &Key) -> Prepared {
+        let (prepared, dropped) = labels::prepare(key, &self.redaction);
+        if let Some(reason) = dropped {
+            self.main
+                .register_counter(&labels::dropped_key(reason), &metadata())
+                .increment(1);
+        }
+        prepared
     }
 
     fn summary_recorder(&self, name: &str) -> Option<&UpstreamRecorder> {
@@ -171,18 +191,28 @@ impl Recorder for PrometheusRecorder {
     }
 
     fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
-        self.main.register_counter(key, metadata)
+        match self.prepare(key) {
+            Prepared::AsIs => self.main.register_counter(key, metadata),
+            Prepared::Changed(key) => self.main.register_counter(&key, metadata),
+            Prepared::Refused => Counter::noop(),
+        }
     }
 
     fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
         self.note_fractional(key.name());
-        self.main.register_gauge(key, metadata)
+        match self.prepare(key) {
+            Prepared::AsIs => self.main.register_gauge(key, metadata),
+            Prepared::Changed(key) => self.main.register_gauge(&key, metadata),
+            Prepared::Refused => Gauge::noop(),
+        }
     }
 
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
-        match self.summary_recorder(key.name()) {
-            Some(summaries) => summaries.register_histogram(key, metadata),
-            None => self.main.register_histogram(key, metadata),
+        let recorder = self.summary_recorder(key.name()).unwrap_or(&self.main);
+        match self.prepare(key) {
+            Prepared::AsIs => recorder.register_histogram(key, metadata),
+            Prepared::Changed(key) => recorder.register_histogram(&key, metadata),
+            Prepared::Refused => Histogram::noop(),
         }
     }
 }

@@ -75,13 +75,13 @@ impl ScrapeDrops {
 /// The running `/metrics` endpoint and histogram upkeep; dropping it stops
 /// both, closing the listener and every open connection.
 #[derive(Debug)]
-pub struct PrometheusServer {
+pub struct PrometheusGuard {
     address: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl PrometheusServer {
+impl PrometheusGuard {
     /// Binds the endpoint's address (when there is one) and starts its
     /// thread, which also runs the histogram upkeep.
     pub(super) fn start(
@@ -151,7 +151,7 @@ impl PrometheusServer {
     }
 }
 
-impl Drop for PrometheusServer {
+impl Drop for PrometheusGuard {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

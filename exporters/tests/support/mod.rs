@@ -323,17 +323,23 @@ impl PrometheusPeer {
     /// [`start`](Self::start), evaluating the rules of `rule_files` every
     /// second.
     pub fn start_with_rules(target: SocketAddr, rule_files: &[PathBuf]) -> Option<Self> {
-        Self::start_configured(target, rule_files, "")
+        Self::start_configured(&[target], rule_files, "")
+    }
+
+    /// [`start_with_rules`](Self::start_with_rules), scraping every one of
+    /// `targets` in the one job; waits until each has been scraped.
+    pub fn start_with_targets(targets: &[SocketAddr], rule_files: &[PathBuf]) -> Option<Self> {
+        Self::start_configured(targets, rule_files, "")
     }
 
     /// [`start`](Self::start), with more settings of the scrape job:
     /// YAML lines indented by four spaces (`    authorization: ...\n`).
     pub fn start_with_scrape_settings(target: SocketAddr, settings: &str) -> Option<Self> {
-        Self::start_configured(target, &[], settings)
+        Self::start_configured(&[target], &[], settings)
     }
 
     fn start_configured(
-        target: SocketAddr,
+        targets: &[SocketAddr],
         rule_files: &[PathBuf],
         scrape_settings: &str,
     ) -> Option<Self> {
@@ -344,12 +350,14 @@ impl PrometheusPeer {
             .iter()
             .map(|file| format!("  - '{}'\n", file.display()))
             .collect();
+        let target_list: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let target_list = target_list.join(", ");
         std::fs::write(
             &config,
             format!(
                 "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
                  rule_files:\n{rule_files}\
-                 scrape_configs:\n  - job_name: autotel\n{scrape_settings}    static_configs:\n      - targets: ['{target}']\n"
+                 scrape_configs:\n  - job_name: autotel\n{scrape_settings}    static_configs:\n      - targets: [{target_list}]\n"
             ),
         )
         .expect("write prometheus.yml");
@@ -369,17 +377,17 @@ impl PrometheusPeer {
             },
             |peer, &address| {
                 peer.try_wait_for("the scrape target to be up", || {
-                    let targets = get_json(address, "/api/v1/targets")?;
-                    let up = targets["data"]["activeTargets"]
-                        .as_array()?
-                        .iter()
-                        .any(|t| {
+                    let answer = get_json(address, "/api/v1/targets")?;
+                    let active = answer["data"]["activeTargets"].as_array()?;
+                    let up = |target: &SocketAddr| {
+                        active.iter().any(|t| {
                             t["health"] == "up"
                                 && t["scrapeUrl"]
                                     .as_str()
                                     .is_some_and(|url| url.contains(&target.to_string()))
-                        });
-                    up.then_some(())
+                        })
+                    };
+                    targets.iter().all(up).then_some(())
                 })
             },
         );

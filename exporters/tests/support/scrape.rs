@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use autotel_exporters::prometheus::{Prometheus, PrometheusRecorder, PrometheusServer};
+use autotel_exporters::prometheus::{Prometheus, PrometheusGuard, PrometheusRecorder};
 
 /// An HTTP client that returns every status as a response, with a generous
 /// timeout for a loaded machine.
@@ -27,7 +27,7 @@ pub fn url(address: SocketAddr, path: &str) -> String {
 
 /// An endpoint from `builder` on a free loopback port, with one counter
 /// recorded (`hits_total 7`).
-pub fn endpoint(builder: Prometheus) -> (PrometheusRecorder, PrometheusServer, SocketAddr) {
+pub fn endpoint(builder: Prometheus) -> (PrometheusRecorder, PrometheusGuard, SocketAddr) {
     let (recorder, server) = builder
         .with_listen_address(SocketAddr::from(([127, 0, 0, 1], 0)))
         .build()

@@ -90,7 +90,7 @@ impl Interner {
         self.values.get(id as usize).cloned()
     }
 
-    #[cfg(test)]
+    /// How many values have an id of their own.
     pub(crate) fn len(&self) -> usize {
         self.ids.load().len()
     }

@@ -6,6 +6,7 @@ pub(crate) mod append_only;
 pub(crate) mod callsite_cache;
 pub(crate) mod hash;
 pub(crate) mod interner;
+pub(crate) mod label_cap;
 pub(crate) mod once_array;
 pub(crate) mod series_cap;
 pub(crate) mod span_slots;

@@ -5,16 +5,20 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+#[cfg(feature = "prometheus")]
 use autotel_exporters::prometheus::{Prometheus, PrometheusError};
 
 use super::Listen;
 use crate::Error;
 
-/// What an error shows in place of a secret value.
-const REDACTED: &str = "[REDACTED]";
+use autotel_exporters::env::REDACTED;
 
 /// The default Prometheus port.
+#[cfg(feature = "prometheus")]
 const DEFAULT_PROMETHEUS_PORT: u16 = autotel_exporters::prometheus::DEFAULT_PORT;
+/// The default Prometheus port.
+#[cfg(not(feature = "prometheus"))]
+const DEFAULT_PROMETHEUS_PORT: u16 = 9464;
 
 /// The credentials the endpoint asks for. `Debug` never shows them.
 #[derive(Clone, PartialEq, Eq)]
@@ -36,6 +40,7 @@ impl fmt::Debug for PrometheusAuth {
 
 impl PrometheusAuth {
     /// `builder` asking for these credentials.
+    #[cfg(feature = "prometheus")]
     pub(crate) fn apply(&self, builder: Prometheus) -> Result<Prometheus, PrometheusError> {
         match self {
             Self::Basic { user, password } => builder.with_basic_auth(user, password),
@@ -148,6 +153,9 @@ fn resolve_auth(var: &dyn Fn(&str) -> Option<String>) -> Result<Option<Prometheu
         (None, Some(token)) => PrometheusAuth::Bearer(token.trim().to_owned()),
         (None, None) => return Ok(None),
     };
+    #[cfg(not(feature = "prometheus"))]
+    return Ok(Some(auth));
+    #[cfg(feature = "prometheus")]
     match (&auth, auth.apply(Prometheus::new())) {
         (_, Ok(_)) => Ok(Some(auth)),
         (PrometheusAuth::Basic { .. }, Err(_)) => Err(Error::invalid(
