@@ -25,7 +25,7 @@
 //! past the cap report to one overflow series labelled
 //! [`OVERFLOW_LABEL`]` = "true"`, and each report
 //! there is counted in `autotel_series_overflow_total{metric}`. Names longer
-//! than [`MAX_LABEL_VALUE_BYTES`](crate::MAX_LABEL_VALUE_BYTES) are cut and
+//! than [`MAX_LABEL_VALUE_BYTES`](crate::span_metrics::MAX_LABEL_VALUE_BYTES) are cut and
 //! counted in `autotel_truncated_values_total{signal="metrics"}`.
 
 use std::sync::{Arc, OnceLock};

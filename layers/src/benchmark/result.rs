@@ -198,7 +198,7 @@ impl BenchmarkResult {
     /// replaces the figures. Names are label values: past 2000 distinct
     /// names in a process ([`DEFAULT_MAX_SERIES`]), results go to the
     /// overflow series and are counted in `autotel_series_overflow_total`;
-    /// names are cut to [`MAX_LABEL_VALUE_BYTES`](crate::MAX_LABEL_VALUE_BYTES).
+    /// names are cut to [`MAX_LABEL_VALUE_BYTES`](crate::span_metrics::MAX_LABEL_VALUE_BYTES).
     pub fn export(&self) {
         let name = cut(&self.name);
         let own = names().admit(name);
