@@ -12,8 +12,7 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use autotel_exporters::otlp::{Otlp, OtlpError, OtlpGuard, Protocol};
-use otlp_support::black_hole;
-use recorder::{global_counter, global_counter_with, snapshotter};
+use otlp_support::{black_hole, global_counter, global_counter_with, snapshotter};
 use tracing_subscriber::layer::SubscriberExt;
 
 fn pipeline(endpoint: SocketAddr, protocol: Protocol) -> Otlp {
