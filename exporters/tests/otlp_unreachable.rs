@@ -4,8 +4,6 @@
 #![cfg(feature = "otlp")]
 
 mod otlp_support;
-#[path = "support/recorder.rs"]
-mod recorder;
 mod support;
 
 use std::net::{SocketAddr, TcpListener};
