@@ -1,33 +1,26 @@
 //! [`JsonLayer`]: one JSON object per event, with trace correlation and
 //! redaction.
 
+mod event;
 mod fields;
 mod format;
+mod layer;
 mod limit;
 mod scratch;
 mod style;
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
-use tracing::field::Field;
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
-use tracing_log::NormalizeEvent;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::{ExtensionsMut, LookupSpan, SpanRef};
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
-use self::fields::{
-    ERROR_MESSAGE_SUFFIX, ERROR_SOURCES_SUFFIX, FieldKey, FieldSet, JsonSpanFields, REDACTED,
-    RecordFields, Value, Visitor, key_into, sources_into,
-};
-use self::format::{escape_into, timestamp_into};
+use self::fields::{FieldSet, RecordFields};
+use self::format::escape_into;
 pub use self::limit::{DEFAULT_MAX_FIELD_LEN, MAX_RESOURCE_LEN};
 use self::limit::{Limit, count_truncated, resource_value};
-use self::scratch::{SCRATCH, Scratch};
 pub use self::style::KeyStyle;
 use self::style::member_into;
 use crate::redact::Redaction;
@@ -417,249 +410,6 @@ impl<W> JsonLayer<W> {
         let mut limit = Limit::new(self.max_field_len);
         fields.record(values, prefix, &self.redaction, &mut limit);
         count_truncated(limit.cuts());
-    }
-
-    fn format_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, scratch: &mut Scratch)
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
-        scratch.clear();
-        let Scratch {
-            line,
-            message,
-            stand_in,
-            data,
-            seen,
-            timestamps,
-            callsites,
-        } = scratch;
-        let metadata = event.metadata();
-        let keys = callsites.get(self.id, metadata, &self.redaction);
-        let track = self.span_fields != SpanFields::Omit;
-        // A record of the `log` crate, bridged by tracing-log: its target is
-        // the logger, and its `log.*` fields say no more than the line does.
-        let normalized = event.normalized_metadata();
-        let from_log = normalized.is_some();
-        // The rank of the field whose text is in `stand_in`.
-        let mut stand_in_rank = 0;
-        let mut limit = Limit::new(self.max_field_len);
-        // The stand-in copies a field whose cut `limit` counts.
-        let mut stand_in_limit = Limit::new(self.max_field_len);
-        event.record(&mut Visitor(|field: &Field, value: Value<'_>| {
-            if field.name() == "message" {
-                value.text_into(message, &mut limit);
-                return;
-            }
-            if from_log && field.name().starts_with("log.") {
-                return;
-            }
-            let FieldKey {
-                text: fragment,
-                redacted,
-                stand_in: rank,
-            } = keys.get(field.index()).unwrap_or_default();
-            if rank != 0 && (stand_in_rank == 0 || rank < stand_in_rank) {
-                stand_in_rank = rank;
-                stand_in.clear();
-                value.text_into(stand_in, &mut stand_in_limit);
-            }
-            let mut key = |data: &mut Vec<u8>, suffix: &str| {
-                if !data.is_empty() {
-                    data.push(b',');
-                }
-                let start = data.len() + 1;
-                let key_end = if suffix.is_empty() && !fragment.is_empty() {
-                    data.extend_from_slice(fragment);
-                    data.len() - 2
-                } else {
-                    key_into(data, None, field.name(), suffix)
-                };
-                if track {
-                    seen.record(data, start, key_end);
-                }
-            };
-            if redacted {
-                key(data, "");
-                data.extend_from_slice(REDACTED);
-            } else if let Value::Error(error) = value {
-                key(data, ERROR_MESSAGE_SUFFIX);
-                value.json_into(data, &mut limit);
-                let rollback = data.len();
-                key(data, ERROR_SOURCES_SUFFIX);
-                if !sources_into(data, error, &mut limit) {
-                    data.truncate(rollback);
-                    if track {
-                        seen.pop();
-                    }
-                }
-            } else {
-                key(data, "");
-                value.json_into(data, &mut limit);
-            }
-        }));
-        count_truncated(limit.cuts());
-
-        let mut context = None;
-        if let Some(scope) = ctx.event_scope(event) {
-            for span in scope {
-                let mut extensions = span.extensions();
-                if context.is_none() {
-                    match extensions.get::<TraceContext>() {
-                        Some(cached) if cached.is_settled() => context = Some(*cached),
-                        _ => {
-                            drop(extensions);
-                            context = Some(self.trace_context(&span));
-                            extensions = span.extensions();
-                        }
-                    }
-                }
-                if !track {
-                    break;
-                }
-                if let Some(fields) = extensions
-                    .get::<JsonSpanFields>()
-                    .and_then(|fields| fields.get(self.id))
-                {
-                    fields.merge_into(data, seen);
-                }
-            }
-        }
-
-        let prepared = &self.prepared;
-        line.extend_from_slice(&prepared.open);
-        timestamp_into(line, self.now(), timestamps);
-        let level = match *metadata.level() {
-            tracing::Level::TRACE => 0,
-            tracing::Level::DEBUG => 1,
-            tracing::Level::INFO => 2,
-            tracing::Level::WARN => 3,
-            tracing::Level::ERROR => 4,
-        };
-        line.extend_from_slice(&prepared.level_and_logger[level]);
-        escape_into(
-            line,
-            normalized
-                .as_ref()
-                .map_or(metadata.target(), Metadata::target),
-        );
-        line.extend_from_slice(&prepared.message);
-        // Never an empty message: an event without one (`#[instrument(err)]`,
-        // the OpenTelemetry SDK's error reports) takes its error's text, or
-        // else its name.
-        if !message.is_empty() {
-            line.extend_from_slice(message);
-        } else if !stand_in.is_empty() {
-            line.extend_from_slice(stand_in);
-        } else {
-            escape_into(line, metadata.name());
-        }
-        line.extend_from_slice(&prepared.resource);
-        if let Some(context) = &context {
-            self.style.ids_into(line, context);
-        }
-        line.extend_from_slice(b",\"data\":{");
-        line.extend_from_slice(data);
-        line.extend_from_slice(b"}}\n");
-    }
-}
-
-/// Puts the span fields of one layer into the span's extensions.
-fn store_fields(extensions: &mut ExtensionsMut<'_>, fields: FieldSet) {
-    match extensions.get_mut::<JsonSpanFields>() {
-        Some(all) => all.put(fields),
-        None => {
-            let mut all = JsonSpanFields::default();
-            all.put(fields);
-            extensions.insert(all);
-        }
-    }
-}
-
-/// Span fields taken out of a span's extensions while a record is
-/// formatted; dropping it, even while a panic unwinds, puts them back.
-struct PutBack<'a, 'b, S>
-where
-    S: for<'l> LookupSpan<'l>,
-{
-    span: &'b SpanRef<'a, S>,
-    fields: FieldSet,
-    layer: usize,
-}
-
-impl<S> Drop for PutBack<'_, '_, S>
-where
-    S: for<'l> LookupSpan<'l>,
-{
-    fn drop(&mut self) {
-        let fields = std::mem::take(&mut self.fields).with_layer(self.layer);
-        store_fields(&mut self.span.extensions_mut(), fields);
-    }
-}
-
-impl<S, W> Layer<S> for JsonLayer<W>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    W: for<'w> MakeWriter<'w> + 'static,
-{
-    #[cfg(feature = "opentelemetry")]
-    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
-        let _ = self.dispatch.set(subscriber.downgrade());
-    }
-
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else {
-            return;
-        };
-        trace_context::assign(&span);
-        if self.span_fields == SpanFields::Omit || attrs.fields().is_empty() {
-            return;
-        }
-        let mut fields = FieldSet::default();
-        self.record_span_fields(&mut fields, attrs, attrs.metadata().name());
-        store_fields(&mut span.extensions_mut(), fields.with_layer(self.id));
-    }
-
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if self.span_fields == SpanFields::Omit || values.is_empty() {
-            return;
-        }
-        let Some(span) = ctx.span(id) else {
-            return;
-        };
-        // Formatting runs user code, which may log: never hold the
-        // extensions while it runs.
-        let fields = span
-            .extensions_mut()
-            .get_mut::<JsonSpanFields>()
-            .map(|all| std::mem::replace(all.get_or_insert(self.id), FieldSet::empty(self.id)))
-            .unwrap_or_default();
-        // It may also panic (a `Debug` impl): the guard puts the fields back
-        // either way, with the values recorded before the panic.
-        let mut taken = PutBack {
-            span: &span,
-            fields,
-            layer: self.id,
-        };
-        self.record_span_fields(&mut taken.fields, values, span.name());
-    }
-
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let emit = |scratch: &mut Scratch| {
-            self.format_event(event, &ctx, scratch);
-            let mut writer = self.make_writer.make_writer_for(event.metadata());
-            let _ = writer.write_all(&scratch.line);
-            scratch.trim();
-        };
-        let reused = SCRATCH.try_with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => {
-                emit(&mut scratch);
-                true
-            }
-            Err(_) => false,
-        });
-        if reused != Ok(true) {
-            emit(&mut Scratch::default());
-        }
     }
 }
 
