@@ -314,13 +314,10 @@ fn check_identity((setting, value): (&'static str, String)) -> Result<String, Er
     if value.len() <= MAX_IDENTITY_LEN {
         return Ok(value);
     }
-    let mut end = 32;
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
+    let shown = &value[..value.floor_char_boundary(32)];
     Err(Error::invalid(
         setting,
-        format!("{}... ({} bytes)", &value[..end], value.len()),
+        format!("{shown}... ({} bytes)", value.len()),
         "is longer than 256 bytes: the service name and version go into every log line, \
          metric series and span; set a short one",
     ))

@@ -32,11 +32,7 @@ fn cut(text: &str, max: usize) -> Option<String> {
     if text.len() <= max {
         return None;
     }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    Some(text[..end].to_owned())
+    Some(text[..text.floor_char_boundary(max)].to_owned())
 }
 
 impl Limits {

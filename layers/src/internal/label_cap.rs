@@ -40,10 +40,7 @@ pub(crate) fn cut(value: &str) -> &str {
     if value.len() <= MAX_LABEL_VALUE_BYTES {
         return value;
     }
-    let end = (0..=MAX_LABEL_VALUE_BYTES)
-        .rev()
-        .find(|&at| value.is_char_boundary(at))
-        .unwrap_or(0);
+    let end = value.floor_char_boundary(MAX_LABEL_VALUE_BYTES);
     metrics::counter!(AUTOTEL_TRUNCATED_VALUES_TOTAL.name(), "signal" => "metrics").increment(1);
     &value[..end]
 }

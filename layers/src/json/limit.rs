@@ -28,10 +28,7 @@ pub(crate) fn resource_value(value: String) -> String {
     if value.len() <= MAX_RESOURCE_LEN {
         return value;
     }
-    let mut end = MAX_RESOURCE_LEN;
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = value.floor_char_boundary(MAX_RESOURCE_LEN);
     count_truncated(1);
     format!("{}{TRUNCATED_MARKER}", &value[..end])
 }
@@ -119,10 +116,7 @@ fn escape_within(buf: &mut Vec<u8>, text: &str, room: &mut usize) -> bool {
         *room -= text.len();
         return true;
     }
-    let mut end = *room;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = text.floor_char_boundary(*room);
     escape_into(buf, &text[..end]);
     *room = 0;
     false

@@ -100,10 +100,7 @@ impl fmt::Write for Text {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let len = usize::from(self.len);
         let room = MAX_LABEL_VALUE_BYTES - len;
-        let mut take = s.len().min(room);
-        while !s.is_char_boundary(take) {
-            take -= 1;
-        }
+        let take = s.floor_char_boundary(room);
         self.bytes[len..len + take].copy_from_slice(&s.as_bytes()[..take]);
         self.len = (len + take) as u8;
         Ok(())
