@@ -20,21 +20,8 @@ pub fn example(name: &str) -> Command {
     for (variable, _) in std::env::vars_os() {
         let name = variable.to_string_lossy();
         let telemetry = name.starts_with("OTEL_")
-            || [
-                "SERVICE_NAME",
-                "SERVICE_VERSION",
-                "ENVIRONMENT",
-                "PROMETHEUS_PORT",
-                "PROMETHEUS_BIND",
-                "PROMETHEUS_BASIC_AUTH",
-                "PROMETHEUS_BEARER_TOKEN",
-                "OTLP_ENDPOINT",
-                "LOG_LEVEL",
-                "JSON_LOGS",
-                "RUST_LOG",
-                "RUST_BACKTRACE",
-            ]
-            .contains(&name.as_ref());
+            || name == "RUST_BACKTRACE"
+            || autotel_exporters::env::VARIABLES.contains(&name.as_ref());
         if telemetry {
             command.env_remove(&variable);
         }
