@@ -34,19 +34,24 @@ const FIRST_SAMPLE_WAIT: Duration = Duration::from_secs(1);
 /// Set by the first initialisation that got past its checks.
 static INITIALIZED: AtomicBool = AtomicBool::new(false);
 
-/// Builds everything `settings` asks for and installs it globally.
-pub(crate) fn install(
-    settings: Settings,
-    span_metrics: Option<SpanMetricsLayer>,
-    redaction: &Redaction,
-    user_layers: UserLayers,
-) -> Result<TelemetryGuard, Error> {
+/// What the code handed to the preset besides its settings.
+pub(crate) struct Given {
+    pub(crate) span_metrics: Option<SpanMetricsLayer>,
+    pub(crate) redaction: Redaction,
+    pub(crate) user_layers: UserLayers,
+    /// The runtime to sample, else the one `init()` runs in.
+    #[cfg(feature = "tokio")]
+    pub(crate) tokio_runtime: Option<tokio::runtime::Handle>,
+}
+
+/// Builds everything `settings` and `given` ask for and installs it globally.
+pub(crate) fn install(settings: Settings, given: Given) -> Result<TelemetryGuard, Error> {
     if INITIALIZED.swap(true, Ordering::SeqCst) {
         return Err(Error::AlreadyInitialized {
             what: "autotel telemetry",
         });
     }
-    match build_and_install(settings, span_metrics, redaction, user_layers) {
+    match build_and_install(settings, given) {
         Ok(guard) => Ok(guard),
         Err(Failure { error, installed }) => {
             // The recorder may be installed and the subscriber not:
@@ -82,12 +87,15 @@ fn late(error: impl Into<Error>) -> Failure {
     }
 }
 
-fn build_and_install(
-    settings: Settings,
-    span_metrics: Option<SpanMetricsLayer>,
-    redaction: &Redaction,
-    user_layers: UserLayers,
-) -> Result<TelemetryGuard, Failure> {
+fn build_and_install(settings: Settings, given: Given) -> Result<TelemetryGuard, Failure> {
+    let Given {
+        span_metrics,
+        redaction,
+        user_layers,
+        #[cfg(feature = "tokio")]
+        tokio_runtime,
+    } = given;
+    let redaction = &redaction;
     if tracing::dispatcher::has_been_set() {
         return Err(early(Error::AlreadyInitialized {
             what: "a global tracing subscriber",
@@ -108,7 +116,16 @@ fn build_and_install(
     install_recorder(std::mem::replace(&mut exporters.fanout, Fanout::new()))?;
     // The sampler publishes through the recorder installed above.
     #[cfg(feature = "system")]
-    let sampler = start_sampler(&settings).map_err(late)?;
+    let sampler = {
+        let sampler = SystemSampler::new();
+        // Without a runtime given, the sampler takes the one it starts in.
+        #[cfg(feature = "tokio")]
+        let sampler = match tokio_runtime {
+            Some(runtime) => sampler.with_runtime(runtime),
+            None => sampler,
+        };
+        start_sampler(&settings, sampler).map_err(late)?
+    };
     #[cfg(not(feature = "system"))]
     let sampler = None;
     let filter = LogFilter::new(&settings.log_filter);
@@ -258,20 +275,21 @@ fn install_recorder(fanout: Fanout) -> Result<(), Failure> {
     })
 }
 
-/// Starts the system sampler, when asked for, and waits (briefly) for its
-/// first sample: the first scrape, even of a short program, has the process
-/// metrics.
+/// Starts `sampler`, when system metrics are asked for, and waits (briefly)
+/// for its first sample: the first scrape, even of a short program, has the
+/// process metrics.
 #[cfg(feature = "system")]
-fn start_sampler(settings: &Settings) -> Result<Option<SamplerGuard>, Error> {
+fn start_sampler(
+    settings: &Settings,
+    sampler: SystemSampler,
+) -> Result<Option<SamplerGuard>, Error> {
     if !settings.system_metrics {
         return Ok(None);
     }
-    let sampler = SystemSampler::new()
-        .start()
-        .map_err(|source| Error::Thread {
-            what: "system sampler",
-            source,
-        })?;
+    let sampler = sampler.start().map_err(|source| Error::Thread {
+        what: "system sampler",
+        source,
+    })?;
     let deadline = Instant::now() + FIRST_SAMPLE_WAIT;
     while sampler.samples() == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1));

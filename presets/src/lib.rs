@@ -138,6 +138,7 @@
 //! | `prometheus` | on | the Prometheus recorder and `/metrics` endpoint |
 //! | `otlp` | on | OTLP export, and the re-exported `opentelemetry` crates |
 //! | `system` | on | the system sampler (sysinfo) |
+//! | `tokio` | off | tokio runtime metrics from the system sampler: of the runtime [`Preset::init`] runs in, or of [`Preset::with_tokio_runtime`] (implies `system`) |
 //! | `console` | on | console export in development |
 //! | `testing` | off | [`testing`] and [`TelemetryGuard::captured`] (enable it in `[dev-dependencies]`) |
 //!
@@ -238,6 +239,8 @@ pub struct Preset {
     span_metrics: Option<SpanMetricsLayer>,
     redaction: Redaction,
     layers: UserLayers,
+    #[cfg(feature = "tokio")]
+    tokio_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Preset {
@@ -248,6 +251,8 @@ impl Preset {
             span_metrics: None,
             redaction: Redaction::default(),
             layers: Vec::new(),
+            #[cfg(feature = "tokio")]
+            tokio_runtime: None,
         }
     }
 
@@ -363,6 +368,31 @@ impl Preset {
         self
     }
 
+    /// Samples the metrics of this tokio runtime (`tokio_workers`,
+    /// `tokio_alive_tasks`, `tokio_global_queue_depth`) with the system
+    /// metrics: for a program that initialises telemetry before it builds
+    /// its runtime.
+    ///
+    /// ```no_run
+    /// let runtime = tokio::runtime::Runtime::new()?;
+    /// let _telemetry = autotel_presets::production("checkout")
+    ///     .with_tokio_runtime(runtime.handle().clone())
+    ///     .init();
+    /// runtime.block_on(async { /* the service */ });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// Defaults to the runtime that [`init`](Self::init) runs in, if any
+    /// (inside `#[tokio::main]`, say); none outside a runtime. Without
+    /// system metrics ([`without_system_metrics`](Self::without_system_metrics),
+    /// the testing preset) no runtime is sampled.
+    #[cfg(feature = "tokio")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+    pub fn with_tokio_runtime(mut self, runtime: tokio::runtime::Handle) -> Self {
+        self.tokio_runtime = Some(runtime);
+        self
+    }
+
     /// Turns the Prometheus exporter off, endpoint and recorder. Defaults to on.
     pub fn without_prometheus(mut self) -> Self {
         self.code.prometheus = false;
@@ -413,18 +443,27 @@ impl Preset {
             .code
             .resolve(&self.default_name, &var)?
             .within_features(&self.code, &var)?;
-        install::install(settings, self.span_metrics, &self.redaction, self.layers)
+        let given = install::Given {
+            span_metrics: self.span_metrics,
+            redaction: self.redaction,
+            user_layers: self.layers,
+            #[cfg(feature = "tokio")]
+            tokio_runtime: self.tokio_runtime,
+        };
+        install::install(settings, given)
     }
 }
 
 impl std::fmt::Debug for Preset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Preset")
-            .field("service_name", &self.default_name)
+        let mut out = f.debug_struct("Preset");
+        out.field("service_name", &self.default_name)
             .field("code", &self.code)
             .field("span_metrics", &self.span_metrics)
             .field("redaction", &self.redaction)
-            .field("layers", &self.layers.len())
-            .finish()
+            .field("layers", &self.layers.len());
+        #[cfg(feature = "tokio")]
+        out.field("tokio_runtime", &self.tokio_runtime);
+        out.finish()
     }
 }
