@@ -24,7 +24,8 @@
 //! `http_server_request_duration_seconds{http_request_method, http_route,
 //! http_response_status_code}` under its route template (`/users/{id}`), never
 //! its raw path. Log lines written while handling a request carry its trace
-//! ids. `HTTP_PORT` sets the service's port (3000 with `--serve`, any free
+//! ids. The system sampler measures the service's tokio runtime
+//! (`tokio_workers`, `tokio_alive_tasks`, `tokio_global_queue_depth`). `HTTP_PORT` sets the service's port (3000 with `--serve`, any free
 //! one otherwise); the presets' variables (`ENVIRONMENT`, `PROMETHEUS_PORT`,
 //! `OTLP_ENDPOINT`, ...) work as in the quickstart.
 
@@ -51,8 +52,18 @@ async fn fail() -> (StatusCode, &'static str) {
 }
 
 fn main() {
+    // Telemetry starts outside the runtime, so it is handed the runtime to
+    // measure (`tokio_workers`, `tokio_alive_tasks`,
+    // `tokio_global_queue_depth`, feature `tokio` of autotel-presets). Inside
+    // `#[tokio::main]`, `init()` finds the runtime by itself.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
     let telemetry = autotel_presets::from_env("http_service")
         .service_version(env!("CARGO_PKG_VERSION"))
+        .with_tokio_runtime(runtime.handle().clone())
         .init();
 
     let serve = std::env::args().any(|arg| arg == "--serve");
@@ -72,11 +83,6 @@ fn main() {
                 .with_route(|extensions| extensions.get::<MatchedPath>().map(MatchedPath::as_str)),
         );
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)))
         .unwrap_or_else(|e| panic!("cannot listen on port {port}: {e}"));
@@ -114,7 +120,8 @@ fn main() {
     }
     telemetry.flush();
     let text = telemetry.metrics_text().unwrap_or_default();
-    for line in text.lines().filter(|line| line.contains("http_server_")) {
+    let shown = |line: &&str| line.contains("http_server_") || line.starts_with("tokio_workers");
+    for line in text.lines().filter(shown) {
         println!("{line}");
     }
     std::io::stdout().flush().expect("stdout is writable");

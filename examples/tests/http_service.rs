@@ -132,6 +132,11 @@ fn requests_are_traced_and_measured_by_route() {
         1.0,
         "the 503"
     );
+    assert_eq!(
+        common::value(&text, "tokio_workers"),
+        2.0,
+        "the runtime handed to the preset is measured"
+    );
     if let Some(promtool) = support::peer_bin("AUTOTEL_PROMTOOL_BIN") {
         let mut check = std::process::Command::new(promtool)
             .args(["check", "metrics"])
