@@ -161,3 +161,44 @@ fn data_pipeline_prints_json_lines() {
             >= 4
     );
 }
+
+#[test]
+fn self_monitoring_prints_what_autotel_lost_and_capped() {
+    let output = common::example("self_monitoring")
+        .env("PROMETHEUS_PORT", "0")
+        .output()
+        .expect("self_monitoring runs");
+    assert!(output.status.success(), "{output:?}");
+    let text = String::from_utf8(output.stdout).expect("the output is UTF-8");
+    for signal in ["logs", "traces"] {
+        let failed = common::value(
+            &text,
+            &format!(
+                r#"autotel_export_errors_total{{exporter="otlp",signal="{signal}",reason="unavailable"}}"#
+            ),
+        );
+        assert!(failed >= 1.0, "{signal}: {text}");
+    }
+    let cut = common::value(&text, r#"autotel_truncated_values_total{signal="logs"}"#);
+    assert!(cut >= 1.0, "{text}");
+    // 40 customers, 20 label sets each for span_calls_total and
+    // span_duration_seconds: the other 20 overflow.
+    for metric in ["span_calls_total", "span_duration_seconds"] {
+        assert_eq!(
+            common::value(
+                &text,
+                &format!(r#"autotel_series_overflow_total{{metric="{metric}"}}"#)
+            ),
+            20.0,
+            "{text}"
+        );
+    }
+    let payload = text
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .find(|line| line["message"] == "received an oversized payload")
+        .expect("the oversized payload's line");
+    let payload = payload["data"]["payload"].as_str().unwrap();
+    assert!(payload.ends_with("[truncated]"), "{payload}");
+    assert!(payload.len() < 20 * 1024, "cut to the limit");
+}
