@@ -199,7 +199,8 @@ catalog! {
     PIPELINE_CPU_PERCENT = ("pipeline_cpu_percent", Gauge, Some(Unit::Percent),
         "CPU use of the last pipeline run, in percent of one core", [PIPELINE_NAME]);
     /// Items waiting in the queue of a pipeline, as the application reports
-    /// them (see [`queue`](crate::queue)).
+    /// them (see [`queue`](crate::queue)), or a `queue_depth` field inside a
+    /// pipeline run.
     PIPELINE_QUEUE_DEPTH = ("pipeline_queue_depth", Gauge, None,
         "Items waiting in the queue of a pipeline", [PIPELINE_NAME]);
 

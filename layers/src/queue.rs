@@ -18,6 +18,15 @@
 //! queue.decrement(1);
 //! ```
 //!
+//! Inside a pipeline run, a `queue_depth` field does the same without a
+//! handle: [`SpanMetricsLayer`](crate::SpanMetricsLayer) sets the depth of
+//! the run's pipeline from it, on the run, a step, or an event inside them:
+//!
+//! ```
+//! let _run = tracing::info_span!("import", pipeline.name = "orders").entered();
+//! tracing::info!(queue_depth = 42u64, "polled the queue");
+//! ```
+//!
 //! The gauge goes to the `metrics` recorder that is current when the handle
 //! is made (the global one, or a local one in tests), under its catalog name.
 //! Each [`QueueDepths`] holds at most [`with_max_series`](QueueDepths::with_max_series)

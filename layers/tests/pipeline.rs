@@ -269,3 +269,60 @@ fn counters_outside_a_pipeline_are_ignored() {
     });
     assert_eq!(run.counter("items_processed_total", &[]), 0);
 }
+
+#[test]
+fn a_queue_depth_field_sets_the_queue_depth_of_its_pipeline() {
+    let harness = autotel_layers::testing::Harness::new();
+    let depth = |harness: &autotel_layers::testing::Harness| {
+        harness
+            .snapshot()
+            .gauge("pipeline_queue_depth", &[("pipeline_name", "orders")])
+    };
+    // On the run itself, when it opens.
+    let run = harness.run(|| info_span!("import", pipeline.name = "orders", queue_depth = 40u64));
+    assert_eq!(depth(&harness), Some(40.0));
+    // On an event inside the run: the last value reported, not a sum.
+    harness.run(|| run.in_scope(|| info!(queue_depth = 12u64, "polled")));
+    assert_eq!(depth(&harness), Some(12.0));
+    // On a step, and recorded later on the run.
+    harness.run(|| {
+        run.in_scope(|| drop(info_span!("load", step.name = "load", queue_depth = 7u64)));
+    });
+    assert_eq!(depth(&harness), Some(7.0));
+    harness.run(|| run.record("queue_depth", 3u64));
+    assert_eq!(depth(&harness), Some(3.0));
+    harness.run(|| {
+        // A pipeline that never reports one has no queue series; outside a
+        // pipeline the field says nothing; a negative depth is dropped and
+        // counted.
+        drop(info_span!("other", pipeline.name = "no_queue"));
+        info!(queue_depth = 99u64, "not part of a run");
+        run.in_scope(|| info!(queue_depth = -1i64, "a bad value"));
+        drop(run);
+    });
+    let run = harness.finish();
+    assert_eq!(
+        run.gauge("pipeline_queue_depth", &[("pipeline_name", "orders")]),
+        Some(3.0)
+    );
+    assert_eq!(run.series("pipeline_queue_depth", &[]).count(), 1);
+    assert_eq!(
+        run.counter("autotel_dropped_total", &[("reason", "invalid_value")]),
+        1
+    );
+}
+
+#[test]
+fn a_queue_depth_field_and_the_queue_api_report_to_one_series() {
+    // (A layer with a prefix reports under its prefixed name, as it does
+    // every metric.)
+    let run = capture(|| {
+        autotel_layers::queue::record_queue_depth("shared", 5);
+        let _run = info_span!("drain", pipeline.name = "shared", queue_depth = 2u64).entered();
+    });
+    assert_eq!(run.series("pipeline_queue_depth", &[]).count(), 1);
+    assert_eq!(
+        run.gauge("pipeline_queue_depth", &[("pipeline_name", "shared")]),
+        Some(2.0)
+    );
+}

@@ -20,6 +20,7 @@ pub(super) enum RoleKind {
     Items,
     ApiCalls,
     Cost,
+    QueueDepth,
 }
 
 /// The meaning of one field of a callsite, resolved when the callsite is first
@@ -42,6 +43,7 @@ impl Role {
             "items_processed" => RoleKind::Items,
             "api_calls" => RoleKind::ApiCalls,
             "cost_usd" => RoleKind::Cost,
+            "queue_depth" => RoleKind::QueueDepth,
             _ => RoleKind::None,
         };
         let dim = dimensions
@@ -123,6 +125,8 @@ pub(super) struct Captured {
     pub(super) items: u64,
     pub(super) api_calls: u64,
     pub(super) cost_nanos: u64,
+    /// The last queue depth reported: a gauge, not a sum.
+    pub(super) queue_depth: Option<u64>,
     /// Values that could not be used (negative counts, costs that are not
     /// numbers).
     pub(super) invalid: u64,
@@ -139,13 +143,16 @@ impl Captured {
             items: 0,
             api_calls: 0,
             cost_nanos: 0,
+            queue_depth: None,
             invalid: 0,
             dims: [ABSENT; MAX_DIMENSIONS],
         }
     }
 
+    /// Whether the fields reported anything to a pipeline's counters or
+    /// gauges.
     pub(super) fn has_counts(&self) -> bool {
-        self.items > 0 || self.api_calls > 0 || self.cost_nanos > 0
+        self.items > 0 || self.api_calls > 0 || self.cost_nanos > 0 || self.queue_depth.is_some()
     }
 }
 
@@ -268,6 +275,10 @@ impl<'a> FieldVisitor<'a> {
             },
             RoleKind::Cost => match value.as_dollars() {
                 Some(n) => captured.cost_nanos = captured.cost_nanos.saturating_add(n),
+                None => captured.invalid += 1,
+            },
+            RoleKind::QueueDepth => match value.as_count() {
+                Some(n) => captured.queue_depth = Some(n),
                 None => captured.invalid += 1,
             },
         }

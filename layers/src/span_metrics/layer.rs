@@ -43,9 +43,12 @@ use crate::redact::Redaction;
 /// `step.name` field inside a run is a step of it. `items_processed`,
 /// `api_calls` and `cost_usd` fields, recorded on a run or a step or on events
 /// or spans inside them, add to `items_processed_total`, `api_calls_total` and
-/// `pipeline_cost_usd_total` of that pipeline. A step that ends in error counts
-/// in `step_errors_total` and makes the run count as `status="error"` in
-/// `pipeline_executions_total`. See [`catalog`](crate::catalog) for the full list.
+/// `pipeline_cost_usd_total` of that pipeline; a `queue_depth` field there
+/// sets its `pipeline_queue_depth` gauge (the last value reported wins), as
+/// [`queue::record_queue_depth`](crate::queue::record_queue_depth) does; a
+/// pipeline that never reports a depth has no queue series. A step that ends
+/// in error counts in `step_errors_total` and makes the run count as
+/// `status="error"` in `pipeline_executions_total`. See [`catalog`](crate::catalog) for the full list.
 ///
 /// # Cardinality
 ///

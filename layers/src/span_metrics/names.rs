@@ -20,6 +20,7 @@ pub(super) const RECORDED: &[MetricDef] = &[
     catalog::ITEMS_PROCESSED_TOTAL,
     catalog::API_CALLS_TOTAL,
     catalog::PIPELINE_COST_USD_TOTAL,
+    catalog::PIPELINE_QUEUE_DEPTH,
 ];
 
 /// The label name a dimension field becomes.

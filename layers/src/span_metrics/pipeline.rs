@@ -1,7 +1,7 @@
 //! Pipeline metrics: where a span stands among pipeline runs and steps, and
 //! the per-pipeline counters, gauges and histograms.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use metrics::{Counter, Gauge, Histogram, Label, Recorder};
 use tracing_core::Subscriber;
@@ -67,6 +67,11 @@ pub(super) struct PipelineHandles {
     pub(super) cost: Gauge,
     /// The exact running total of `cost`, in nano-dollars.
     pub(super) cost_total: Arc<Mutex<u64>>,
+    /// `pipeline_queue_depth`, registered when a `queue_depth` field first
+    /// reports it: a pipeline that never does has no such series.
+    pub(super) queue_depth: Arc<OnceLock<Gauge>>,
+    /// The pipeline's labels, for the series registered late.
+    pub(super) labels: Arc<[Label]>,
 }
 
 pub(super) fn pipeline_handles(
@@ -106,8 +111,14 @@ pub(super) fn pipeline_handles(
             labels.clone(),
         ),
         api_calls: counter(recorder, names.of(catalog::API_CALLS_TOTAL), labels.clone()),
-        cost: gauge(recorder, names.of(catalog::PIPELINE_COST_USD_TOTAL), labels),
+        cost: gauge(
+            recorder,
+            names.of(catalog::PIPELINE_COST_USD_TOTAL),
+            labels.clone(),
+        ),
         cost_total: Arc::new(Mutex::new(0)),
+        queue_depth: Arc::new(OnceLock::new()),
+        labels: labels.into(),
     }
 }
 
@@ -169,7 +180,7 @@ where
 
 impl SpanMetricsLayer {
     /// Adds the pipeline counters that `captured` holds to the pipeline
-    /// `link`.
+    /// `link`, and sets its queue depth.
     pub(super) fn add_counts(&self, link: Option<PipelineLink>, captured: &Captured) {
         let Some(PipelineLink::Active { pipeline, .. }) = link else {
             return;
@@ -186,6 +197,17 @@ impl SpanMetricsLayer {
                     let mut total = lock(&handles.cost_total);
                     *total = total.saturating_add(captured.cost_nanos);
                     handles.cost.set(*total as f64 / 1e9);
+                }
+                if let Some(depth) = captured.queue_depth {
+                    let names = &self.state().names;
+                    let register = || {
+                        gauge(
+                            recorder,
+                            names.of(catalog::PIPELINE_QUEUE_DEPTH),
+                            handles.labels.to_vec(),
+                        )
+                    };
+                    handles.queue_depth.get_or_init(register).set(depth as f64);
                 }
             });
         });
