@@ -138,7 +138,7 @@
 //! | `prometheus` | on | the Prometheus recorder and `/metrics` endpoint |
 //! | `otlp` | on | OTLP export, and the re-exported `opentelemetry` crates |
 //! | `system` | on | the system sampler (sysinfo) |
-//! | `tokio` | off | tokio runtime metrics from the system sampler: of the runtime [`Preset::init`] runs in, or of [`Preset::with_tokio_runtime`] (implies `system`) |
+//! | `tokio` | on | tokio runtime metrics from the system sampler: of the runtime [`Preset::init`] runs in, or of [`Preset::with_tokio_runtime`] (implies `system`) |
 //! | `console` | on | console export in development |
 //! | `testing` | off | [`testing`] and [`TelemetryGuard::captured`] (enable it in `[dev-dependencies]`) |
 //!
