@@ -1,0 +1,153 @@
+//! Running the example binaries of `autotel-examples`, which `cargo test
+//! --all-targets` builds next to the test binaries, and reading where the
+//! ones that serve `/metrics` listen.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A command that runs the example binary `name`, built alongside the tests,
+/// with none of the variables that configure telemetry set.
+///
+/// # Panics
+///
+/// When the example is not built.
+pub fn example(name: &str) -> Command {
+    let mut path = std::env::current_exe().expect("the test binary has a path");
+    path.pop(); // deps
+    path.pop(); // the profile folder
+    let binary = find_binary(&path.join("examples"), name).unwrap_or_else(|| {
+        panic!(
+            "the {name} example is not built: run the tests with `cargo test --all-targets`, \
+             which builds the examples"
+        )
+    });
+    let mut command = Command::new(binary);
+    for (variable, _) in std::env::vars_os() {
+        let name = variable.to_string_lossy();
+        let telemetry = name.starts_with("OTEL_")
+            || name == "RUST_BACKTRACE"
+            || autotel_exporters::env::VARIABLES.contains(&name.as_ref());
+        if telemetry {
+            command.env_remove(&variable);
+        }
+    }
+    command
+}
+
+/// The newest build of example `name` in `dir`: `name` as `cargo build
+/// --example` leaves it, or `name-HASH` as `cargo test` does.
+fn find_binary(dir: &Path, name: &str) -> Option<PathBuf> {
+    let prefix = format!("{name}-");
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let file = entry.file_name();
+            let file = file.to_string_lossy();
+            file == name
+                || file
+                    .strip_prefix(&prefix)
+                    .is_some_and(|hash| hash.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .max_by_key(|entry| entry.metadata().and_then(|m| m.modified()).ok())
+        .map(|entry| entry.path())
+}
+
+/// Runs `quickstart --serve` in production with any free port and returns it
+/// with the address it serves `/metrics` on.
+///
+/// # Panics
+///
+/// When the example does not start or does not say where it serves.
+pub fn serve_quickstart() -> (Child, SocketAddr) {
+    serve_quickstart_with(&[])
+}
+
+/// [`serve_quickstart`] with more environment variables.
+///
+/// # Panics
+///
+/// When the example does not start or does not say where it serves.
+pub fn serve_quickstart_with(vars: &[(&str, &str)]) -> (Child, SocketAddr) {
+    serve_example("quickstart", vars)
+}
+
+/// Runs `benchmark --serve`, which serves its result on `/metrics` after
+/// benchmarking, with any free port; returns it with that address.
+///
+/// # Panics
+///
+/// When the example does not start or does not say where it serves.
+pub fn serve_benchmark() -> (Child, SocketAddr) {
+    serve_example("benchmark", &[])
+}
+
+/// Runs example `name` with `--serve` in production with any free port and
+/// `vars`, and returns it with the address it names in its first line on
+/// standard error, `serving http://ADDRESS/metrics`.
+///
+/// # Panics
+///
+/// When the example does not start or does not say where it serves.
+fn serve_example(name: &str, vars: &[(&str, &str)]) -> (Child, SocketAddr) {
+    let mut child = example(name)
+        .envs([("ENVIRONMENT", "production"), ("PROMETHEUS_PORT", "0")])
+        .envs(vars.iter().copied())
+        .arg("--serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+    let mut first = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut first)
+        .unwrap_or_else(|e| panic!("{name} does not say where it serves: {e}"));
+    let address = first
+        .strip_prefix("serving http://")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|address| address.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    (child, address)
+}
+
+/// Runs `http_service --serve --traffic` in production with free ports: the
+/// service sends itself requests while it serves them. Returns it with the
+/// address it serves `/metrics` on.
+///
+/// # Panics
+///
+/// When the example does not start or does not say where it serves.
+pub fn serve_http_traffic() -> (Child, SocketAddr) {
+    let mut child = example("http_service")
+        .envs([
+            ("ENVIRONMENT", "production"),
+            ("PROMETHEUS_PORT", "0"),
+            ("HTTP_PORT", "0"),
+        ])
+        .args(["--serve", "--traffic"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("http_service starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let metrics = loop {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            panic!("http_service ended before saying where it serves its metrics");
+        }
+        if let Some(address) = line
+            .trim()
+            .strip_prefix("metrics on http://")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|address| address.parse().ok())
+        {
+            break address;
+        }
+    };
+    // Keep reading, so that the service never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, metrics)
+}
