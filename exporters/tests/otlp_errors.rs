@@ -4,15 +4,12 @@
 //! in `autotel_export_errors_total{exporter="otlp", signal, reason}`.
 #![cfg(feature = "otlp")]
 
-#[path = "support/recorder.rs"]
-mod recorder;
-mod support;
-
 use std::time::Duration;
 
 use autotel_exporters::otlp::{Otlp, Protocol};
-use recorder::{global_counter_with, snapshotter};
-use support::{TestAgent, forward_on_port};
+use autotel_test_support::net::forward_on_port;
+use autotel_test_support::peers::TestAgent;
+use autotel_test_support::recorder::{global_counter_with, snapshotter};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Sends one span to `endpoint` with `protocol` and returns the report.

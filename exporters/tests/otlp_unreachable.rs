@@ -3,14 +3,12 @@
 //! counted, and shutdown gives up after its timeout.
 #![cfg(feature = "otlp")]
 
-mod otlp_support;
-mod support;
-
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
 
 use autotel_exporters::otlp::{Otlp, OtlpError, OtlpGuard, Protocol};
-use otlp_support::{black_hole, global_counter, global_counter_with, snapshotter};
+use autotel_test_support::net::black_hole;
+use autotel_test_support::recorder::{global_counter, global_counter_with, snapshotter};
 use tracing_subscriber::layer::SubscriberExt;
 
 fn pipeline(endpoint: SocketAddr, protocol: Protocol) -> Otlp {
