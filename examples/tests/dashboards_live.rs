@@ -1,14 +1,14 @@
 //! Every panel query, dashboard variable and alert rule of `dashboards/` runs
 //! on a real Prometheus server scraping the examples, and returns data.
 
-mod common;
 mod dashboards_support;
-#[path = "../../exporters/tests/support/mod.rs"]
-mod support;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use autotel_test_support::examples::{serve_benchmark, serve_http_traffic, serve_quickstart};
+use autotel_test_support::http::{encode, get, get_json};
+use autotel_test_support::peers::PrometheusPeer;
 use dashboards_support::*;
 use serde_json::Value;
 
@@ -24,18 +24,18 @@ impl Drop for Stop {
 
 #[test]
 fn every_query_and_rule_runs_on_prometheus_scraping_the_examples() {
-    let (child, quickstart) = common::serve_quickstart();
+    let (child, quickstart) = serve_quickstart();
     let _stop = Stop(child);
-    let (child, http_service) = common::serve_http_traffic();
+    let (child, http_service) = serve_http_traffic();
     let _stop_http = Stop(child);
-    let (child, benchmark) = common::serve_benchmark();
+    let (child, benchmark) = serve_benchmark();
     let _stop_benchmark = Stop(child);
     let targets = [quickstart, http_service, benchmark];
     let rules: Vec<PathBuf> = rule_files()
         .iter()
         .map(|path| path.canonicalize().unwrap())
         .collect();
-    let Some(mut prometheus) = support::PrometheusPeer::start_with_targets(&targets, &rules) else {
+    let Some(mut prometheus) = PrometheusPeer::start_with_targets(&targets, &rules) else {
         return;
     };
     // Rates need two samples in their window.
@@ -45,7 +45,7 @@ fn every_query_and_rule_runs_on_prometheus_scraping_the_examples() {
     let exported: BTreeSet<String> = targets
         .iter()
         .flat_map(|target| {
-            support::http_get(*target, "/metrics")
+            get(*target, "/metrics")
                 .expect("a scrape")
                 .body
                 .lines()
@@ -78,9 +78,9 @@ fn every_query_and_rule_runs_on_prometheus_scraping_the_examples() {
             let path = format!(
                 "/api/v1/label/{}/values?match[]={}",
                 variable.label,
-                support::encode(&selector)
+                encode(&selector)
             );
-            let values = support::get_json(prometheus.address, &path)
+            let values = get_json(prometheus.address, &path)
                 .and_then(|answer| answer["data"].as_array().cloned())
                 .unwrap_or_default();
             if values.is_empty() {
@@ -110,7 +110,7 @@ fn every_query_and_rule_runs_on_prometheus_scraping_the_examples() {
     // Prometheus loaded every rule, and each evaluates without error.
     let expected = rule_files().iter().flat_map(|f| rule_queries(f)).count();
     let loaded = prometheus.peer.wait_for("the rules to be evaluated", || {
-        let answer = support::get_json(prometheus.address, "/api/v1/rules")?;
+        let answer = get_json(prometheus.address, "/api/v1/rules")?;
         let rules: Vec<Value> = answer["data"]["groups"]
             .as_array()?
             .iter()
