@@ -3,11 +3,11 @@
 //! counted, and shutdown gives up after its timeout.
 #![cfg(feature = "otlp")]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use autotel_exporters::otlp::{Otlp, OtlpError, OtlpGuard, Protocol};
-use autotel_test_support::net::black_hole;
+use autotel_test_support::net::{black_hole, closed_port};
 use autotel_test_support::recorder::{global_counter, global_counter_with, snapshotter};
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -32,14 +32,6 @@ fn emit(otlp: &OtlpGuard, n: usize) {
             tracing::info!(i, "step");
         }
     });
-}
-
-/// A port on which nothing listens.
-fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-    let address = listener.local_addr().expect("an address");
-    drop(listener);
-    address
 }
 
 fn closed_port_counts_export_errors(protocol: Protocol) {

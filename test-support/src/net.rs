@@ -1,4 +1,4 @@
-//! Loopback ports and connections: free ports for peers, forwarders that
+//! Loopback ports and connections: free and closed ports, forwarders that
 //! put a peer behind a chosen port or keep a copy of what clients sent, and a
 //! receiver that never answers.
 
@@ -39,6 +39,16 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free loopback port")
+}
+
+/// A loopback address where nothing listens: a [`free_port`], which no
+/// other test of this process is handed.
+///
+/// # Panics
+///
+/// As [`free_port`].
+pub fn closed_port() -> SocketAddr {
+    loopback(free_port())
 }
 
 /// Ports below the ephemeral range, `[low, high)`.
