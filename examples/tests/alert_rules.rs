@@ -3,20 +3,20 @@
 //! the rules (and promtool accepts them), mistakes in the thresholds file are
 //! refused with a sentence that names them, and every alert has its runbook.
 
-mod common;
 mod dashboards_support;
-#[path = "../../exporters/tests/support/mod.rs"]
-mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+
+use autotel_test_support::examples::example;
+use autotel_test_support::peers::peer_bin;
 
 fn prometheus_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../dashboards/prometheus")
 }
 
 fn generate(args: &[&std::ffi::OsStr]) -> Output {
-    common::example("alert_rules")
+    example("alert_rules")
         .args(args)
         .output()
         .expect("the alert_rules example starts")
@@ -91,7 +91,7 @@ fn one_changed_threshold_changes_the_rule_and_its_description() {
     assert!(text.contains("(threshold $50/hour)"), "{text}");
     assert!(!text.contains("$10/hour"));
 
-    if let Some(promtool) = support::peer_bin("AUTOTEL_PROMTOOL_BIN") {
+    if let Some(promtool) = peer_bin("AUTOTEL_PROMTOOL_BIN") {
         let check = std::process::Command::new(promtool)
             .args(["check", "rules"])
             .arg(&rules)

@@ -2,8 +2,7 @@
 //! pipeline 50 times and exports its result, and the figures in the
 //! Prometheus text are the result's.
 
-mod common;
-
+use autotel_test_support::examples::example;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -82,7 +81,7 @@ fn the_prometheus_text_carries_the_result_exactly() {
 
 #[test]
 fn the_benchmark_example_runs_the_pipeline_50_times_and_exports_it() {
-    let output = common::example("benchmark")
+    let output = example("benchmark")
         .output()
         .expect("the benchmark example starts");
     let stdout = String::from_utf8(output.stdout).expect("UTF-8");
@@ -124,7 +123,7 @@ fn the_benchmark_example_runs_the_pipeline_50_times_and_exports_it() {
 #[test]
 fn a_progress_bar_is_drawn_on_a_terminal() {
     // `script` (util-linux) runs the example on a pseudo-terminal.
-    let binary = common::example("benchmark").get_program().to_owned();
+    let binary = example("benchmark").get_program().to_owned();
     let output = std::process::Command::new("script")
         .args(["-qec"])
         .arg(&binary)

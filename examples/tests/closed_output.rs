@@ -1,8 +1,7 @@
 //! The quickstart with an output whose reader goes away after two lines
 //! (`quickstart 2>&1 | head -n 2`): it exits promptly, and nothing panics.
 
-mod common;
-
+use autotel_test_support::examples::example;
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -28,7 +27,7 @@ fn wait_bounded(child: &mut Child, start: Instant) -> ExitStatus {
 
 #[test]
 fn piped_into_head_it_exits_promptly() {
-    let quickstart = common::example("quickstart");
+    let quickstart = example("quickstart");
     // The shell runs the pipeline as a user types it, with the variables
     // that configure telemetry removed as for every example test.
     let mut shell = Command::new("sh");
@@ -65,7 +64,7 @@ fn piped_into_head_it_exits_promptly() {
 #[test]
 fn a_closed_stdout_is_no_panic_and_is_reported_once() {
     let start = Instant::now();
-    let mut child = common::example("quickstart")
+    let mut child = example("quickstart")
         .envs([("ENVIRONMENT", "production"), ("PROMETHEUS_PORT", "0")])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

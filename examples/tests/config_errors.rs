@@ -2,14 +2,13 @@
 //! that is not UTF-8, a misspelt level in `RUST_LOG`, and a filter that
 //! would hide the start line.
 
-mod common;
-
+use autotel_test_support::examples::example;
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 use std::process::Output;
 
 fn quickstart(vars: &[(&str, OsString)]) -> Output {
-    common::example("quickstart")
+    example("quickstart")
         .env("PROMETHEUS_PORT", "0")
         .envs(vars.iter().map(|(name, value)| (name, value)))
         .output()

@@ -4,9 +4,8 @@
 //! tests. `dashboards_live.rs` runs them on a real Prometheus.
 
 mod dashboards_support;
-#[path = "../../exporters/tests/support/mod.rs"]
-mod support;
 
+use autotel_test_support::peers::{peer_bin, peer_dir};
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 
@@ -133,7 +132,7 @@ fn every_dashboard_is_complete_and_laid_out() {
 
 #[test]
 fn grafana_types_accept_the_dashboards() {
-    let Some(grafana) = support::peer_dir("AUTOTEL_GRAFANA_SCHEMA_DIR") else {
+    let Some(grafana) = peer_dir("AUTOTEL_GRAFANA_SCHEMA_DIR") else {
         return;
     };
     // The compiler resolves `@grafana/schema` from the folder's node_modules.
@@ -185,7 +184,7 @@ fn grafana_types_accept_the_dashboards() {
 
 #[test]
 fn promtool_accepts_the_rules_and_their_unit_tests() {
-    let Some(promtool) = support::peer_bin("AUTOTEL_PROMTOOL_BIN") else {
+    let Some(promtool) = peer_bin("AUTOTEL_PROMTOOL_BIN") else {
         return;
     };
     let rules = rule_files();

@@ -1,17 +1,17 @@
 //! Every panel query, dashboard variable and alert rule of `dashboards/` runs
 //! on a real Prometheus server scraping the examples, and returns data.
 
-mod common;
 mod dashboards_support;
-#[path = "../../exporters/tests/support/mod.rs"]
-mod support;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::Child;
 
+use autotel_test_support::examples::{
+    serve_benchmark, serve_http_traffic, serve_quickstart, serve_self_monitoring,
+};
+use autotel_test_support::http::{encode, get, get_json};
+use autotel_test_support::peers::PrometheusPeer;
 use dashboards_support::*;
 use serde_json::Value;
 
@@ -25,39 +25,13 @@ impl Drop for Stop {
     }
 }
 
-/// Runs `self_monitoring --serve` in production with any free port: an OTLP
-/// collector that is down, values cut and a series cap exceeded, every few
-/// seconds. Returns it with the address it serves `/metrics` on.
-fn serve_self_monitoring() -> (Child, SocketAddr) {
-    let mut child = common::example("self_monitoring")
-        .envs([("ENVIRONMENT", "production"), ("PROMETHEUS_PORT", "0")])
-        .arg("--serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("self_monitoring starts");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr
-        .read_line(&mut first)
-        .expect("self_monitoring says where it serves");
-    let address = first
-        .strip_prefix("serving http://")
-        .and_then(|rest| rest.split('/').next())
-        .and_then(|address| address.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {first:?}"));
-    // Keep reading, so that the example never blocks on a full pipe.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    (child, address)
-}
-
 #[test]
 fn every_query_and_rule_runs_on_prometheus_scraping_the_examples() {
-    let (child, quickstart) = common::serve_quickstart();
+    let (child, quickstart) = serve_quickstart();
     let _stop = Stop(child);
-    let (child, http_service) = common::serve_http_traffic();
+    let (child, http_service) = serve_http_traffic();
     let _stop_http = Stop(child);
-    let (child, benchmark) = common::serve_benchmark();
+    let (child, benchmark) = serve_benchmark();
     let _stop_benchmark = Stop(child);
     let (child, self_monitoring) = serve_self_monitoring();
     let _stop_self_monitoring = Stop(child);
@@ -66,7 +40,7 @@ fn every_query_and_rule_runs_on_prometheus_scraping_the_examples() {
         .iter()
         .map(|path| path.canonicalize().unwrap())
         .collect();
-    let Some(mut prometheus) = support::PrometheusPeer::start_with_targets(&targets, &rules) else {
+    let Some(mut prometheus) = PrometheusPeer::start_with_targets(&targets, &rules) else {
         return;
     };
     // Rates need two samples in their window.
@@ -77,7 +51,7 @@ fn every_query_and_rule_runs_on_prometheus_scraping_the_examples() {
     let exported: BTreeSet<String> = targets
         .iter()
         .flat_map(|target| {
-            support::http_get(*target, "/metrics")
+            get(*target, "/metrics")
                 .expect("a scrape")
                 .body
                 .lines()
@@ -114,9 +88,9 @@ fn every_query_and_rule_runs_on_prometheus_scraping_the_examples() {
             let path = format!(
                 "/api/v1/label/{}/values?match[]={}",
                 variable.label,
-                support::encode(&selector)
+                encode(&selector)
             );
-            let values = support::get_json(prometheus.address, &path)
+            let values = get_json(prometheus.address, &path)
                 .and_then(|answer| answer["data"].as_array().cloned())
                 .unwrap_or_default();
             if values.is_empty() {
@@ -129,7 +103,7 @@ fn every_query_and_rule_runs_on_prometheus_scraping_the_examples() {
     // Prometheus loaded every rule, and each evaluates without error.
     let expected = rule_files().iter().flat_map(|f| rule_queries(f)).count();
     let loaded = prometheus.peer.wait_for("the rules to be evaluated", || {
-        let answer = support::get_json(prometheus.address, "/api/v1/rules")?;
+        let answer = get_json(prometheus.address, "/api/v1/rules")?;
         let rules: Vec<Value> = answer["data"]["groups"]
             .as_array()?
             .iter()

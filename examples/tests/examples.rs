@@ -1,6 +1,7 @@
 //! Runs each example and checks what it prints.
 
-mod common;
+use autotel_test_support::examples::example;
+use autotel_test_support::scrape::value;
 
 /// Runs the example binary `name` (built alongside the tests) and returns
 /// its standard output.
@@ -11,7 +12,7 @@ fn run_example(name: &str) -> String {
 
 /// Runs the example binary `name` with `args`; it must succeed.
 fn run_example_with(name: &str, args: &[&str]) -> std::process::Output {
-    let output = common::example(name)
+    let output = example(name)
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
@@ -27,7 +28,7 @@ fn run_example_with(name: &str, args: &[&str]) -> std::process::Output {
 fn existing_tracing_user_prints_span_metrics() {
     let text = run_example("existing_tracing_user");
     assert_eq!(
-        common::value(
+        value(
             &text,
             r#"span_calls_total{span_name="handle_request",status="ok"}"#
         ),
@@ -35,18 +36,18 @@ fn existing_tracing_user_prints_span_metrics() {
         "a warning is not an error"
     );
     assert_eq!(
-        common::value(&text, r#"span_calls_total{span_name="charge",status="ok"}"#),
+        value(&text, r#"span_calls_total{span_name="charge",status="ok"}"#),
         1.0
     );
     assert_eq!(
-        common::value(
+        value(
             &text,
             r#"span_calls_total{span_name="charge",status="error"}"#
         ),
         1.0
     );
     assert_eq!(
-        common::value(
+        value(
             &text,
             r#"span_errors_total{span_name="charge",error_type="_OTHER"}"#
         ),
@@ -60,10 +61,10 @@ fn data_pipeline_prints_pipeline_metrics() {
     let text = run_example("data_pipeline");
     let ok = r#"pipeline_executions_total{pipeline_name="daily_import",status="ok"}"#;
     let error = r#"pipeline_executions_total{pipeline_name="daily_import",status="error"}"#;
-    assert_eq!(common::value(&text, ok), 2.0);
-    assert_eq!(common::value(&text, error), 1.0);
+    assert_eq!(value(&text, ok), 2.0);
+    assert_eq!(value(&text, error), 1.0);
     assert_eq!(
-        common::value(
+        value(
             &text,
             r#"step_errors_total{pipeline_name="daily_import",step_name="save",error_type="disk_full"}"#
         ),
@@ -71,18 +72,18 @@ fn data_pipeline_prints_pipeline_metrics() {
     );
     // load + transform for every run, save for the two that succeeded.
     assert_eq!(
-        common::value(
+        value(
             &text,
             r#"items_processed_total{pipeline_name="daily_import"}"#
         ),
         (2.0 * 3900.0) + 3500.0
     );
     assert_eq!(
-        common::value(&text, r#"api_calls_total{pipeline_name="daily_import"}"#),
+        value(&text, r#"api_calls_total{pipeline_name="daily_import"}"#),
         10.0 + 25.0 + 4.0
     );
     assert_eq!(
-        common::value(
+        value(
             &text,
             r#"pipeline_cost_usd_total{pipeline_name="daily_import"}"#
         ),
@@ -164,14 +165,14 @@ fn data_pipeline_prints_json_lines() {
 
 #[test]
 fn self_monitoring_prints_what_autotel_lost_and_capped() {
-    let output = common::example("self_monitoring")
+    let output = example("self_monitoring")
         .env("PROMETHEUS_PORT", "0")
         .output()
         .expect("self_monitoring runs");
     assert!(output.status.success(), "{output:?}");
     let text = String::from_utf8(output.stdout).expect("the output is UTF-8");
     for signal in ["logs", "traces"] {
-        let failed = common::value(
+        let failed = value(
             &text,
             &format!(
                 r#"autotel_export_errors_total{{exporter="otlp",signal="{signal}",reason="unavailable"}}"#
@@ -179,13 +180,13 @@ fn self_monitoring_prints_what_autotel_lost_and_capped() {
         );
         assert!(failed >= 1.0, "{signal}: {text}");
     }
-    let cut = common::value(&text, r#"autotel_truncated_values_total{signal="logs"}"#);
+    let cut = value(&text, r#"autotel_truncated_values_total{signal="logs"}"#);
     assert!(cut >= 1.0, "{text}");
     // 40 customers, 20 label sets each for span_calls_total and
     // span_duration_seconds: the other 20 overflow.
     for metric in ["span_calls_total", "span_duration_seconds"] {
         assert_eq!(
-            common::value(
+            value(
                 &text,
                 &format!(r#"autotel_series_overflow_total{{metric="{metric}"}}"#)
             ),

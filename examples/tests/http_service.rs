@@ -2,14 +2,15 @@
 //! loopback: route templates in the metrics, the caller's trace in the log
 //! lines, server errors counted, and a scrape that promtool accepts.
 
-mod common;
-#[path = "../../exporters/tests/support/mod.rs"]
-mod support;
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
+
+use autotel_test_support::examples::example;
+use autotel_test_support::http::{get, get_with};
+use autotel_test_support::peers::{PEER_DEADLINE, peer_bin};
+use autotel_test_support::scrape::value;
 
 /// The example's process, killed when the test ends.
 struct Service {
@@ -35,7 +36,7 @@ fn address_after(line: &str, prefix: &str) -> Option<SocketAddr> {
 }
 
 fn start() -> Service {
-    let mut child = common::example("http_service")
+    let mut child = example("http_service")
         .envs([
             ("ENVIRONMENT", "production"),
             ("PROMETHEUS_PORT", "0"),
@@ -74,9 +75,9 @@ fn start() -> Service {
     }
 }
 
-/// `GET path` with extra header lines; the status code and body.
-fn get(address: SocketAddr, path: &str, headers: &str) -> (u16, String) {
-    let response = support::http_get_with(address, path, headers).expect("an answer");
+/// `GET path` with extra headers; the status code and body.
+fn call(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let response = get_with(address, path, headers).expect("an answer");
     (response.status, response.body)
 }
 
@@ -84,18 +85,21 @@ fn get(address: SocketAddr, path: &str, headers: &str) -> (u16, String) {
 fn requests_are_traced_and_measured_by_route() {
     let service = start();
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let traceparent = format!("traceparent: 00-{trace}-00f067aa0ba902b8-01\r\n");
+    let traceparent = format!("00-{trace}-00f067aa0ba902b8-01");
     assert_eq!(
-        get(service.http, "/users/42", ""),
+        call(service.http, "/users/42", &[]),
         (200, "user 42\n".into())
     );
-    assert_eq!(get(service.http, "/users/7", &traceparent).0, 200);
-    assert_eq!(get(service.http, "/fail", "").0, 503);
-    assert_eq!(get(service.http, "/no/such/page", "").0, 404);
+    assert_eq!(
+        call(service.http, "/users/7", &[("traceparent", &traceparent)]).0,
+        200
+    );
+    assert_eq!(call(service.http, "/fail", &[]).0, 503);
+    assert_eq!(call(service.http, "/no/such/page", &[]).0, 404);
 
-    let text = support::http_get(service.metrics, "/metrics").unwrap().body;
+    let text = get(service.metrics, "/metrics").unwrap().body;
     let count = |labels: &str| {
-        common::value(
+        value(
             &text,
             &format!("http_server_request_duration_seconds_count{{{labels}}}"),
         )
@@ -118,14 +122,14 @@ fn requests_are_traced_and_measured_by_route() {
     );
     assert!(!text.contains("/users/42"), "raw paths stay out of labels");
     assert_eq!(
-        common::value(
+        value(
             &text,
             r#"http_server_active_requests{http_request_method="GET"}"#
         ),
         0.0
     );
     assert_eq!(
-        common::value(
+        value(
             &text,
             r#"span_calls_total{span_name="HTTP request",status="error"}"#
         ),
@@ -133,11 +137,11 @@ fn requests_are_traced_and_measured_by_route() {
         "the 503"
     );
     assert_eq!(
-        common::value(&text, "tokio_workers"),
+        value(&text, "tokio_workers"),
         2.0,
         "the runtime handed to the preset is measured"
     );
-    if let Some(promtool) = support::peer_bin("AUTOTEL_PROMTOOL_BIN") {
+    if let Some(promtool) = peer_bin("AUTOTEL_PROMTOOL_BIN") {
         let mut check = std::process::Command::new(promtool)
             .args(["check", "metrics"])
             .stdin(Stdio::piped())
@@ -164,7 +168,7 @@ fn requests_are_traced_and_measured_by_route() {
     while found.len() < 2 {
         let line = service
             .lines
-            .recv_timeout(support::PEER_DEADLINE)
+            .recv_timeout(PEER_DEADLINE)
             .expect("the handler's log lines");
         let json: serde_json::Value = serde_json::from_str(&line).unwrap();
         if json["message"] == "found user" {

@@ -2,17 +2,18 @@
 //! writes: the log format, the metrics it serves, the errors of bad settings,
 //! the panic hook, and the OTLP export to a real receiver.
 
-mod common;
-#[path = "../../exporters/tests/support/mod.rs"]
-mod support;
-
 use std::process::Output;
 
+use autotel_test_support::examples::{example, serve_quickstart, serve_quickstart_with};
+use autotel_test_support::http::{get, get_with};
+use autotel_test_support::otlp::{base64_to_hex, items};
+use autotel_test_support::peers::{TestAgent, peer_bin};
+use autotel_test_support::scrape::value;
 use serde_json::Value;
 
 /// Runs quickstart with `vars` set (and no other telemetry variable).
 fn quickstart(vars: &[(&str, &str)], args: &[&str]) -> Output {
-    common::example("quickstart")
+    example("quickstart")
         .envs(vars.iter().copied())
         .args(args)
         .output()
@@ -95,15 +96,15 @@ fn json_environment(environment: &str) {
 
     let executions = "pipeline_executions_total{pipeline_name=\"daily_import\"";
     assert_eq!(
-        common::value(&metrics, &format!("{executions},status=\"ok\"}}")),
+        value(&metrics, &format!("{executions},status=\"ok\"}}")),
         2.0
     );
     assert_eq!(
-        common::value(&metrics, &format!("{executions},status=\"error\"}}")),
+        value(&metrics, &format!("{executions},status=\"error\"}}")),
         1.0
     );
     assert_eq!(
-        common::value(
+        value(
             &metrics,
             "span_calls_total{span_name=\"save\",status=\"error\"}"
         ),
@@ -124,7 +125,7 @@ fn json_environment(environment: &str) {
 
 /// `promtool check metrics` accepts the text, when promtool is installed.
 fn promtool_accepts(metrics: &str) {
-    let Some(promtool) = support::peer_bin("AUTOTEL_PROMTOOL_BIN") else {
+    let Some(promtool) = peer_bin("AUTOTEL_PROMTOOL_BIN") else {
         return;
     };
     let mut child = std::process::Command::new(promtool)
@@ -213,7 +214,7 @@ fn testing_captures_in_memory_and_writes_no_log_line() {
     );
     let (_, metrics) = split(&text);
     assert_eq!(
-        common::value(
+        value(
             &metrics,
             "pipeline_executions_total{pipeline_name=\"daily_import\",status=\"error\"}"
         ),
@@ -320,7 +321,7 @@ fn a_panic_is_logged_with_its_trace_then_flushed() {
 
 #[test]
 fn otlp_receives_the_traces_logs_and_metrics_of_the_run() {
-    let Some(mut agent) = support::TestAgent::start() else {
+    let Some(mut agent) = TestAgent::start() else {
         return;
     };
     let endpoint = format!("http://{}", agent.http);
@@ -340,19 +341,15 @@ fn otlp_receives_the_traces_logs_and_metrics_of_the_run() {
     // Everything was exported before the program ended: dropping the guard
     // flushed the batches and pushed the metrics a last time.
     let traces = agent.received("traces", |v| v.to_string().contains("daily_import"));
-    let mut exported = Vec::new();
-    for request in traces.as_array().into_iter().flatten() {
-        for resource in request["resource_spans"].as_array().into_iter().flatten() {
-            for scope in resource["scope_spans"].as_array().into_iter().flatten() {
-                for span in scope["spans"].as_array().into_iter().flatten() {
-                    exported.push((
-                        span["name"].as_str().unwrap_or("").to_owned(),
-                        support::base64_to_hex(span["trace_id"].as_str().unwrap_or("")),
-                    ));
-                }
-            }
-        }
-    }
+    let exported: Vec<(String, String)> = items(&traces, "spans", "spans")
+        .into_iter()
+        .map(|(_, span)| {
+            (
+                span["name"].as_str().unwrap_or("").to_owned(),
+                base64_to_hex(span["trace_id"].as_str().unwrap_or("")),
+            )
+        })
+        .collect();
     assert_eq!(
         exported
             .iter()
@@ -377,10 +374,10 @@ fn otlp_receives_the_traces_logs_and_metrics_of_the_run() {
 
 #[test]
 fn serve_keeps_the_endpoint_up_until_stopped() {
-    let (mut child, address) = common::serve_quickstart();
+    let (mut child, address) = serve_quickstart();
     // Scraped twice, as Prometheus would: the endpoint stays up.
     for _ in 0..2 {
-        let response = support::http_get(address, "/metrics").expect("a scrape");
+        let response = get(address, "/metrics").expect("a scrape");
         assert!(
             response
                 .body
@@ -396,21 +393,21 @@ fn serve_keeps_the_endpoint_up_until_stopped() {
 
 #[test]
 fn a_bind_address_and_a_bearer_token_from_the_environment_guard_the_endpoint() {
-    let (mut child, address) = common::serve_quickstart_with(&[
+    let (mut child, address) = serve_quickstart_with(&[
         ("PROMETHEUS_BIND", "127.0.0.1"),
         ("PROMETHEUS_BEARER_TOKEN", "scrape-t0ken"),
     ]);
     assert_eq!(address.ip(), std::net::Ipv4Addr::LOCALHOST);
-    let refused = support::http_get(address, "/metrics").expect("an answer");
+    let refused = get(address, "/metrics").expect("an answer");
     assert_eq!(refused.status, 401, "{}", refused.body);
     assert!(!refused.body.contains("pipeline_executions_total"));
-    let wrong = support::http_get_with(address, "/metrics", "Authorization: Bearer nope\r\n")
-        .expect("an answer");
+    let wrong =
+        get_with(address, "/metrics", &[("Authorization", "Bearer nope")]).expect("an answer");
     assert_eq!(wrong.status, 401);
-    let scrape = support::http_get_with(
+    let scrape = get_with(
         address,
         "/metrics",
-        "Authorization: Bearer scrape-t0ken\r\n",
+        &[("Authorization", "Bearer scrape-t0ken")],
     )
     .expect("a scrape");
     assert_eq!(scrape.status, 200);

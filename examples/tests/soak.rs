@@ -1,8 +1,7 @@
 //! A short run of the soak example: it drives load with every exporter on,
 //! reports memory, drops and export errors, and ends cleanly.
 
-mod common;
-
+use autotel_test_support::examples::example;
 use serde_json::Value;
 
 /// The `key=value` figures of a report line.
@@ -15,7 +14,7 @@ fn figure(line: &str, key: &str) -> f64 {
 #[test]
 fn a_short_soak_reports_and_loses_nothing() {
     let otlp = std::env::var_os("AUTOTEL_TEST_AGENT_BIN").is_some();
-    let mut command = common::example("soak");
+    let mut command = example("soak");
     command.args(["--seconds", "4", "--rate", "20"]);
     if !otlp {
         command.env_remove("AUTOTEL_TEST_AGENT_BIN");

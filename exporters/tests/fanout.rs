@@ -1,12 +1,10 @@
 //! One `metrics` recorder feeds Prometheus and OTLP at the same time.
 #![cfg(all(feature = "prometheus", feature = "otlp"))]
 
-mod support;
-
 use autotel_exporters::fanout::Fanout;
 use autotel_exporters::otlp::{Otlp, Protocol};
 use autotel_exporters::prometheus::Prometheus;
-use support::TestAgent;
+use autotel_test_support::peers::TestAgent;
 
 #[test]
 fn one_recording_reaches_prometheus_and_otlp() {

@@ -2,12 +2,11 @@
 //! gRPC and over HTTP/protobuf, with names, attributes and resource intact.
 #![cfg(feature = "otlp")]
 
-mod support;
-
 use autotel_exporters::ServiceInfo;
 use autotel_exporters::otlp::{Otlp, OtlpGuard, Protocol};
+use autotel_test_support::otlp::{attribute, base64_to_hex, items};
+use autotel_test_support::peers::TestAgent;
 use serde_json::Value;
-use support::{TestAgent, attribute, base64_to_hex, items};
 use tracing_subscriber::layer::SubscriberExt;
 
 fn pipeline(agent: &TestAgent, protocol: Protocol) -> OtlpGuard {

@@ -4,15 +4,12 @@
 //! in `autotel_export_errors_total{exporter="otlp", signal, reason}`.
 #![cfg(feature = "otlp")]
 
-#[path = "support/recorder.rs"]
-mod recorder;
-mod support;
-
 use std::time::Duration;
 
 use autotel_exporters::otlp::{Otlp, Protocol};
-use recorder::{global_counter_with, snapshotter};
-use support::{TestAgent, forward_on_port};
+use autotel_test_support::net::{closed_port, forward_on_port};
+use autotel_test_support::peers::TestAgent;
+use autotel_test_support::recorder::{global_counter_with, snapshotter};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Sends one span to `endpoint` with `protocol` and returns the report.
@@ -88,9 +85,7 @@ fn grpc_to_an_http_port_says_so() {
 
 #[test]
 fn credentials_in_the_endpoint_never_show() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
-    let port = listener.local_addr().expect("an address").port();
-    drop(listener);
+    let port = closed_port().port();
     let report = report_of(
         &format!("http://user:hunter2@127.0.0.1:{port}"),
         Protocol::HttpProtobuf,

@@ -4,16 +4,15 @@
 //! with the failures of the gap counted.
 #![cfg(feature = "otlp")]
 
-mod otlp_support;
-mod support;
-
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use autotel_exporters::otlp::{Otlp, OtlpError, OtlpGuard, Protocol};
-use otlp_support::{black_hole, global_total, snapshotter};
-use support::{Peer, free_port, get_json, loopback, peer_bin};
+use autotel_test_support::http::get_json;
+use autotel_test_support::net::{black_hole, free_port, loopback};
+use autotel_test_support::peers::{Peer, peer_bin};
+use autotel_test_support::recorder::{global_total, snapshotter};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Shutdown timeout of the pipelines under test.

@@ -3,12 +3,12 @@
 //! log record that fails again, endlessly. It reaches the other layers.
 #![cfg(feature = "otlp")]
 
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use autotel_exporters::otlp::Otlp;
+use autotel_test_support::net::closed_port;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -25,9 +25,7 @@ impl<S: tracing::Subscriber> Layer<S> for Reports {
 
 #[test]
 fn a_failed_log_export_is_reported_once_and_not_exported_again() {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-    let port = listener.local_addr().expect("an address").port();
-    drop(listener);
+    let port = closed_port().port();
     let otlp = Otlp::new()
         .with_endpoint(format!("http://127.0.0.1:{port}"))
         .expect("a valid endpoint")

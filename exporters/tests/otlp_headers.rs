@@ -7,10 +7,11 @@
 //! [`child`]), never in the process that runs the other tests.
 #![cfg(feature = "otlp")]
 
-mod support;
-
 use autotel_exporters::otlp::{Otlp, Protocol};
-use support::{TestAgent, capture_forward, items};
+use autotel_test_support::child::run_test_in_child;
+use autotel_test_support::net::capture_forward;
+use autotel_test_support::otlp::items;
+use autotel_test_support::peers::{TestAgent, peer_bin};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Set in the child process.
@@ -58,10 +59,10 @@ fn child() {
 
 #[test]
 fn headers_from_the_variable_and_code_reach_the_collector_once() {
-    if support::peer_bin("AUTOTEL_TEST_AGENT_BIN").is_none() {
+    if peer_bin("AUTOTEL_TEST_AGENT_BIN").is_none() {
         return;
     }
-    support::run_test_in_child(
+    run_test_in_child(
         "child",
         &[
             (CHILD, "1"),

@@ -4,11 +4,10 @@
 //! both protocols, as the test agent received them.
 #![cfg(feature = "otlp")]
 
-mod support;
-
 use autotel_exporters::ServiceInfo;
 use autotel_exporters::otlp::{DEFAULT_ATTRIBUTE_VALUE_LENGTH_LIMIT, Otlp, Protocol};
-use support::{TestAgent, attribute, items};
+use autotel_test_support::otlp::{attribute, items};
+use autotel_test_support::peers::TestAgent;
 use tracing_subscriber::layer::SubscriberExt;
 
 fn secrets_and_huge_values_are_cut(protocol: Protocol) {

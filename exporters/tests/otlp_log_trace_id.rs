@@ -2,43 +2,13 @@
 //! OTLP receiver got for the same span.
 #![cfg(feature = "otlp")]
 
-mod support;
-
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
-
 use autotel_exporters::otlp::{Otlp, Protocol};
 use autotel_layers::JsonLayer;
+use autotel_test_support::otlp::{base64_to_hex, items};
+use autotel_test_support::peers::TestAgent;
+use autotel_test_support::writer::Sink;
 use serde_json::Value;
-use support::{TestAgent, base64_to_hex};
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
-
-/// Lines written by the JSON layer, kept in memory.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Lines {
-    type Writer = Lines;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 fn log_line_ids_match_exported_span(protocol: Protocol) {
     let Some(mut agent) = TestAgent::start() else {
@@ -56,7 +26,7 @@ fn log_line_ids_match_exported_span(protocol: Protocol) {
         .with_metrics(false)
         .build()
         .expect("the pipeline starts");
-    let lines = Lines::default();
+    let lines = Sink::new();
     let subscriber = tracing_subscriber::registry()
         .with(JsonLayer::new(lines.clone()).with_service_name("checkout"))
         .with(otlp.trace_layer());
@@ -67,7 +37,7 @@ fn log_line_ids_match_exported_span(protocol: Protocol) {
     });
     otlp.force_flush().expect("the agent accepts the spans");
 
-    let written = String::from_utf8(lines.0.lock().unwrap().clone()).expect("UTF-8 lines");
+    let written = lines.text();
     let line: Value = written
         .lines()
         .find(|l| l.contains("ledger written"))
@@ -77,19 +47,11 @@ fn log_line_ids_match_exported_span(protocol: Protocol) {
     let span_id = line["span_id"].as_str().expect("a span_id").to_owned();
 
     let traces = agent.received("traces", |v| v.to_string().contains("write_ledger"));
-    let mut exported = None;
-    for request in traces.as_array().into_iter().flatten() {
-        for resource in request["resource_spans"].as_array().into_iter().flatten() {
-            for scope in resource["scope_spans"].as_array().into_iter().flatten() {
-                for span in scope["spans"].as_array().into_iter().flatten() {
-                    if span["name"] == "write_ledger" {
-                        exported = Some(span.clone());
-                    }
-                }
-            }
-        }
-    }
-    let exported = exported.unwrap_or_else(|| panic!("write_ledger not in {traces}"));
+    let exported = items(&traces, "spans", "spans")
+        .into_iter()
+        .map(|(_, span)| span)
+        .rfind(|span| span["name"] == "write_ledger")
+        .unwrap_or_else(|| panic!("write_ledger not in {traces}"));
     assert_eq!(
         base64_to_hex(exported["trace_id"].as_str().unwrap_or("")),
         trace_id,

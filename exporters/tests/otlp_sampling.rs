@@ -4,14 +4,13 @@
 //! OpenTelemetry specification says.
 #![cfg(feature = "otlp")]
 
-mod support;
-
 use std::collections::HashMap;
 
 use autotel_exporters::otlp::{Otlp, Protocol, Sampling};
+use autotel_test_support::otlp::{base64_to_hex, items};
+use autotel_test_support::peers::TestAgent;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use support::{TestAgent, base64_to_hex, items};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 

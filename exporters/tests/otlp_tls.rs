@@ -5,14 +5,11 @@
 //! certificate fails with a readable, classified error.
 #![cfg(feature = "otlp")]
 
-mod support;
-#[path = "support/tls.rs"]
-mod tls;
-
 use autotel_exporters::ServiceInfo;
 use autotel_exporters::otlp::{Otlp, OtlpGuard, Protocol};
-use support::{TestAgent, items};
-use tls::{Pki, TlsProxy};
+use autotel_test_support::otlp::items;
+use autotel_test_support::peers::TestAgent;
+use autotel_test_support::tls::{self, Pki, TlsProxy};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// Emits one span with one event inside and one counter, then flushes.

@@ -3,14 +3,12 @@
 //! counted, and shutdown gives up after its timeout.
 #![cfg(feature = "otlp")]
 
-mod otlp_support;
-mod support;
-
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use autotel_exporters::otlp::{Otlp, OtlpError, OtlpGuard, Protocol};
-use otlp_support::{black_hole, global_counter, global_counter_with, snapshotter};
+use autotel_test_support::net::{black_hole, closed_port};
+use autotel_test_support::recorder::{global_counter, global_counter_with, snapshotter};
 use tracing_subscriber::layer::SubscriberExt;
 
 fn pipeline(endpoint: SocketAddr, protocol: Protocol) -> Otlp {
@@ -34,14 +32,6 @@ fn emit(otlp: &OtlpGuard, n: usize) {
             tracing::info!(i, "step");
         }
     });
-}
-
-/// A port on which nothing listens.
-fn closed_port() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a port");
-    let address = listener.local_addr().expect("an address");
-    drop(listener);
-    address
 }
 
 fn closed_port_counts_export_errors(protocol: Protocol) {

@@ -4,16 +4,14 @@
 //! and a scrape succeeds during and after each of them.
 #![cfg(feature = "prometheus")]
 
-#[path = "support/scrape.rs"]
-mod scrape;
-mod support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use autotel_exporters::prometheus::Prometheus;
-use scrape::{closed_by_server, endpoint, read_response, sample, scrape, scrape_until};
+use autotel_test_support::scrape::{
+    closed_by_server, endpoint, read_response, sample, scrape, scrape_until,
+};
 
 /// Series of the counters of refused scrapes.
 const CONNECTION_LIMIT: &str =

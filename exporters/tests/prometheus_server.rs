@@ -4,10 +4,6 @@
 //! answered as HTTP/1.1 says.
 #![cfg(feature = "prometheus")]
 
-#[path = "support/scrape.rs"]
-mod scrape;
-mod support;
-
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
@@ -15,10 +11,11 @@ use std::sync::{Arc, Barrier};
 use autotel_exporters::ServiceInfo;
 use autotel_exporters::prometheus::Prometheus;
 use autotel_layers::SpanMetricsLayer;
+use autotel_test_support::http::{agent, get_json, url};
+use autotel_test_support::peers::PrometheusPeer;
+use autotel_test_support::scrape::{closed_by_server, endpoint, read_response, scrape};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use scrape::{agent, endpoint, read_response, scrape, url};
-use support::PrometheusPeer;
 use tracing_subscriber::layer::SubscriberExt;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -114,7 +111,7 @@ fn prometheus_server_stores_what_the_program_recorded() {
     assert_eq!(labels["region"], "eu-west-1");
 
     // Prometheus keeps the type from our TYPE line: a counter, not a gauge.
-    let metadata = support::get_json(
+    let metadata = get_json(
         prometheus.address,
         "/api/v1/metadata?metric=pipeline_cost_usd_total",
     )
@@ -364,5 +361,5 @@ fn dropping_the_server_closes_the_port() {
     drop(server);
     assert!(TcpStream::connect(address).is_err());
     // The open connection was closed too.
-    assert!(scrape::closed_by_server(&idle));
+    assert!(closed_by_server(&idle));
 }

@@ -2,8 +2,7 @@
 //! label values that need escaping.
 #![cfg(feature = "prometheus")]
 
-mod support;
-
+use autotel_test_support::peers::peer_bin;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -45,7 +44,7 @@ fn check_metrics(bin: &std::path::Path, scrape: &str) -> (bool, String) {
 
 #[test]
 fn promtool_accepts_every_catalog_metric_with_awkward_label_values() {
-    let Some(promtool) = support::peer_bin("AUTOTEL_PROMTOOL_BIN") else {
+    let Some(promtool) = peer_bin("AUTOTEL_PROMTOOL_BIN") else {
         return;
     };
     let recorder = Prometheus::new()
@@ -96,7 +95,7 @@ fn promtool_accepts_every_catalog_metric_with_awkward_label_values() {
 #[test]
 fn promtool_rejects_a_gauge_named_like_a_counter() {
     // The check above can fail: promtool flags what we avoid.
-    let Some(promtool) = support::peer_bin("AUTOTEL_PROMTOOL_BIN") else {
+    let Some(promtool) = peer_bin("AUTOTEL_PROMTOOL_BIN") else {
         return;
     };
     let scrape =
@@ -169,7 +168,7 @@ proptest::proptest! {
         values in proptest::collection::hash_set(label_value(), 1..60),
         host in label_value(),
     ) {
-        let Some(promtool) = support::peer_bin("AUTOTEL_PROMTOOL_BIN") else {
+        let Some(promtool) = peer_bin("AUTOTEL_PROMTOOL_BIN") else {
             return Ok(());
         };
         let recorder = Prometheus::new()

@@ -3,14 +3,13 @@
 //! allocator metrics and the bytes allocated inside pipeline runs.
 #![cfg(target_os = "linux")]
 
-mod system_support;
-
 use std::hint::black_box;
 use std::time::Duration;
 
 use autotel_layers::alloc::{self, CountingAllocator};
 use autotel_layers::{SpanResourcesLayer, SystemSampler, catalog};
-use system_support::{Metrics, wait_until};
+use autotel_test_support::recorder::AtomicRecorder;
+use autotel_test_support::time::wait_until;
 use tracing_subscriber::prelude::*;
 
 #[global_allocator]
@@ -58,7 +57,7 @@ fn process_totals_see_live_and_freed_memory() {
 
 #[test]
 fn the_sampler_publishes_allocator_metrics() {
-    let metrics = Metrics::new();
+    let metrics = AtomicRecorder::new();
     let guard = metrics::with_local_recorder(&metrics, || {
         SystemSampler::new()
             .with_interval(Duration::from_millis(5))
@@ -90,7 +89,7 @@ fn the_sampler_publishes_allocator_metrics() {
 
 #[test]
 fn pipeline_memory_is_the_bytes_allocated_inside_the_run() {
-    let metrics = Metrics::new();
+    let metrics = AtomicRecorder::new();
     let subscriber = tracing_subscriber::registry().with(SpanResourcesLayer::new());
     metrics::with_local_recorder(&metrics, || {
         tracing::subscriber::with_default(subscriber, || {

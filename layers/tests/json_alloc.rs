@@ -1,56 +1,16 @@
 //! Once its buffers have grown, `JsonLayer` allocates nothing per event: a
 //! counting global allocator shows it (a count, not a timing).
-// A counting allocator needs `unsafe impl GlobalAlloc`; it only forwards to
-// the system allocator.
-#![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use autotel_layers::{JsonLayer, KeyStyle, SpanFields};
+use autotel_test_support::alloc::{TestAllocator, thread_allocations};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::prelude::*;
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-}
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Allocations made by this thread so far.
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
+static GLOBAL: TestAllocator = TestAllocator::new();
 
 /// A destination that counts lines and bytes and keeps nothing.
 #[derive(Default)]
@@ -112,11 +72,11 @@ fn allocations_per_event(
         for i in 0..100 {
             emit(i);
         }
-        let before = allocations();
+        let before = thread_allocations();
         for i in 0..1000 {
             emit(i);
         }
-        during = allocations() - before;
+        during = thread_allocations() - before;
     });
     assert_eq!(counter.lines.load(Ordering::Relaxed), 1100);
     assert!(counter.bytes.load(Ordering::Relaxed) > 1100 * 200);
@@ -138,8 +98,8 @@ fn no_allocation_per_event_after_warm_up() {
 
 #[test]
 fn the_counter_sees_allocations() {
-    let before = allocations();
+    let before = thread_allocations();
     let boxed = std::hint::black_box(Box::new(1u64));
     drop(boxed);
-    assert_eq!(allocations() - before, 1);
+    assert_eq!(thread_allocations() - before, 1);
 }

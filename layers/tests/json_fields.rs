@@ -1,13 +1,11 @@
 //! What goes into `data`: event fields, span fields and how clashes resolve,
 //! errors and their sources, value types; and one `write` call per line.
 
-mod json_support;
-
 use std::error::Error;
 use std::fmt;
 
 use autotel_layers::{JsonLayer, SpanFields};
-use json_support::Sink;
+use autotel_test_support::writer::Sink;
 use serde_json::{Value, json};
 use tracing_subscriber::prelude::*;
 

@@ -1,9 +1,8 @@
 //! Golden lines: an injected clock and fixed ids, exact strings compared.
 
-mod json_support;
-
 use autotel_layers::{JsonLayer, KeyStyle};
-use json_support::{Sink, fixed_time};
+use autotel_test_support::time::fixed_time;
+use autotel_test_support::writer::Sink;
 use tracing_subscriber::prelude::*;
 
 fn layer(sink: &Sink) -> JsonLayer<Sink> {

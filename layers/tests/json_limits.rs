@@ -2,14 +2,13 @@
 //! boundary and marked `[truncated]`, formatting stops there, the service
 //! fields are capped, every cut is counted, and lines stay valid JSON.
 
-mod json_support;
-
 use std::fmt;
 
 use autotel_layers::JsonLayer;
 use autotel_layers::json::MAX_RESOURCE_LEN;
 use autotel_layers::testing::Capture;
-use json_support::{Sink, fixed_time};
+use autotel_test_support::time::fixed_time;
+use autotel_test_support::writer::Sink;
 use proptest::prelude::*;
 use serde_json::Value;
 use tracing_subscriber::prelude::*;

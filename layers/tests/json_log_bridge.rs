@@ -2,10 +2,8 @@
 //! written like any event: their logger is the record's target, and the
 //! bridge's own `log.*` fields are left out.
 
-mod json_support;
-
 use autotel_layers::JsonLayer;
-use json_support::Sink;
+use autotel_test_support::writer::Sink;
 use tracing_subscriber::layer::SubscriberExt;
 
 #[test]

@@ -2,10 +2,9 @@
 //! about itself keep their text, an event without a message of its own
 //! takes its error's text, or else its name. Golden lines.
 
-mod json_support;
-
 use autotel_layers::JsonLayer;
-use json_support::{Sink, fixed_time};
+use autotel_test_support::time::fixed_time;
+use autotel_test_support::writer::Sink;
 use tracing_subscriber::prelude::*;
 
 fn layer(sink: &Sink) -> JsonLayer<Sink> {

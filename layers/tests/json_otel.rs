@@ -2,10 +2,8 @@
 //! ids the OpenTelemetry SDK exports for that span.
 #![cfg(feature = "opentelemetry")]
 
-mod json_support;
-
 use autotel_layers::{JsonLayer, SetParentError, TraceContext, TraceParent};
-use json_support::Sink;
+use autotel_test_support::writer::Sink;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use serde_json::Value;

@@ -1,10 +1,8 @@
 //! Fields named like secrets are written as "[REDACTED]", in event and span
 //! fields alike, and the list is configurable.
 
-mod json_support;
-
 use autotel_layers::{JsonLayer, SpanFields};
-use json_support::Sink;
+use autotel_test_support::writer::Sink;
 use serde_json::{Value, json};
 use tracing_subscriber::prelude::*;
 

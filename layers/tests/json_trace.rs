@@ -1,10 +1,8 @@
 //! Trace correlation with autotel's own ids: every line inside a span carries
 //! the span's trace and span ids, and only those lines do.
 
-mod json_support;
-
 use autotel_layers::{JsonLayer, TraceContext, TraceParent};
-use json_support::Sink;
+use autotel_test_support::writer::Sink;
 use serde_json::Value;
 use tracing_subscriber::prelude::*;
 

@@ -1,12 +1,10 @@
 //! Whatever the field values, every line is valid JSON and the values read
 //! back as they were recorded.
 
-mod json_support;
-
 use std::fmt;
 
 use autotel_layers::{JsonLayer, KeyStyle};
-use json_support::Sink;
+use autotel_test_support::writer::Sink;
 use proptest::prelude::*;
 use serde_json::Value;
 use tracing_subscriber::prelude::*;

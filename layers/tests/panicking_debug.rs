@@ -5,15 +5,13 @@
 //! keeps the fields it had before a panicking `record`.
 
 use std::fmt;
-use std::io::{self, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use autotel_layers::testing::Capture;
 use autotel_layers::writer::NonBlocking;
 use autotel_layers::{JsonLayer, SpanMetricsLayer, SpanResourcesLayer};
-use serde_json::Value;
+use autotel_test_support::writer::Sink;
 use tracing_subscriber::prelude::*;
 
 /// A `Debug` impl that panics.
@@ -25,39 +23,13 @@ impl fmt::Debug for Panics {
     }
 }
 
-/// Where the writer's background thread puts the lines.
-#[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Lines {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Lines {
-    fn json(&self) -> Vec<Value> {
-        let bytes = self.0.lock().unwrap().clone();
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
-            .collect()
-    }
-}
-
 fn panics(f: impl FnOnce()) -> bool {
     catch_unwind(AssertUnwindSafe(f)).is_err()
 }
 
 #[test]
 fn a_panicking_debug_field_loses_nothing_else() {
-    let lines = Lines::default();
+    let lines = Sink::new();
     let (writer, guard) = NonBlocking::builder()
         .build(lines.clone())
         .expect("the writer starts");

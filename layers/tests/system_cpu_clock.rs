@@ -3,13 +3,11 @@
 //! thread gives its `perf_event` descriptor back when it ends.
 #![cfg(target_os = "linux")]
 
-mod system_support;
-
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::Duration;
 
 use autotel_layers::cpu_clock::ThreadCpuClock;
-use system_support::burn_cpu;
+use autotel_test_support::time::burn_cpu;
 
 /// The tests count the process's `perf_event` descriptors: one at a time,
 /// each on a thread of its own that has ended, descriptor closed, when the

@@ -2,8 +2,6 @@
 //! extensions, and the scope setting.
 #![cfg(target_os = "linux")]
 
-mod system_support;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,15 +9,20 @@ use std::time::Duration;
 use autotel_layers::cpu_clock::ThreadCpuClock;
 use autotel_layers::resources::CPU_TIME_FIELD;
 use autotel_layers::{ResourceScope, SpanResources, SpanResourcesLayer, catalog};
-use system_support::{Metrics, burn_cpu, cpu_time};
+use autotel_test_support::recorder::AtomicRecorder;
+use autotel_test_support::time::{burn_cpu, thread_cpu_nanos};
 use tracing::field::{Empty, Field, Visit};
 use tracing::span::Record;
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::prelude::*;
 use tracing_subscriber::registry::LookupSpan;
 
-fn run_pipeline(layer: SpanResourcesLayer, name: &'static str, step: impl FnOnce()) -> Metrics {
-    let metrics = Metrics::new();
+fn run_pipeline(
+    layer: SpanResourcesLayer,
+    name: &'static str,
+    step: impl FnOnce(),
+) -> AtomicRecorder {
+    let metrics = AtomicRecorder::new();
     let subscriber = tracing_subscriber::registry().with(layer);
     metrics::with_local_recorder(&metrics, || {
         tracing::subscriber::with_default(subscriber, || {
@@ -32,7 +35,7 @@ fn run_pipeline(layer: SpanResourcesLayer, name: &'static str, step: impl FnOnce
     metrics
 }
 
-fn cpu_percent(metrics: &Metrics, pipeline: &str) -> f64 {
+fn cpu_percent(metrics: &AtomicRecorder, pipeline: &str) -> f64 {
     metrics
         .value(
             catalog::PIPELINE_CPU_PERCENT.name(),
@@ -51,13 +54,12 @@ fn a_busy_pipeline_runs_near_100_percent() {
         // On a machine shared with other work, a busy thread gets less than
         // a whole core; the test measures what it got and compares.
         let wall = std::time::Instant::now();
-        let cpu = cpu_time::thread_nanos();
+        let cpu = thread_cpu_nanos();
         let layer = SpanResourcesLayer::new().with_cpu_clock(clock);
         let metrics = run_pipeline(layer, "busy", || {
             burn_cpu(Duration::from_millis(300));
         });
-        let got =
-            (cpu_time::thread_nanos() - cpu) as f64 / wall.elapsed().as_nanos() as f64 * 100.0;
+        let got = (thread_cpu_nanos() - cpu) as f64 / wall.elapsed().as_nanos() as f64 * 100.0;
         let percent = cpu_percent(&metrics, "busy");
         assert!(percent <= 105.0, "{clock:?}: {percent}");
         assert!(
@@ -102,7 +104,7 @@ fn without_the_counting_allocator_there_is_no_memory_figure() {
 
 #[test]
 fn pipeline_names_past_the_cap_go_to_the_overflow_series() {
-    let metrics = Metrics::new();
+    let metrics = AtomicRecorder::new();
     let subscriber =
         tracing_subscriber::registry().with(SpanResourcesLayer::new().with_max_series(1).unwrap());
     metrics::with_local_recorder(&metrics, || {
@@ -325,7 +327,7 @@ fn more_live_spans_than_slots_are_all_measured() {
     // The layer keeps the figures of live spans in 4096 slots; spans that
     // find theirs taken keep them in their extensions instead.
     let closed = Closed::default();
-    let metrics = Metrics::new();
+    let metrics = AtomicRecorder::new();
     let layer = SpanResourcesLayer::new().with_scope(ResourceScope::AllSpans);
     metrics::with_local_recorder(&metrics, || {
         tracing::subscriber::with_default(subscriber_with(layer, &closed), || {

@@ -2,13 +2,12 @@
 //! under load, the thread ends with its guard.
 #![cfg(target_os = "linux")]
 
-mod system_support;
-
 use std::time::Duration;
 
 use autotel_layers::SystemSampler;
 use autotel_layers::catalog;
-use system_support::{Metrics, burn_cpu, wait_until};
+use autotel_test_support::recorder::AtomicRecorder;
+use autotel_test_support::time::{burn_cpu, wait_until};
 
 fn fast_sampler() -> SystemSampler {
     SystemSampler::new()
@@ -24,7 +23,7 @@ fn statm_resident_bytes() -> f64 {
 
 #[test]
 fn resident_memory_is_within_2x_of_proc_statm() {
-    let metrics = Metrics::new();
+    let metrics = AtomicRecorder::new();
     let guard = metrics::with_local_recorder(&metrics, || fast_sampler().start()).unwrap();
     wait_until(|| guard.samples() >= 1);
     let sampled = metrics
@@ -43,7 +42,7 @@ fn resident_memory_is_within_2x_of_proc_statm() {
 
 #[test]
 fn cpu_seconds_rise_under_a_busy_loop() {
-    let metrics = Metrics::new();
+    let metrics = AtomicRecorder::new();
     let guard = metrics::with_local_recorder(&metrics, || fast_sampler().start()).unwrap();
     wait_until(|| guard.samples() >= 1);
     let name = catalog::PROCESS_CPU_SECONDS_TOTAL.name();
@@ -60,7 +59,7 @@ fn cpu_seconds_rise_under_a_busy_loop() {
 
 #[test]
 fn every_process_and_system_metric_is_published() {
-    let metrics = Metrics::new();
+    let metrics = AtomicRecorder::new();
     let guard = metrics::with_local_recorder(&metrics, || fast_sampler().start()).unwrap();
     wait_until(|| guard.samples() >= 2);
     for def in [
@@ -118,7 +117,7 @@ fn every_process_and_system_metric_is_published() {
 
 #[test]
 fn system_metrics_can_be_turned_off() {
-    let metrics = Metrics::new();
+    let metrics = AtomicRecorder::new();
     let guard = metrics::with_local_recorder(&metrics, || {
         fast_sampler().with_system_metrics(false).start()
     })
@@ -151,7 +150,7 @@ fn tokio_runtime_metrics_are_published_inside_a_runtime() {
         .worker_threads(2)
         .build()
         .unwrap();
-    let metrics = Metrics::new();
+    let metrics = AtomicRecorder::new();
     let guard = runtime.block_on(async {
         metrics::with_local_recorder(&metrics, || fast_sampler().start()).unwrap()
     });
@@ -178,7 +177,7 @@ fn tokio_runtime_metrics_are_published_inside_a_runtime() {
 
 #[test]
 fn outside_a_runtime_there_are_no_tokio_metrics() {
-    let metrics = Metrics::new();
+    let metrics = AtomicRecorder::new();
     let guard = metrics::with_local_recorder(&metrics, || fast_sampler().start()).unwrap();
     wait_until(|| guard.samples() >= 1);
     assert!(
@@ -195,7 +194,7 @@ fn outside_a_runtime_there_are_no_tokio_metrics() {
 #[test]
 #[ignore = "a measurement, not a check"]
 fn sampler_cost() {
-    let metrics = Metrics::new();
+    let metrics = AtomicRecorder::new();
     let guard = metrics::with_local_recorder(&metrics, || {
         SystemSampler::new()
             .with_interval(Duration::from_millis(10))

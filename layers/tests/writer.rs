@@ -2,14 +2,13 @@
 //! whole; lossy mode counts its drops.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io::Write;
 use std::path::PathBuf;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use autotel_layers::JsonLayer;
 use autotel_layers::writer::NonBlocking;
+use autotel_test_support::writer::Gate;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use tracing_subscriber::prelude::*;
 
@@ -120,36 +119,6 @@ fn json_lines_from_several_threads_all_parse() {
     assert!(per_thread.values().all(|&count| count == 2_000));
 }
 
-/// A destination that blocks until told to go on, and keeps what it got.
-#[derive(Clone)]
-struct Gate {
-    open: Arc<Mutex<mpsc::Receiver<()>>>,
-    written: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Gate {
-    fn new() -> (Self, mpsc::Sender<()>) {
-        let (open, receiver) = mpsc::channel();
-        let gate = Self {
-            open: Arc::new(Mutex::new(receiver)),
-            written: Arc::default(),
-        };
-        (gate, open)
-    }
-}
-
-impl Write for Gate {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let _ = self.open.lock().unwrap().recv();
-        self.written.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn a_full_buffer_makes_the_producer_wait_and_loses_nothing() {
     let (gate, open) = Gate::new();
@@ -178,7 +147,7 @@ fn a_full_buffer_makes_the_producer_wait_and_loses_nothing() {
     producer.join().unwrap();
     drop(open);
     drop(guard);
-    let written = String::from_utf8(gate.written.lock().unwrap().clone()).unwrap();
+    let written = gate.text();
     let expected: String = (0..50).map(|i| format!("line {i:04}\n")).collect();
     assert_eq!(written, expected);
     assert_eq!(writer.dropped(), 0);
@@ -207,7 +176,7 @@ fn lossy_mode_drops_and_counts_when_full() {
     let dropped = writer.dropped();
     assert!(dropped > 0);
     assert_eq!(writer.waits(), 0);
-    let written = String::from_utf8(gate.written.lock().unwrap().clone()).unwrap();
+    let written = gate.text();
     let kept = written.lines().count() as u64;
     assert_eq!(kept + dropped, 50);
     // Kept lines are whole and in order.

@@ -6,55 +6,28 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
 use autotel_layers::catalog::AUTOTEL_DROPPED_TOTAL;
 use autotel_layers::writer::NonBlocking;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use autotel_test_support::recorder::global_counter_with;
+use autotel_test_support::writer::Gate;
 
-/// The recorder of this test binary, installed once; the tests that read it
-/// run one at a time.
-fn recorder() -> (MutexGuard<'static, ()>, &'static Snapshotter) {
-    static SNAPSHOTTER: OnceLock<Snapshotter> = OnceLock::new();
+/// The tests that read the global recorder run one at a time.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let snapshotter = SNAPSHOTTER.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        recorder
-            .install()
-            .expect("no other recorder in this test binary");
-        snapshotter
-    });
-    let turn = ONE_AT_A_TIME
+    ONE_AT_A_TIME
         .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // Start from zero: a snapshot resets the counters.
-    snapshotter.snapshot();
-    (turn, snapshotter)
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// `autotel_dropped_total{signal="logs", reason}` since the last snapshot.
-fn dropped_for(snapshotter: &Snapshotter, reason: &str) -> u64 {
-    snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .filter(|(key, ..)| {
-            let key = key.key();
-            key.name() == AUTOTEL_DROPPED_TOTAL.name()
-                && key
-                    .labels()
-                    .any(|l| l.key() == "reason" && l.value() == reason)
-                && key
-                    .labels()
-                    .any(|l| l.key() == "signal" && l.value() == "logs")
-        })
-        .map(|(.., value)| match value {
-            DebugValue::Counter(count) => count,
-            other => panic!("a counter, not {other:?}"),
-        })
-        .sum()
+/// `autotel_dropped_total{signal="logs", reason}` so far.
+fn dropped_for(reason: &str) -> u64 {
+    global_counter_with(
+        AUTOTEL_DROPPED_TOTAL.name(),
+        &[("signal", "logs"), ("reason", reason)],
+    )
 }
 
 /// A destination that counts the write calls it is given.
@@ -112,7 +85,8 @@ fn thousand_lines_within_a_generous_bound(writer: &NonBlocking, pause: Duration)
 
 /// Asserts what a destination that refuses every write leaves behind.
 fn every_line_dropped_with_few_attempts(destination: impl Write + Send + 'static, max_calls: u64) {
-    let (_turn, snapshotter) = recorder();
+    let _turn = one_at_a_time();
+    let dropped_before = dropped_for("io_error");
     let calls = Arc::new(AtomicU64::new(0));
     let (writer, guard) = NonBlocking::builder()
         .build(Counting {
@@ -124,7 +98,7 @@ fn every_line_dropped_with_few_attempts(destination: impl Write + Send + 'static
     drop(guard);
     assert!(lines > 1_000, "the producer went on: {lines} lines");
     assert_eq!(writer.dropped(), lines, "every line is lost and counted");
-    assert_eq!(dropped_for(snapshotter, "io_error"), lines);
+    assert_eq!(dropped_for("io_error") - dropped_before, lines);
     let calls = calls.load(Ordering::Relaxed);
     assert!(
         (1..=max_calls).contains(&calls),
@@ -149,28 +123,15 @@ fn a_closed_pipe_drops_and_counts_after_one_attempt() {
     every_line_dropped_with_few_attempts(writer, 1);
 }
 
-/// A destination that never returns from its first write until told.
-struct Stalled(Arc<Mutex<mpsc::Receiver<()>>>);
-
-impl Write for Stalled {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let _ = self.0.lock().unwrap().recv();
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn a_stalled_destination_costs_one_bounded_wait() {
-    let (_turn, snapshotter) = recorder();
-    let (release, stalled) = mpsc::channel::<()>();
+    let _turn = one_at_a_time();
+    let dropped_before = dropped_for("buffer_full");
+    let (stalled, release) = Gate::new();
     let (writer, guard) = NonBlocking::builder()
         .with_buffer_size(64)
         .with_max_wait(Duration::from_millis(200))
-        .build(Stalled(Arc::new(Mutex::new(stalled))))
+        .build(stalled)
         .expect("the writer starts");
     thousand_lines_within_a_generous_bound(&writer, Duration::ZERO);
     // One producer waited once; every other line that did not fit was
@@ -182,7 +143,7 @@ fn a_stalled_destination_costs_one_bounded_wait() {
     );
     let dropped = writer.dropped();
     assert!(dropped >= 980, "{dropped} dropped of 1000");
-    assert_eq!(dropped_for(snapshotter, "buffer_full"), dropped);
+    assert_eq!(dropped_for("buffer_full") - dropped_before, dropped);
     drop(release);
     drop(guard);
 }

@@ -8,12 +8,12 @@
 //! The receiver is the test agent behind a forwarder listening on port 4317
 //! (or 4318) of the first loopback address where that port is free.
 
-#[path = "../../exporters/tests/support/mod.rs"]
-mod support;
-
 use std::net::SocketAddr;
 
-use support::{TestAgent, attribute, forward_on_port, items};
+use autotel_test_support::child::run_test_in_child;
+use autotel_test_support::net::forward_on_port;
+use autotel_test_support::otlp::{attribute, items};
+use autotel_test_support::peers::TestAgent;
 
 /// Set in the child process.
 const CHILD: &str = "AUTOTEL_SEED_CHILD";
@@ -45,7 +45,7 @@ fn run_child(endpoint: &str, service: &str) -> String {
         "LOG_LEVEL",
         "RUST_LOG",
     ];
-    support::run_test_in_child(
+    run_test_in_child(
         "child",
         &[
             (CHILD, "1"),

@@ -61,42 +61,16 @@ mod tests {
     use super::layer::format_duration;
     use super::*;
 
-    use std::io::Write;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
-
     use std::time::Duration;
 
-    use tracing_subscriber::fmt::MakeWriter;
-
-    use std::sync::Mutex;
+    use autotel_test_support::writer::Sink;
     use tracing_subscriber::layer::SubscriberExt;
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Buffer {
-        type Writer = Buffer;
-
-        fn make_writer(&'a self) -> Buffer {
-            self.clone()
-        }
-    }
 
     #[test]
     fn finished_spans_are_indented_with_durations() {
-        let buffer = Buffer::default();
+        let buffer = Sink::new();
         let ticks = Arc::new(AtomicU64::new(0));
         let clock_ticks = ticks.clone();
         // Each reading of the clock is 1.5 ms after the previous one.
@@ -113,7 +87,7 @@ mod tests {
             let _load = tracing::info_span!("load").entered();
             drop(tracing::info_span!("write_rows").entered());
         });
-        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let text = buffer.text();
         assert_eq!(
             text,
             "  extract 1.50ms\n    write_rows 1.50ms\n  load 4.50ms\nnightly_etl 10.5ms\n"

@@ -1,24 +1,12 @@
 //! Unit tests of the non-blocking writer.
 
+use autotel_test_support::writer::Sink;
+
 use super::*;
-
-/// A destination that keeps every chunk it is given.
-#[derive(Clone, Default)]
-struct Chunks(Arc<Mutex<Vec<Vec<u8>>>>);
-
-impl Write for Chunks {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().push(buf.to_vec());
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 #[test]
 fn flush_within_writes_out_before_the_interval() {
-    let chunks = Chunks::default();
+    let chunks = Sink::new();
     let (mut writer, _guard) = NonBlocking::builder()
         .with_flush_interval(Duration::from_secs(3600))
         .build(chunks.clone())
@@ -31,22 +19,21 @@ fn flush_within_writes_out_before_the_interval() {
         writer.write_all(format!("line {i}\n").as_bytes()).unwrap();
     }
     assert!(writer.flush_within(Duration::from_secs(30)));
-    let written: Vec<u8> = chunks.0.lock().unwrap().concat();
-    assert_eq!(written, b"line 0\nline 1\nline 2\n");
+    assert_eq!(chunks.text(), "line 0\nline 1\nline 2\n");
     writer.write_all(b"line 3\n").unwrap();
     assert!(writer.flush_within(Duration::from_secs(30)));
-    assert!(chunks.0.lock().unwrap().concat().ends_with(b"line 3\n"));
+    assert!(chunks.text().ends_with("line 3\n"));
 }
 
 #[test]
 fn drop_writes_out_everything_in_order() {
-    let chunks = Chunks::default();
+    let chunks = Sink::new();
     let (writer, guard) = NonBlocking::builder().build(chunks.clone()).unwrap();
     for i in 0..1000 {
         writeln!(&writer, "line {i}").unwrap();
     }
     drop(guard);
-    let all = String::from_utf8(chunks.0.lock().unwrap().concat()).unwrap();
+    let all = chunks.text();
     let expected: String = (0..1000).map(|i| format!("line {i}\n")).collect();
     assert_eq!(all, expected);
 }
@@ -61,7 +48,7 @@ fn lines_after_the_guard_are_dropped_and_counted() {
 
 #[test]
 fn a_line_larger_than_the_buffer_is_kept_whole() {
-    let chunks = Chunks::default();
+    let chunks = Sink::new();
     let (writer, guard) = NonBlocking::builder()
         .with_buffer_size(8)
         .build(chunks.clone())
@@ -71,7 +58,7 @@ fn a_line_larger_than_the_buffer_is_kept_whole() {
         .write_all(b"a line longer than eight bytes\n")
         .unwrap();
     drop(guard);
-    let all = String::from_utf8(chunks.0.lock().unwrap().concat()).unwrap();
+    let all = chunks.text();
     assert_eq!(all, "short\na line longer than eight bytes\n");
     assert_eq!(writer.dropped(), 0);
 }

@@ -1,18 +1,25 @@
-//! Finding the example binaries that `cargo test --all-targets` builds.
-#![allow(dead_code)]
+//! Running the example binaries of `autotel-examples`, which `cargo test
+//! --all-targets` builds next to the test binaries, and reading where the
+//! ones that serve `/metrics` listen.
 
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 
 /// A command that runs the example binary `name`, built alongside the tests,
 /// with none of the variables that configure telemetry set.
+///
+/// # Panics
+///
+/// When the example is not built.
 pub fn example(name: &str) -> Command {
     let mut path = std::env::current_exe().expect("the test binary has a path");
     path.pop(); // deps
     path.pop(); // the profile folder
     let binary = find_binary(&path.join("examples"), name).unwrap_or_else(|| {
         panic!(
-            "the {name} example is not built: run the tests with `cargo test --all-targets`, \\
+            "the {name} example is not built: run the tests with `cargo test --all-targets`, \
              which builds the examples"
         )
     });
@@ -48,47 +55,54 @@ fn find_binary(dir: &Path, name: &str) -> Option<PathBuf> {
         .map(|entry| entry.path())
 }
 
-/// The value of the series whose line starts with `series` (name and labels)
-/// in Prometheus text.
-pub fn value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
-}
-
 /// Runs `quickstart --serve` in production with any free port and returns it
 /// with the address it serves `/metrics` on.
-pub fn serve_quickstart() -> (std::process::Child, std::net::SocketAddr) {
+///
+/// # Panics
+///
+/// When the example does not start or does not say where it serves.
+pub fn serve_quickstart() -> (Child, SocketAddr) {
     serve_quickstart_with(&[])
 }
 
 /// [`serve_quickstart`] with more environment variables.
-pub fn serve_quickstart_with(vars: &[(&str, &str)]) -> (std::process::Child, std::net::SocketAddr) {
+///
+/// # Panics
+///
+/// When the example does not start or does not say where it serves.
+pub fn serve_quickstart_with(vars: &[(&str, &str)]) -> (Child, SocketAddr) {
     serve_example("quickstart", vars)
 }
 
 /// Runs `benchmark --serve`, which serves its result on `/metrics` after
 /// benchmarking, with any free port; returns it with that address.
-pub fn serve_benchmark() -> (std::process::Child, std::net::SocketAddr) {
+///
+/// # Panics
+///
+/// When the example does not start or does not say where it serves.
+pub fn serve_benchmark() -> (Child, SocketAddr) {
     serve_example("benchmark", &[])
 }
 
 /// Runs example `name` with `--serve` in production with any free port and
 /// `vars`, and returns it with the address it names in its first line on
 /// standard error, `serving http://ADDRESS/metrics`.
-fn serve_example(name: &str, vars: &[(&str, &str)]) -> (std::process::Child, std::net::SocketAddr) {
-    use std::io::{BufRead, BufReader};
-
+///
+/// # Panics
+///
+/// When the example does not start or does not say where it serves.
+fn serve_example(name: &str, vars: &[(&str, &str)]) -> (Child, SocketAddr) {
     let mut child = example(name)
         .envs([("ENVIRONMENT", "production"), ("PROMETHEUS_PORT", "0")])
         .envs(vars.iter().copied())
         .arg("--serve")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut first = String::new();
-    BufReader::new(child.stderr.take().unwrap())
+    stderr
         .read_line(&mut first)
         .unwrap_or_else(|e| panic!("{name} does not say where it serves: {e}"));
     let address = first
@@ -96,15 +110,30 @@ fn serve_example(name: &str, vars: &[(&str, &str)]) -> (std::process::Child, std
         .and_then(|rest| rest.split('/').next())
         .and_then(|address| address.parse().ok())
         .unwrap_or_else(|| panic!("no address in {first:?}"));
+    // Keep reading, so that the example never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     (child, address)
+}
+
+/// Runs `self_monitoring --serve` in production with any free port: an OTLP
+/// collector that is down, values cut and a series cap exceeded, every few
+/// seconds. Returns it with the address it serves `/metrics` on.
+///
+/// # Panics
+///
+/// When the example does not start or does not say where it serves.
+pub fn serve_self_monitoring() -> (Child, SocketAddr) {
+    serve_example("self_monitoring", &[])
 }
 
 /// Runs `http_service --serve --traffic` in production with free ports: the
 /// service sends itself requests while it serves them. Returns it with the
 /// address it serves `/metrics` on.
-pub fn serve_http_traffic() -> (std::process::Child, std::net::SocketAddr) {
-    use std::io::{BufRead, BufReader};
-
+///
+/// # Panics
+///
+/// When the example does not start or does not say where it serves.
+pub fn serve_http_traffic() -> (Child, SocketAddr) {
     let mut child = example("http_service")
         .envs([
             ("ENVIRONMENT", "production"),
@@ -112,8 +141,8 @@ pub fn serve_http_traffic() -> (std::process::Child, std::net::SocketAddr) {
             ("HTTP_PORT", "0"),
         ])
         .args(["--serve", "--traffic"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("http_service starts");
     let mut stderr = BufReader::new(child.stderr.take().unwrap());

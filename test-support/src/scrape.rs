@@ -1,33 +1,46 @@
-//! Talking to autotel's own `/metrics` endpoint: an HTTP client for ordinary
-//! requests, and a raw reader of HTTP/1.1 answers for tests that must
-//! control the connection.
-#![allow(dead_code)]
+//! Prometheus text and autotel's own `/metrics` endpoint: the value of one
+//! series in a scrape, an endpoint on a free port (feature `prometheus`) and
+//! its scrape, and a raw reader of HTTP/1.1 answers for the tests that must
+//! control the connection (keep-alive, pipelining, closing).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use autotel_exporters::prometheus::{Prometheus, PrometheusGuard, PrometheusRecorder};
+use crate::http;
 
-/// An HTTP client that returns every status as a response, with a generous
-/// timeout for a loaded machine.
-pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
+/// The value of the sample `series` (name and labels as written) in the
+/// Prometheus text `text`.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
 }
 
-/// `http://{address}{path}`.
-pub fn url(address: SocketAddr, path: &str) -> String {
-    format!("http://{address}{path}")
+/// [`sample`], for a series that must be there.
+///
+/// # Panics
+///
+/// When `text` has no sample `series`, showing `text`.
+pub fn value(text: &str, series: &str) -> f64 {
+    sample(text, series).unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
 }
 
 /// An endpoint from `builder` on a free loopback port, with one counter
 /// recorded (`hits_total 7`).
-pub fn endpoint(builder: Prometheus) -> (PrometheusRecorder, PrometheusGuard, SocketAddr) {
+///
+/// # Panics
+///
+/// When the endpoint does not start.
+#[cfg(feature = "prometheus")]
+pub fn endpoint(
+    builder: autotel_exporters::prometheus::Prometheus,
+) -> (
+    autotel_exporters::prometheus::PrometheusRecorder,
+    autotel_exporters::prometheus::PrometheusGuard,
+    SocketAddr,
+) {
     let (recorder, server) = builder
         .with_listen_address(SocketAddr::from(([127, 0, 0, 1], 0)))
         .build()
@@ -37,28 +50,22 @@ pub fn endpoint(builder: Prometheus) -> (PrometheusRecorder, PrometheusGuard, So
     (recorder, server, address)
 }
 
-/// The body of a successful scrape of `address`.
+/// The body of a successful scrape of an [`endpoint`]'s `address`.
 ///
 /// # Panics
 ///
-/// When the scrape fails or is not the exposition of the endpoint.
+/// When the scrape fails or is not the exposition of the endpoint (has no
+/// `hits_total 7`).
 pub fn scrape(address: SocketAddr) -> String {
-    let mut response = agent()
-        .get(url(address, "/metrics"))
-        .call()
+    let response = http::get(address, "/metrics")
         .unwrap_or_else(|e| panic!("scrape of {address} failed: {e}"));
-    assert_eq!(response.status(), 200);
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024 * 1024)
-        .read_to_string()
-        .expect("a text body");
+    assert_eq!(response.status, 200, "{}", response.body);
+    let body = response.body;
     assert!(body.contains("\nhits_total 7\n"), "{body}");
     body
 }
 
-/// Scrapes `address` until `check` accepts the body, for up to 30 s.
+/// [`scrape`]s `address` until `check` accepts the body, for up to 30 s.
 ///
 /// # Panics
 ///
@@ -78,19 +85,14 @@ pub fn scrape_until(address: SocketAddr, mut check: impl FnMut(&str) -> bool) ->
     }
 }
 
-/// The value of the sample `series` (name and labels as written) in `text`.
-pub fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
-}
-
-/// One HTTP/1.1 answer read off a raw connection.
+/// One HTTP/1.1 answer read off a raw connection by [`read_response`].
 #[derive(Debug)]
 pub struct RawResponse {
+    /// The status code.
     pub status: u16,
-    /// Header names in lower case.
+    /// Headers, by names in lower case.
     pub headers: HashMap<String, String>,
+    /// The body, as long as `Content-Length` said.
     pub body: Vec<u8>,
 }
 
@@ -130,6 +132,10 @@ pub fn read_response(reader: &mut BufReader<&TcpStream>) -> std::io::Result<RawR
 
 /// Whether the server closed `stream`: a read returns end of file, an error
 /// other than a timeout, or data the client never asked for.
+///
+/// # Panics
+///
+/// When the read timeout cannot be set.
 pub fn closed_by_server(stream: &TcpStream) -> bool {
     stream
         .set_read_timeout(Some(Duration::from_millis(20)))

@@ -1,6 +1,5 @@
 //! A test CA with server and client certificates (rcgen), and a
 //! TLS-terminating proxy (`tls_proxy.py`) in front of a plain port.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,17 +8,25 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
 };
 
-use crate::support::{Peer, peer_bin, temp_dir};
+use crate::peers::{Peer, peer_bin, temp_dir};
 
 /// PEM files of a test CA, a server certificate for `localhost` and
-/// `127.0.0.1`, a client certificate, and an unrelated CA.
+/// `127.0.0.1`, a client certificate, and an unrelated CA, made by [`pki`].
+#[derive(Debug)]
 pub struct Pki {
+    /// The folder that holds the files.
     pub dir: PathBuf,
+    /// The test CA's certificate.
     pub ca: PathBuf,
+    /// The server's certificate, signed by the test CA.
     pub server_cert: PathBuf,
+    /// The server's private key.
     pub server_key: PathBuf,
+    /// The client's certificate, signed by the test CA.
     pub client_cert: PathBuf,
+    /// The client's private key.
     pub client_key: PathBuf,
+    /// The certificate of a CA that signed nothing here.
     pub other_ca: PathBuf,
 }
 
@@ -32,6 +39,10 @@ fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
 }
 
 /// Generates the files in a fresh directory.
+///
+/// # Panics
+///
+/// When a key, a certificate or a file cannot be made.
 pub fn pki() -> Pki {
     let dir = temp_dir("pki");
     let write = |name: &str, text: String| {
@@ -69,15 +80,25 @@ pub fn pki() -> Pki {
     }
 }
 
-/// `tls_proxy.py` terminating TLS on a free port and forwarding to `target`.
+/// `tls_proxy.py` terminating TLS on a free loopback port and forwarding
+/// to a plain one.
+#[derive(Debug)]
 pub struct TlsProxy {
+    /// The proxy's process.
     pub peer: Peer,
+    /// The port where it accepts TLS.
     pub port: u16,
 }
 
 impl TlsProxy {
-    /// Starts the proxy with the Python of the test agent's environment;
-    /// `None` when the agent is not installed (skipped).
+    /// Starts the proxy in front of `target`, with the Python of the test
+    /// agent's environment; `None` when the agent is not installed (skipped).
+    /// With `require_client_certificate`, only clients with a certificate of
+    /// the test CA get through.
+    ///
+    /// # Panics
+    ///
+    /// When the proxy does not start listening.
     pub fn start(pki: &Pki, target: SocketAddr, require_client_certificate: bool) -> Option<Self> {
         let agent = peer_bin("AUTOTEL_TEST_AGENT_BIN")?;
         let python = agent
@@ -85,7 +106,7 @@ impl TlsProxy {
             .map(|bin| bin.join("python3"))
             .filter(|p| p.exists())
             .unwrap_or_else(|| PathBuf::from("python3"));
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/tls_proxy.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tls_proxy.py");
         let mut args = vec![
             script.display().to_string(),
             pki.server_cert.display().to_string(),
