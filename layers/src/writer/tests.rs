@@ -1,5 +1,7 @@
 //! Unit tests of the non-blocking writer.
 
+use std::sync::Mutex;
+
 use super::*;
 
 /// A destination that keeps every chunk it is given.
