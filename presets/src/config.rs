@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
-use autotel_exporters::env;
+use autotel_exporters::env::{self, PrometheusCredentials, ReadVar};
 #[cfg(feature = "otlp")]
 use autotel_exporters::otlp::Sampling;
 use tracing_subscriber::EnvFilter;
@@ -15,7 +15,9 @@ use crate::Error;
 mod features;
 mod prometheus;
 
-pub(crate) use prometheus::PrometheusAuth;
+pub(crate) use prometheus::credentials_scheme;
+#[cfg(feature = "prometheus")]
+pub(crate) use prometheus::with_credentials;
 
 /// Where the program runs; each environment has its own defaults (see the
 /// [crate docs](crate#what-each-preset-turns-on)).
@@ -150,7 +152,7 @@ pub(crate) struct Settings {
     pub(crate) console_export: bool,
     pub(crate) in_memory: bool,
     pub(crate) prometheus: Listen,
-    pub(crate) prometheus_auth: Option<PrometheusAuth>,
+    pub(crate) prometheus_auth: Option<PrometheusCredentials>,
     pub(crate) otlp: OtlpTarget,
     pub(crate) sample_ratio: Option<f64>,
     pub(crate) span_metrics: bool,
@@ -166,17 +168,12 @@ const STANDARD_ENDPOINTS: [&str; 4] = [
 ];
 
 impl Code {
-    /// Combines the code's choices, the environment read by `var`, and the
+    /// Combines the code's choices, the environment read by `read`, and the
     /// defaults of the environment, in that order of precedence.
-    pub(crate) fn resolve(
-        &self,
-        default_name: &str,
-        var: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Settings, Error> {
-        let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+    pub(crate) fn resolve(&self, default_name: &str, read: ReadVar<'_>) -> Result<Settings, Error> {
         let environment = match self.environment {
             Some(environment) => environment,
-            None => match var("ENVIRONMENT") {
+            None => match read("ENVIRONMENT")? {
                 Some(value) => value.parse()?,
                 None => Environment::of_build(),
             },
@@ -184,59 +181,50 @@ impl Code {
         let testing = environment == Environment::Testing;
 
         let service_name = match &self.service_name {
-            Some(name) => ("Preset::service_name", name.clone()),
-            None => match (var("SERVICE_NAME"), var("OTEL_SERVICE_NAME")) {
-                (Some(name), _) => ("SERVICE_NAME", name),
-                (None, Some(name)) => ("OTEL_SERVICE_NAME", name),
-                (None, None) => ("the preset's service name", default_name.to_owned()),
+            Some(name) => env::check_identity("Preset::service_name", name.clone())?,
+            None => match env::service_name(read)? {
+                Some(name) => name,
+                None => env::check_identity("the preset's service name", default_name.to_owned())?,
             },
         };
-        let service_name = check_identity(service_name)?;
         let service_version = match &self.service_version {
-            Some(version) => ("Preset::service_version", version.clone()),
-            None => match var("SERVICE_VERSION") {
-                Some(version) => ("SERVICE_VERSION", version),
-                None => ("SERVICE_VERSION", "0.0.0".to_owned()),
-            },
+            Some(version) => env::check_identity("Preset::service_version", version.clone())?,
+            None => env::service_version(read)?.unwrap_or_else(|| "0.0.0".to_owned()),
         };
-        let service_version = check_identity(service_version)?;
 
         let log_filter = match &self.log_level {
             Some(level) => check_filter("Preset::log_level", level)?,
-            None => match (var("RUST_LOG"), var("LOG_LEVEL")) {
-                (Some(directives), _) => check_filter("RUST_LOG", &directives)?,
-                (None, Some(level)) => parse_level(&level)?.to_owned(),
-                (None, None) => match environment {
-                    Environment::Production | Environment::Staging => "info",
-                    Environment::Development | Environment::Testing => "debug",
-                }
-                .to_owned(),
+            None => match read("RUST_LOG")? {
+                Some(directives) => check_filter("RUST_LOG", &directives)?,
+                None => match env::log_level(read)? {
+                    Some(level) => level.to_string(),
+                    None => match environment {
+                        Environment::Production | Environment::Staging => "info",
+                        Environment::Development | Environment::Testing => "debug",
+                    }
+                    .to_owned(),
+                },
             },
         };
 
         let json_logs = match self.json_logs {
-            Some(json) => {
-                if !json && environment.requires_json() {
+            Some(false) if environment.requires_json() => {
+                return Err(Error::JsonLogsRequired {
+                    environment: environment.as_str(),
+                    setting: "Preset::json_logs",
+                    value: "false".to_owned(),
+                });
+            }
+            Some(json) => json,
+            None => match env::json_logs(read)? {
+                Some((false, value)) if environment.requires_json() => {
                     return Err(Error::JsonLogsRequired {
                         environment: environment.as_str(),
-                        setting: "Preset::json_logs",
-                        value: "false".to_owned(),
+                        setting: "JSON_LOGS",
+                        value,
                     });
                 }
-                json
-            }
-            None => match var("JSON_LOGS") {
-                Some(value) => {
-                    let json = parse_bool("JSON_LOGS", &value)?;
-                    if !json && environment.requires_json() {
-                        return Err(Error::JsonLogsRequired {
-                            environment: environment.as_str(),
-                            setting: "JSON_LOGS",
-                            value,
-                        });
-                    }
-                    json
-                }
+                Some((json, _)) => json,
                 None => environment != Environment::Development,
             },
         };
@@ -246,29 +234,24 @@ impl Code {
             .unwrap_or(environment == Environment::Development);
 
         let (prometheus, prometheus_auth) =
-            prometheus::resolve(self.prometheus, self.prometheus_port, testing, &var)?;
+            prometheus::resolve(self.prometheus, self.prometheus_port, testing, read)?;
 
-        let sdk_disabled = match var("OTEL_SDK_DISABLED") {
-            Some(value) => parse_bool("OTEL_SDK_DISABLED", &value)?,
-            None => false,
-        };
+        let sdk_disabled = env::sdk_disabled(read)?;
         // Checked even when OTLP is off, so a typo is never silently ignored.
         #[cfg(feature = "otlp")]
-        if let Some(sampler) = var("OTEL_TRACES_SAMPLER") {
-            Sampling::parse(&sampler, var("OTEL_TRACES_SAMPLER_ARG").as_deref())?;
+        if let Some(sampler) = read("OTEL_TRACES_SAMPLER")? {
+            Sampling::parse(&sampler, read("OTEL_TRACES_SAMPLER_ARG")?.as_deref())?;
         }
-        let otlp = match (&self.otlp_endpoint, var("OTLP_ENDPOINT")) {
-            _ if !self.otlp || sdk_disabled => OtlpTarget::Off,
-            (Some(endpoint), _) => {
-                OtlpTarget::Endpoint(check_endpoint("Preset::otlp_endpoint", endpoint)?)
-            }
-            (None, Some(endpoint)) => {
-                OtlpTarget::Endpoint(check_endpoint("OTLP_ENDPOINT", &endpoint)?)
-            }
-            (None, None) if STANDARD_ENDPOINTS.iter().any(|name| var(name).is_some()) => {
-                OtlpTarget::Standard
-            }
-            (None, None) => OtlpTarget::Off,
+        let otlp = if !self.otlp || sdk_disabled {
+            OtlpTarget::Off
+        } else if let Some(endpoint) = &self.otlp_endpoint {
+            OtlpTarget::Endpoint(check_endpoint("Preset::otlp_endpoint", endpoint)?)
+        } else if let Some(endpoint) = env::otlp_endpoint(read)? {
+            OtlpTarget::Endpoint(endpoint.url())
+        } else if any_set(read, &STANDARD_ENDPOINTS)? {
+            OtlpTarget::Standard
+        } else {
+            OtlpTarget::Off
         };
 
         let sample_ratio = match self.sample_ratio {
@@ -300,44 +283,14 @@ impl Code {
     }
 }
 
-/// The longest service name or version, in bytes.
-pub(crate) const MAX_IDENTITY_LEN: usize = autotel_layers::json::MAX_RESOURCE_LEN;
-
-/// The service name or version `value` from `setting`, unless it is longer
-/// than [`MAX_IDENTITY_LEN`].
-///
-/// It is an error rather than cut: the name and version go into every log
-/// line, metric series and exported span, and a cut one would file the
-/// telemetry under another identity than the one configured; a value that
-/// long is a mistake (a file's content in the variable) best fixed at start.
-fn check_identity((setting, value): (&'static str, String)) -> Result<String, Error> {
-    if value.len() <= MAX_IDENTITY_LEN {
-        return Ok(value);
+/// Whether `read` finds any of `names` set.
+fn any_set(read: ReadVar<'_>, names: &[&'static str]) -> Result<bool, Error> {
+    for name in names {
+        if read(name)?.is_some() {
+            return Ok(true);
+        }
     }
-    let shown = &value[..value.floor_char_boundary(32)];
-    Err(Error::invalid(
-        setting,
-        format!("{shown}... ({} bytes)", value.len()),
-        "is longer than 256 bytes: the service name and version go into every log line, \
-         metric series and span; set a short one",
-    ))
-}
-
-/// A `LOG_LEVEL` value as a filter directive.
-fn parse_level(value: &str) -> Result<&'static str, Error> {
-    match value.trim().to_ascii_lowercase().as_str() {
-        "trace" => Ok("trace"),
-        "debug" => Ok("debug"),
-        "info" => Ok("info"),
-        "warn" | "warning" => Ok("warn"),
-        "error" => Ok("error"),
-        "off" => Ok("off"),
-        _ => Err(Error::invalid(
-            "LOG_LEVEL",
-            value,
-            "is not a log level (trace, debug, info, warn, error or off)",
-        )),
-    }
+    Ok(false)
 }
 
 /// `directives` if they parse as a filter (`info`, `my_crate=debug,warn`)
@@ -372,11 +325,6 @@ pub(crate) fn check_filter(setting: &'static str, directives: &str) -> Result<St
                 "is not a log filter (a level such as info, or directives such as my_crate=debug,warn)",
             )
         })
-}
-
-/// A boolean in the vocabulary every autotel crate shares.
-fn parse_bool(setting: &'static str, value: &str) -> Result<bool, Error> {
-    Ok(env::parse_bool(setting, value)?)
 }
 
 /// `endpoint` if it is an OTLP collector URL (`http://`, `https://`, or no

@@ -19,11 +19,11 @@ use autotel_layers::redact::Redaction;
 use autotel_layers::testing::Capture;
 
 use crate::Error;
-#[cfg(feature = "prometheus")]
-use crate::config::Listen;
 #[cfg(feature = "otlp")]
 use crate::config::OtlpTarget;
 use crate::config::Settings;
+#[cfg(feature = "prometheus")]
+use crate::config::{Listen, with_credentials};
 use crate::ratio::SampleRatio;
 
 /// The exporters started, and the recorder that feeds them all.
@@ -139,7 +139,7 @@ fn prometheus(
         _ => prometheus.without_listener(),
     };
     if let Some(auth) = &settings.prometheus_auth {
-        prometheus = auth.apply(prometheus)?;
+        prometheus = with_credentials(prometheus, auth)?;
     }
     Ok(Some(prometheus.build()?))
 }

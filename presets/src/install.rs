@@ -303,7 +303,7 @@ fn log_start(guard: &TelemetryGuard, log_bridge: bool) {
     let prometheus = match (settings.prometheus, guard.prometheus_address()) {
         (Listen::Off, _) => "off".to_owned(),
         (_, Some(address)) => match &settings.prometheus_auth {
-            Some(auth) => format!("{address} ({})", auth.scheme()),
+            Some(auth) => format!("{address} ({})", config::credentials_scheme(auth)),
             None => address.to_string(),
         },
         (_, None) => "in memory".to_owned(),

@@ -438,11 +438,11 @@ impl Preset {
     /// cannot start (a port in use, say).
     pub fn try_init(self) -> Result<TelemetryGuard, Error> {
         autotel_exporters::env::check_text(std::env::vars_os())?;
-        let var = |name: &str| std::env::var(name).ok();
+        let read: autotel_exporters::env::ReadVar<'_> = &autotel_exporters::env::var;
         let settings = self
             .code
-            .resolve(&self.default_name, &var)?
-            .within_features(&self.code, &var)?;
+            .resolve(&self.default_name, read)?
+            .within_features(&self.code, read)?;
         let given = install::Given {
             span_metrics: self.span_metrics,
             redaction: self.redaction,

@@ -11,6 +11,11 @@
 //!   credentials out of one for logs and errors.
 //! - [`parse_key_values`] reads the W3C-baggage-like lists of
 //!   `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS`.
+//! - Typed readers take each variable from a [`ReadVar`] source ([`var`], or
+//!   a map in tests) and check it: [`service_name`], [`service_version`]
+//!   (and [`check_identity`] for names given in code), [`log_level`],
+//!   [`json_logs`], [`otlp_endpoint`], [`sdk_disabled`],
+//!   [`prometheus_address`] and [`prometheus_credentials`].
 //!
 //! Every error is an [`InvalidSetting`] with one wording: the variable (or
 //! builder method), the value (`'[REDACTED]'` when it may hold a secret),
@@ -34,10 +39,54 @@
 
 mod endpoint;
 mod error;
+mod logs;
+mod otlp;
+mod prometheus;
 mod read;
+mod service;
 mod values;
 
 pub use endpoint::{Endpoint, parse_endpoint, redact_url};
 pub use error::{InvalidSetting, REDACTED};
-pub use read::{VARIABLES, check_text, is_secret, var};
+pub use logs::{json_logs, log_level};
+pub use otlp::{otlp_endpoint, sdk_disabled};
+pub use prometheus::{
+    PrometheusAddress, PrometheusCredentials, prometheus_address, prometheus_credentials,
+};
+#[cfg_attr(not(feature = "prometheus"), allow(unused_imports))]
+pub(crate) use prometheus::{basic_auth_problem, bearer_token_problem};
+pub use read::{ReadVar, VARIABLES, check_text, is_secret, var};
+pub use service::{MAX_IDENTITY_LEN, check_identity, service_name, service_version};
 pub use values::{parse_bool, parse_key_values};
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+
+    #[test]
+    fn every_variable_a_reader_reads_is_listed() {
+        let asked = RefCell::new(Vec::new());
+        let read = |name: &'static str| {
+            asked.borrow_mut().push(name);
+            Ok(None)
+        };
+        assert_eq!(service_name(&read), Ok(None));
+        assert_eq!(service_version(&read), Ok(None));
+        assert_eq!(log_level(&read), Ok(None));
+        assert_eq!(json_logs(&read), Ok(None));
+        assert_eq!(otlp_endpoint(&read), Ok(None));
+        assert_eq!(sdk_disabled(&read), Ok(false));
+        assert_eq!(prometheus_address(&read), Ok(PrometheusAddress::default()));
+        assert_eq!(prometheus_credentials(&read), Ok(None));
+        let asked = asked.into_inner();
+        assert_eq!(asked.len(), 11, "{asked:?}");
+        for name in asked {
+            assert!(
+                VARIABLES.contains(&name) || name.starts_with("OTEL_"),
+                "{name} is read but not listed in VARIABLES"
+            );
+        }
+    }
+}

@@ -7,7 +7,21 @@ use std::ffi::{OsStr, OsString};
 use super::{InvalidSetting, REDACTED};
 
 /// Every variable autotel reads, besides the `OTEL_*` ones (all of which
-/// are checked as text).
+/// are checked as text):
+///
+/// | variable | read by | what it sets |
+/// |---|---|---|
+/// | `SERVICE_NAME` | [`service_name`](super::service_name) | the service name (before `OTEL_SERVICE_NAME`) |
+/// | `SERVICE_VERSION` | [`service_version`](super::service_version) | the service version |
+/// | `ENVIRONMENT` | autotel-presets | `production`, `staging`, `development` or `testing` |
+/// | `PROMETHEUS_PORT` | [`prometheus_address`](super::prometheus_address) | the port of the `/metrics` endpoint, 0 for any free port |
+/// | `PROMETHEUS_BIND` | [`prometheus_address`](super::prometheus_address) | its IP address, or IP:port |
+/// | `PROMETHEUS_BASIC_AUTH` | [`prometheus_credentials`](super::prometheus_credentials) | `user:password` that scrapers must present |
+/// | `PROMETHEUS_BEARER_TOKEN` | [`prometheus_credentials`](super::prometheus_credentials) | a bearer token that scrapers must present |
+/// | `OTLP_ENDPOINT` | [`otlp_endpoint`](super::otlp_endpoint) | the OTLP collector every signal goes to |
+/// | `LOG_LEVEL` | [`log_level`](super::log_level) | the lowest level logged (after `RUST_LOG`) |
+/// | `JSON_LOGS` | [`json_logs`](super::json_logs) | whether log lines are JSON |
+/// | `RUST_LOG` | autotel-presets | log filter directives |
 pub const VARIABLES: &[&str] = &[
     "SERVICE_NAME",
     "SERVICE_VERSION",
@@ -21,6 +35,11 @@ pub const VARIABLES: &[&str] = &[
     "JSON_LOGS",
     "RUST_LOG",
 ];
+
+/// Where the readers of this module get a variable's value: [`var`] for the
+/// process environment, or any function that reads the same way, such as a
+/// map in tests. Blank values count as unset whatever the function returns.
+pub type ReadVar<'a> = &'a dyn Fn(&'static str) -> Result<Option<String>, InvalidSetting>;
 
 /// Parts of names whose values may hold credentials.
 const SECRET_PARTS: &[&str] = &[
@@ -70,6 +89,14 @@ pub fn var(name: &'static str) -> Result<Option<String>, InvalidSetting> {
     from_os(name, std::env::var_os(name))
 }
 
+/// The value of `name` that `read` gives: `None` when unset or blank.
+pub(super) fn text(
+    read: ReadVar<'_>,
+    name: &'static str,
+) -> Result<Option<String>, InvalidSetting> {
+    Ok(read(name)?.filter(|value| !value.trim().is_empty()))
+}
+
 /// [`var`] for a value already read, for tests and other sources.
 fn from_os(
     name: &'static str,
@@ -102,6 +129,25 @@ fn not_text(name: impl Into<Cow<'static, str>>, value: &OsStr) -> InvalidSetting
             "is not valid UTF-8 text (shown with U+FFFD for each invalid byte); \
              autotel reads it as text: set it to UTF-8 text or unset it",
         )
+    }
+}
+
+/// Sources of variables for the tests of this module.
+#[cfg(test)]
+pub(super) mod tests_support {
+    use std::collections::HashMap;
+
+    use super::InvalidSetting;
+
+    /// A source that reads `pairs`, as [`ReadVar`](super::ReadVar) asks.
+    pub(crate) fn vars(
+        pairs: &[(&str, &str)],
+    ) -> impl Fn(&'static str) -> Result<Option<String>, InvalidSetting> + use<> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        move |name| Ok(map.get(name).cloned())
     }
 }
 

@@ -346,9 +346,7 @@ impl Otlp {
     }
 
     fn build_with(mut self, read: transport::ReadVar<'_>) -> Result<OtlpGuard, OtlpError> {
-        if let Some(value) = read("OTEL_SDK_DISABLED")?
-            && env::parse_bool("OTEL_SDK_DISABLED", &value)?
-        {
+        if env::sdk_disabled(read)? {
             (self.traces, self.logs, self.metrics) = (false, false, false);
         }
         let sampling = match self.sampling {

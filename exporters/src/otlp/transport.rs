@@ -24,7 +24,7 @@ pub(crate) struct CodeSettings {
 }
 
 /// Reads one variable; injectable for tests.
-pub(crate) type ReadVar<'a> = &'a dyn Fn(&'static str) -> Result<Option<String>, InvalidSetting>;
+pub(crate) use crate::env::ReadVar;
 
 /// Everything one signal's exporter needs.
 #[derive(Clone)]

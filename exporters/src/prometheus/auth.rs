@@ -8,6 +8,7 @@ use http::HeaderValue;
 use subtle::ConstantTimeEq;
 
 use super::PrometheusError;
+use crate::env;
 
 /// The credentials the endpoint asks for. Never printed: `Debug` shows the
 /// scheme only.
@@ -31,16 +32,7 @@ impl fmt::Debug for Auth {
 impl Auth {
     /// Basic authentication for `user` with `password`.
     pub(super) fn basic(user: &str, password: &str) -> Result<Self, PrometheusError> {
-        let reason = if user.is_empty() {
-            Some("the user name is empty")
-        } else if user.contains(':') {
-            Some("the user name contains ':', which basic authentication cannot carry")
-        } else if user.chars().chain(password.chars()).any(char::is_control) {
-            Some("the user name or password contains a control character")
-        } else {
-            None
-        };
-        match reason {
+        match env::basic_auth_problem(user, password) {
             Some(reason) => Err(PrometheusError::Auth {
                 setting: "Prometheus::with_basic_auth",
                 reason,
@@ -51,15 +43,7 @@ impl Auth {
 
     /// A bearer token; RFC 6750 allows letters, digits and `-._~+/=`.
     pub(super) fn bearer(token: &str) -> Result<Self, PrometheusError> {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
-        let reason = if token.is_empty() {
-            Some("the token is empty")
-        } else if !token.chars().all(allowed) {
-            Some("the token may hold only letters, digits and -._~+/=")
-        } else {
-            None
-        };
-        match reason {
+        match env::bearer_token_problem(token) {
             Some(reason) => Err(PrometheusError::Auth {
                 setting: "Prometheus::with_bearer_token",
                 reason,

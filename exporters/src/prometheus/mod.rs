@@ -63,7 +63,9 @@
 //! credentials are compared in constant time and never appear in `Debug`
 //! output, logs or errors. With autotel-presets, the variables
 //! `PROMETHEUS_BIND` (an IP, or IP:port), `PROMETHEUS_BASIC_AUTH`
-//! (`user:password`) and `PROMETHEUS_BEARER_TOKEN` set the same.
+//! (`user:password`) and `PROMETHEUS_BEARER_TOKEN` set the same; they are
+//! read by [`env::prometheus_address`](crate::env::prometheus_address) and
+//! [`env::prometheus_credentials`](crate::env::prometheus_credentials).
 //!
 //! ```no_run
 //! use std::net::SocketAddr;

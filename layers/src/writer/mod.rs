@@ -58,19 +58,20 @@
 //! buffer first. Drops are counted per call.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::catalog::AUTOTEL_DROPPED_TOTAL;
-
+mod builder;
+mod shared;
 mod worker;
+
+pub use self::builder::NonBlockingBuilder;
+use self::shared::Shared;
 
 /// The default size of the buffer, in bytes.
 pub const DEFAULT_BUFFER_SIZE: usize = 1024 * 1024;
@@ -80,10 +81,6 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(5);
 
 /// The default longest time a producer waits for room in the buffer.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(1);
-
-/// Empty flush intervals after which the background thread sleeps until a
-/// producer wakes it.
-const IDLE_INTERVALS_BEFORE_SLEEP: u32 = 50;
 
 /// The default time the guard waits for the background thread to finish.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -104,303 +101,6 @@ pub struct FlushGuard {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     timeout: Duration,
-}
-
-/// Configures a [`NonBlocking`] writer.
-#[derive(Debug, Clone)]
-pub struct NonBlockingBuilder {
-    buffer_size: usize,
-    lossy: bool,
-    thread_name: String,
-    flush_interval: Duration,
-    shutdown_timeout: Duration,
-    max_wait: Duration,
-}
-
-struct Shared {
-    state: Mutex<State>,
-    /// The background thread waits here for lines.
-    lines_ready: Condvar,
-    /// Producers wait here for room in the buffer.
-    room: Condvar,
-    /// The guard waits here for the background thread to finish.
-    finished: Condvar,
-    buffer_size: usize,
-    /// The background thread writes as soon as the buffer holds this much.
-    threshold: usize,
-    flush_interval: Duration,
-    lossy: bool,
-    max_wait: Duration,
-    waits: AtomicU64,
-    dropped: AtomicU64,
-    dropped_buffer_full: OnceLock<metrics::Counter>,
-    dropped_closed: OnceLock<metrics::Counter>,
-    dropped_io_error: OnceLock<metrics::Counter>,
-}
-
-#[derive(Default)]
-struct State {
-    buffer: Vec<u8>,
-    /// The background thread waits on `lines_ready` and nobody woke it yet.
-    worker_waiting: bool,
-    /// ... and it waits without a timeout: the next line must wake it.
-    worker_asleep: bool,
-    producers_waiting: usize,
-    /// A producer waited the longest time for room: until the background
-    /// thread takes the buffer, lines that do not fit are dropped at once.
-    stalled: bool,
-    /// Write calls taken into the buffer, and how many of them the
-    /// background thread has written out.
-    pushed: u64,
-    written: u64,
-    /// A caller of [`NonBlocking::flush_within`] waits for `written` to
-    /// reach `pushed`: write without waiting for the threshold.
-    flush_requested: bool,
-    closed: bool,
-    finished: bool,
-}
-
-#[derive(Clone, Copy)]
-enum DropReason {
-    BufferFull,
-    Closed,
-    IoError,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn count_dropped(&self, lines: u64, reason: DropReason) {
-        if lines == 0 {
-            return;
-        }
-        self.dropped.fetch_add(lines, Ordering::Relaxed);
-        let (cell, label) = match reason {
-            DropReason::BufferFull => (&self.dropped_buffer_full, "buffer_full"),
-            DropReason::Closed => (&self.dropped_closed, "closed"),
-            DropReason::IoError => (&self.dropped_io_error, "io_error"),
-        };
-        cell.get_or_init(|| {
-            metrics::counter!(AUTOTEL_DROPPED_TOTAL.name(), "signal" => "logs", "reason" => label)
-        })
-        .increment(lines);
-    }
-
-    /// Appends one write call's bytes, waiting for room (at most
-    /// `max_wait`) unless lossy.
-    fn push(&self, bytes: &[u8]) {
-        if bytes.is_empty() {
-            return;
-        }
-        let mut state = self.lock();
-        // Set on the first wait; `None` inside means no deadline.
-        let mut deadline: Option<Option<Instant>> = None;
-        loop {
-            if state.closed || state.finished {
-                drop(state);
-                self.count_dropped(1, DropReason::Closed);
-                return;
-            }
-            let fits = state.buffer.len() + bytes.len() <= self.buffer_size;
-            if fits || state.buffer.is_empty() {
-                break;
-            }
-            if self.lossy || state.stalled {
-                drop(state);
-                self.count_dropped(1, DropReason::BufferFull);
-                return;
-            }
-            let deadline = *deadline.get_or_insert_with(|| {
-                self.waits.fetch_add(1, Ordering::Relaxed);
-                Instant::now().checked_add(self.max_wait)
-            });
-            let remaining = deadline.map(|at| at.saturating_duration_since(Instant::now()));
-            if remaining == Some(Duration::ZERO) {
-                state.stalled = true;
-                drop(state);
-                self.count_dropped(1, DropReason::BufferFull);
-                return;
-            }
-            if std::mem::take(&mut state.worker_waiting) {
-                self.lines_ready.notify_one();
-            }
-            state.producers_waiting += 1;
-            state = match remaining {
-                Some(remaining) => {
-                    self.room
-                        .wait_timeout(state, remaining)
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .0
-                }
-                None => self
-                    .room
-                    .wait(state)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner),
-            };
-            state.producers_waiting -= 1;
-        }
-        state.buffer.extend_from_slice(bytes);
-        state.pushed += 1;
-        let wake =
-            state.worker_waiting && (state.worker_asleep || state.buffer.len() >= self.threshold);
-        if wake {
-            state.worker_waiting = false;
-        }
-        drop(state);
-        if wake {
-            self.lines_ready.notify_one();
-        }
-    }
-}
-
-impl Default for NonBlockingBuilder {
-    fn default() -> Self {
-        Self {
-            buffer_size: DEFAULT_BUFFER_SIZE,
-            lossy: false,
-            thread_name: "autotel-log-writer".to_owned(),
-            flush_interval: DEFAULT_FLUSH_INTERVAL,
-            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
-            max_wait: DEFAULT_MAX_WAIT,
-        }
-    }
-}
-
-impl NonBlockingBuilder {
-    /// Sets the size of the buffer in bytes (at least 1). A line larger than
-    /// the buffer is still taken whole when the buffer is empty. The
-    /// background thread holds a second buffer of the same size.
-    ///
-    /// Defaults to [`DEFAULT_BUFFER_SIZE`] (1 MiB).
-    #[must_use]
-    pub fn with_buffer_size(mut self, bytes: usize) -> Self {
-        self.buffer_size = bytes.max(1);
-        self
-    }
-
-    /// Sets whether a line that does not fit is dropped (and counted)
-    /// instead of making the producer wait.
-    ///
-    /// Defaults to `false`: lossless, the producer waits (at most
-    /// [`with_max_wait`](Self::with_max_wait)).
-    #[must_use]
-    pub fn lossy(mut self, lossy: bool) -> Self {
-        self.lossy = lossy;
-        self
-    }
-
-    /// Sets the longest time a producer waits for room in the buffer in
-    /// lossless mode. Past it the line is dropped and counted
-    /// (`reason="buffer_full"`), and so are the lines that do not fit until
-    /// the background thread takes the buffer again: a destination that
-    /// stalls (a pipe nobody reads) never blocks the program for longer.
-    /// `Duration::MAX` waits without bound.
-    ///
-    /// Defaults to [`DEFAULT_MAX_WAIT`] (1 s).
-    #[must_use]
-    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
-        self.max_wait = max_wait;
-        self
-    }
-
-    /// Sets the name of the background thread.
-    ///
-    /// Defaults to `autotel-log-writer`.
-    #[must_use]
-    pub fn with_thread_name(mut self, name: impl Into<String>) -> Self {
-        self.thread_name = name.into();
-        self
-    }
-
-    /// Sets the longest time a line waits in the buffer before the
-    /// background thread writes it (when the buffer fills faster, it writes
-    /// sooner).
-    ///
-    /// Defaults to [`DEFAULT_FLUSH_INTERVAL`] (5 ms).
-    #[must_use]
-    pub fn with_flush_interval(mut self, interval: Duration) -> Self {
-        self.flush_interval = interval.max(Duration::from_micros(100));
-        self
-    }
-
-    /// Sets how long dropping the [`FlushGuard`] waits for the buffered
-    /// lines to be written; past it the background thread finishes on its
-    /// own.
-    ///
-    /// Defaults to [`DEFAULT_SHUTDOWN_TIMEOUT`] (5 s).
-    #[must_use]
-    pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = timeout;
-        self
-    }
-
-    /// A writer to standard output.
-    ///
-    /// # Errors
-    ///
-    /// When the background thread cannot be started.
-    pub fn stdout(self) -> io::Result<(NonBlocking, FlushGuard)> {
-        self.build(io::stdout())
-    }
-
-    /// A writer appending to the file at `path`, created when missing.
-    ///
-    /// # Errors
-    ///
-    /// When the file cannot be opened or the background thread cannot be
-    /// started.
-    pub fn file(self, path: impl AsRef<Path>) -> io::Result<(NonBlocking, FlushGuard)> {
-        let file: File = OpenOptions::new().create(true).append(true).open(path)?;
-        self.build(file)
-    }
-
-    /// A writer to `out`, written from a background thread.
-    ///
-    /// # Errors
-    ///
-    /// When the background thread cannot be started.
-    pub fn build<W>(self, out: W) -> io::Result<(NonBlocking, FlushGuard)>
-    where
-        W: Write + Send + 'static,
-    {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                buffer: Vec::with_capacity(self.buffer_size),
-                ..State::default()
-            }),
-            lines_ready: Condvar::new(),
-            room: Condvar::new(),
-            finished: Condvar::new(),
-            buffer_size: self.buffer_size,
-            threshold: (self.buffer_size / 2).max(1),
-            flush_interval: self.flush_interval,
-            lossy: self.lossy,
-            max_wait: self.max_wait,
-            waits: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-            dropped_buffer_full: OnceLock::new(),
-            dropped_closed: OnceLock::new(),
-            dropped_io_error: OnceLock::new(),
-        });
-        let worker = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name(self.thread_name)
-            .spawn(move || worker::run(&worker, out))?;
-        Ok((
-            NonBlocking {
-                shared: Arc::clone(&shared),
-            },
-            FlushGuard {
-                shared,
-                thread: Some(thread),
-                timeout: self.shutdown_timeout,
-            },
-        ))
-    }
 }
 
 impl NonBlocking {

@@ -4,7 +4,11 @@
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-use super::{DropReason, IDLE_INTERVALS_BEFORE_SLEEP, Shared};
+use super::shared::{DropReason, Shared};
+
+/// Empty flush intervals after which the background thread sleeps until a
+/// producer wakes it.
+const IDLE_INTERVALS_BEFORE_SLEEP: u32 = 50;
 
 /// After a failed write, batches taken during this time are dropped (and
 /// counted) without trying the destination again.

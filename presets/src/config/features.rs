@@ -2,6 +2,8 @@
 //! at build time is off by default, and asking for it is an error that says
 //! which feature to enable.
 
+use autotel_exporters::env::ReadVar;
+
 #[cfg(not(feature = "prometheus"))]
 use super::Listen;
 #[cfg(not(feature = "otlp"))]
@@ -13,14 +15,9 @@ use crate::Error;
 
 impl Settings {
     /// Turns off what was left out at build time, unless `code` or the
-    /// variables read by `var` ask for it: then it is an error.
+    /// variables read by `read` ask for it: then it is an error.
     #[allow(unused_variables, unused_mut)]
-    pub(crate) fn within_features(
-        mut self,
-        code: &Code,
-        var: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, Error> {
-        let var = |name: &str| var(name).filter(|value| !value.trim().is_empty());
+    pub(crate) fn within_features(mut self, code: &Code, read: ReadVar<'_>) -> Result<Self, Error> {
         #[cfg(not(feature = "testing"))]
         if self.environment == Environment::Testing {
             let setting = match code.environment {
@@ -39,12 +36,12 @@ impl Settings {
                 ));
             }
             for name in ["PROMETHEUS_PORT", "PROMETHEUS_BIND"] {
-                if let Some(value) = var(name) {
+                if let Some(value) = read(name)? {
                     return Err(missing(name, value, PROMETHEUS));
                 }
             }
             for name in ["PROMETHEUS_BASIC_AUTH", "PROMETHEUS_BEARER_TOKEN"] {
-                if var(name).is_some() {
+                if read(name)?.is_some() {
                     return Err(missing(name, autotel_exporters::env::REDACTED, PROMETHEUS));
                 }
             }
@@ -61,7 +58,7 @@ impl Settings {
                 return Err(missing(setting, super::redact_endpoint(endpoint), OTLP));
             }
             OtlpTarget::Standard => {
-                let value = var("OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_or_default();
+                let value = read("OTEL_EXPORTER_OTLP_ENDPOINT")?.unwrap_or_default();
                 return Err(missing(
                     "OTEL_EXPORTER_OTLP_ENDPOINT",
                     super::redact_endpoint(&value),
@@ -114,11 +111,11 @@ mod tests {
 
     #[test]
     fn the_testing_environment_needs_the_testing_feature() {
-        let var = |name: &str| (name == "ENVIRONMENT").then(|| "testing".to_owned());
+        let read = |name: &'static str| Ok((name == "ENVIRONMENT").then(|| "testing".to_owned()));
         let code = Code::new(None);
         let error = code
-            .resolve("checkout", &var)
-            .and_then(|settings| settings.within_features(&code, &var))
+            .resolve("checkout", &read)
+            .and_then(|settings| settings.within_features(&code, &read))
             .unwrap_err()
             .to_string();
         assert!(

@@ -13,7 +13,7 @@ fn resolve(code: &Code, vars: &[(&str, &str)]) -> Result<Settings, Error> {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    code.resolve("svc", &|name| vars.get(name).cloned())
+    code.resolve("svc", &|name| Ok(vars.get(name).cloned()))
 }
 
 fn production() -> Code {
