@@ -201,10 +201,8 @@ fn push(
     if push.exporters() == 0 {
         return Ok(None);
     }
-    push.build()
-        .map(Some)
-        .map_err(|source| Error::Thread {
-            what: "push exporters",
-            source,
-        })
+    push.build().map(Some).map_err(|source| Error::Thread {
+        what: "push exporters",
+        source,
+    })
 }

@@ -48,8 +48,15 @@ fn child_with_a_bad_port() {
 
 fn run(name: &str, vars: &[(&str, &str)]) -> String {
     let ours = [
-        "SERVICE_", "ENVIRONMENT", "PROMETHEUS_", "JSON_LOGS", "LOG_LEVEL", "RUST_LOG", "STATSD_",
-        "DD_", "OTLP_",
+        "SERVICE_",
+        "ENVIRONMENT",
+        "PROMETHEUS_",
+        "JSON_LOGS",
+        "LOG_LEVEL",
+        "RUST_LOG",
+        "STATSD_",
+        "DD_",
+        "OTLP_",
     ];
     let mut all = vec![(CHILD, "1"), ("PROMETHEUS_PORT", "0")];
     all.extend_from_slice(vars);
@@ -114,13 +121,16 @@ fn the_environment_alone_turns_on_dogstatsd_and_statsd() {
         .unwrap_or_else(|| panic!("span metrics in DogStatsD:\n{dog}"));
     assert!(calls.contains("span_name:place_order"), "{calls}");
     assert!(
-        dog.lines().any(|l| l.starts_with("span_duration_seconds:") && l.contains("|d")),
+        dog.lines()
+            .any(|l| l.starts_with("span_duration_seconds:") && l.contains("|d")),
         "span durations as distributions:\n{dog}"
     );
 
     let plain = receive_all(&statsd);
     assert!(
-        plain.lines().any(|l| l == "shop.orders_total.kind.express:2|c"),
+        plain
+            .lines()
+            .any(|l| l == "shop.orders_total.kind.express:2|c"),
         "{plain}"
     );
     assert!(
@@ -135,7 +145,10 @@ fn the_environment_alone_turns_on_dogstatsd_and_statsd() {
 fn a_bad_port_is_an_error_naming_the_variable() {
     let out = run(
         "child_with_a_bad_port",
-        &[("DD_AGENT_HOST", "127.0.0.1"), ("DD_DOGSTATSD_PORT", "eighty")],
+        &[
+            ("DD_AGENT_HOST", "127.0.0.1"),
+            ("DD_DOGSTATSD_PORT", "eighty"),
+        ],
     );
     assert!(
         out.contains("error: DD_DOGSTATSD_PORT='eighty' is not a port number (1 to 65535)"),
