@@ -91,14 +91,6 @@ pub(crate) struct Baselines {
     sums: HashMap<Key, f64>,
 }
 
-/// The kinds of series, for the cap.
-#[derive(Clone, Copy)]
-enum Kind {
-    Counter,
-    Gauge,
-    Histogram,
-}
-
 impl PushRecorder {
     pub(crate) fn new(budget: usize, max_series: usize, redaction: Redaction) -> Self {
         let recorder = Self {
@@ -129,20 +121,10 @@ impl PushRecorder {
         }
     }
 
-    /// The key a registration records under: the same key when it is known
-    /// or there is room for it, redacted when a label must be, the
-    /// overflow series of its metric past the cap.
-    fn admit<'k>(&self, key: &'k Key, kind: Kind) -> Cow<'k, Key> {
+    /// The key a new series records under: `key` while its metric has room
+    /// for another label set, the metric's overflow series past the cap.
+    fn admit<'k>(&self, key: Cow<'k, Key>) -> Cow<'k, Key> {
         let inner = &*self.inner;
-        let key = self.redact(key);
-        let known = match kind {
-            Kind::Counter => inner.registry.get_counter(&key).is_some(),
-            Kind::Gauge => inner.registry.get_gauge(&key).is_some(),
-            Kind::Histogram => inner.registry.get_histogram(&key).is_some(),
-        };
-        if known {
-            return key;
-        }
         let mut counts = inner
             .series_per_name
             .lock()
@@ -269,25 +251,34 @@ impl Recorder for PushRecorder {
         self.describe(key, unit);
     }
 
+    // A known series costs one lookup; a new one is admitted under the cap
+    // first.
+
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        let key = self.admit(key, Kind::Counter);
-        self.inner
-            .registry
-            .get_or_create_counter(&key, |counter| Counter::from_arc(Arc::clone(counter)))
+        let registry = &self.inner.registry;
+        let key = self.redact(key);
+        if let Some(counter) = registry.get_counter(&key) {
+            return Counter::from_arc(counter);
+        }
+        registry.get_or_create_counter(&self.admit(key), |c| Counter::from_arc(Arc::clone(c)))
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        let key = self.admit(key, Kind::Gauge);
-        self.inner
-            .registry
-            .get_or_create_gauge(&key, |gauge| Gauge::from_arc(Arc::clone(gauge)))
+        let registry = &self.inner.registry;
+        let key = self.redact(key);
+        if let Some(gauge) = registry.get_gauge(&key) {
+            return Gauge::from_arc(gauge);
+        }
+        registry.get_or_create_gauge(&self.admit(key), |g| Gauge::from_arc(Arc::clone(g)))
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        let key = self.admit(key, Kind::Histogram);
-        self.inner
-            .registry
-            .get_or_create_histogram(&key, |histogram| Histogram::from_arc(Arc::clone(histogram)))
+        let registry = &self.inner.registry;
+        let key = self.redact(key);
+        if let Some(histogram) = registry.get_histogram(&key) {
+            return Histogram::from_arc(histogram);
+        }
+        registry.get_or_create_histogram(&self.admit(key), |h| Histogram::from_arc(Arc::clone(h)))
     }
 }
 
