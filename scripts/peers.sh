@@ -7,6 +7,9 @@
 #   AUTOTEL_PROMTOOL_BIN    promtool (same package)
 #   AUTOTEL_TEST_AGENT_BIN  ddapm-test-agent, an OTLP receiver (PyPI), in a
 #                           virtualenv under target/peers/venv
+#   AUTOTEL_STATSD_DIR      a folder whose node_modules hold Etsy statsd 0.9.0
+#                           (npm), under target/peers/statsd; run it with
+#                           AUTOTEL_NODE_BIN
 #   AUTOTEL_GRAFANA_SCHEMA_DIR
 #                           a folder whose node_modules hold Grafana's
 #                           dashboard types (@grafana/schema) and the
@@ -38,12 +41,7 @@ autotel_install_test_agent() {
     "${venv}/bin/pip" install --quiet --disable-pip-version-check 'ddapm-test-agent==1.69.1'
 }
 
-autotel_install_grafana_schema() {
-    local dir="${autotel_peers_root}/target/peers/grafana"
-    if [ -f "${dir}/node_modules/@grafana/schema/package.json" ] \
-        && [ -f "${dir}/node_modules/typescript/bin/tsc" ]; then
-        return 0
-    fi
+autotel_ensure_npm() {
     if ! command -v npm >/dev/null 2>&1; then
         local sudo=""
         if [ "$(id -u)" != "0" ]; then
@@ -52,21 +50,45 @@ autotel_install_grafana_schema() {
         $sudo apt-get update
         DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends nodejs npm
     fi
+}
+
+autotel_install_grafana_schema() {
+    local dir="${autotel_peers_root}/target/peers/grafana"
+    if [ -f "${dir}/node_modules/@grafana/schema/package.json" ] \
+        && [ -f "${dir}/node_modules/typescript/bin/tsc" ]; then
+        return 0
+    fi
+    autotel_ensure_npm
     mkdir -p "${dir}"
     npm install --prefix "${dir}" --no-audit --no-fund --loglevel=error \
         '@grafana/schema@13.2.3' 'typescript@7.0.2'
 }
 
+autotel_install_statsd() {
+    local dir="${autotel_peers_root}/target/peers/statsd"
+    if [ -f "${dir}/node_modules/statsd/stats.js" ]; then
+        return 0
+    fi
+    autotel_ensure_npm
+    mkdir -p "${dir}"
+    npm install --prefix "${dir}" --no-audit --no-fund --loglevel=error 'statsd@0.9.0'
+}
+
 autotel_install_prometheus
 autotel_install_test_agent
 autotel_install_grafana_schema
+autotel_install_statsd
 
 AUTOTEL_PROMETHEUS_BIN="$(command -v prometheus)"
 AUTOTEL_PROMTOOL_BIN="$(command -v promtool)"
 AUTOTEL_TEST_AGENT_BIN="${autotel_peers_root}/target/peers/venv/bin/ddapm-test-agent"
 AUTOTEL_GRAFANA_SCHEMA_DIR="${autotel_peers_root}/target/peers/grafana"
+AUTOTEL_STATSD_DIR="${autotel_peers_root}/target/peers/statsd"
+AUTOTEL_NODE_BIN="$(command -v node || command -v nodejs)"
 export AUTOTEL_PROMETHEUS_BIN AUTOTEL_PROMTOOL_BIN AUTOTEL_TEST_AGENT_BIN AUTOTEL_GRAFANA_SCHEMA_DIR
+export AUTOTEL_STATSD_DIR AUTOTEL_NODE_BIN
 echo "prometheus: ${AUTOTEL_PROMETHEUS_BIN}"
 echo "promtool:   ${AUTOTEL_PROMTOOL_BIN}"
 echo "test agent: ${AUTOTEL_TEST_AGENT_BIN}"
 echo "grafana:    ${AUTOTEL_GRAFANA_SCHEMA_DIR}"
+echo "statsd:     ${AUTOTEL_STATSD_DIR}"

@@ -5,12 +5,29 @@
 //!   Prometheus recorder, through metrics-exporter-prometheus alone, through
 //!   our recorder onto the OpenTelemetry SDK, and straight into an
 //!   OpenTelemetry SDK instrument.
+//!   Also through the push recorder that StatsD and DogStatsD read
+//!   (`autotel_push`), through Prometheus and the push recorder together
+//!   (`autotel_fanout_prometheus_push`, every exporter of the push recorder
+//!   on), through metrics-exporter-dogstatsd, and through cadence used
+//!   directly (a `StatsdClient` over a queuing, buffered UDP sink, as
+//!   cadence's documentation recommends for production).
 //! - `render_1k_counters_1k_histograms`: one scrape, ours vs the upstream handle.
+//! - `flush_10k_series`: one interval of the push recorder, 10k counters
+//!   each incremented once, read and sent as DogStatsD datagrams; the
+//!   Prometheus render of the same series beside it.
 
 use std::hint::black_box;
 
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use autotel_exporters::fanout::Fanout;
 use autotel_exporters::prometheus::Prometheus;
-use criterion::{Criterion, criterion_group, criterion_main};
+use autotel_exporters::push::{Push, PushGuard, PushRecorder};
+use autotel_exporters::statsd::StatsD;
+use cadence::prelude::*;
+use cadence::{BufferedUdpMetricSink, QueuingMetricSink, StatsdClient};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use metrics::Recorder;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
@@ -51,6 +68,67 @@ fn otel_provider() -> SdkMeterProvider {
         .build()
 }
 
+/// A UDP socket that takes the datagrams and is never read: the kernel
+/// drops what does not fit, as an agent that is slow would.
+fn agent() -> (UdpSocket, u16) {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+    let port = socket.local_addr().expect("its address").port();
+    (socket, port)
+}
+
+/// The push recorder with DogStatsD and plain StatsD on, and an interval
+/// long enough that no read happens during a measurement.
+fn push(port: u16) -> (PushRecorder, PushGuard) {
+    Push::new()
+        .with_interval(Duration::from_secs(3600))
+        .expect("interval")
+        .with_exporter(
+            StatsD::dogstatsd()
+                .with_host("127.0.0.1", port)
+                .build()
+                .expect("socket"),
+        )
+        .with_exporter(
+            StatsD::new()
+                .with_host("127.0.0.1", port)
+                .build()
+                .expect("socket"),
+        )
+        .build()
+        .expect("threads")
+}
+
+fn metrics_exporter_dogstatsd(port: u16) -> metrics_exporter_dogstatsd::DogStatsDRecorder {
+    metrics_exporter_dogstatsd::DogStatsDBuilder::default()
+        .with_remote_address(format!("127.0.0.1:{port}"))
+        .expect("address")
+        .send_histograms_as_distributions(true)
+        .build()
+        .expect("recorder")
+}
+
+fn cadence_client(port: u16) -> StatsdClient {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("a loopback socket");
+    socket.set_nonblocking(true).expect("non-blocking");
+    let buffered =
+        BufferedUdpMetricSink::with_capacity(("127.0.0.1", port), socket, 1432).expect("sink");
+    StatsdClient::from_sink("", QueuingMetricSink::from(buffered))
+}
+
+/// The push recorder and Prometheus together, as the presets compose them.
+fn fanout(port: u16) -> (autotel_exporters::fanout::FanoutRecorder, PushGuard) {
+    let prometheus = Prometheus::new()
+        .without_listener()
+        .build_recorder()
+        .expect("recorder");
+    let (push, guard) = push(port);
+    let fanout = Fanout::new()
+        .with_recorder(prometheus)
+        .with_recorder(push)
+        .build();
+    (fanout, guard)
+}
+
 fn counter(c: &mut Criterion) {
     let mut group = c.benchmark_group("counter_3_labels");
     let record = || {
@@ -85,6 +163,30 @@ fn counter(c: &mut Criterion) {
     ];
     group.bench_function("opentelemetry_sdk", |b| {
         b.iter(|| instrument.add(1, black_box(&attributes)));
+    });
+    let (_agent, port) = agent();
+    let (push, _push) = push(port);
+    group.bench_function("autotel_push", |b| {
+        metrics::with_local_recorder(&push, || b.iter(record));
+    });
+    let (both, _both) = fanout(port);
+    group.bench_function("autotel_fanout_prometheus_push", |b| {
+        metrics::with_local_recorder(&both, || b.iter(record));
+    });
+    let dogstatsd = metrics_exporter_dogstatsd(port);
+    group.bench_function("metrics_exporter_dogstatsd", |b| {
+        metrics::with_local_recorder(&dogstatsd, || b.iter(record));
+    });
+    let client = cadence_client(port);
+    group.bench_function("cadence", |b| {
+        b.iter(|| {
+            client
+                .count_with_tags("requests_total", 1)
+                .with_tag("method", "GET")
+                .with_tag("route", "/orders")
+                .with_tag("status", "200")
+                .send();
+        });
     });
     group.finish();
 }
@@ -132,6 +234,33 @@ fn histogram(c: &mut Criterion) {
     group.bench_function("opentelemetry_sdk", |b| {
         b.iter(|| instrument.record(black_box(0.042), black_box(&attributes)));
     });
+    let (_agent, port) = agent();
+    let (push, push_guard) = push(port);
+    group.bench_function("autotel_push", |b| {
+        metrics::with_local_recorder(&push, || b.iter(record));
+    });
+    // Empties the histogram buffers, which are bounded by the budget anyway.
+    push_guard.flush(Duration::from_secs(60));
+    let (both, both_guard) = fanout(port);
+    group.bench_function("autotel_fanout_prometheus_push", |b| {
+        metrics::with_local_recorder(&both, || b.iter(record));
+    });
+    both_guard.flush(Duration::from_secs(60));
+    let dogstatsd = metrics_exporter_dogstatsd(port);
+    group.bench_function("metrics_exporter_dogstatsd", |b| {
+        metrics::with_local_recorder(&dogstatsd, || b.iter(record));
+    });
+    let client = cadence_client(port);
+    group.bench_function("cadence", |b| {
+        b.iter(|| {
+            client
+                .distribution_with_tags("request_duration_seconds", black_box(0.042))
+                .with_tag("method", "GET")
+                .with_tag("route", "/orders")
+                .with_tag("status", "200")
+                .send();
+        });
+    });
     group.finish();
 }
 
@@ -169,5 +298,48 @@ fn render(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, counter, histogram, render);
+fn flush(c: &mut Criterion) {
+    let mut group = c.benchmark_group("flush_10k_series");
+    group.sample_size(20);
+    let (_agent, port) = agent();
+    let (push, guard) = Push::new()
+        .with_interval(Duration::from_secs(3600))
+        .expect("interval")
+        .with_exporter(
+            StatsD::dogstatsd()
+                .with_host("127.0.0.1", port)
+                .build()
+                .expect("socket"),
+        )
+        .build()
+        .expect("threads");
+    let series: Vec<String> = (0..10_000).map(|i| i.to_string()).collect();
+    let increment_all = |recorder: &dyn Recorder| {
+        metrics::with_local_recorder(recorder, || {
+            for job in &series {
+                metrics::counter!("jobs_total", "job" => job.clone(), "queue" => "default", "status" => "ok")
+                    .increment(1);
+            }
+        });
+    };
+    group.bench_function("autotel_push_dogstatsd", |b| {
+        b.iter_batched(
+            || increment_all(&push),
+            |()| assert!(guard.flush(Duration::from_secs(60))),
+            BatchSize::PerIteration,
+        );
+    });
+    let prometheus = Prometheus::new()
+        .without_listener()
+        .build_recorder()
+        .expect("recorder");
+    increment_all(&prometheus);
+    let handle = prometheus.handle();
+    group.bench_function("autotel_prometheus_render", |b| {
+        b.iter(|| black_box(handle.render()));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, counter, histogram, render, flush);
 criterion_main!(benches);

@@ -10,6 +10,8 @@
 //! | `prometheus` (default) | [`prometheus`] | a `metrics` recorder and a `/metrics` endpoint |
 //! | `otlp` | `otlp` | OTLP traces, logs and metrics over gRPC or HTTP/protobuf, to `http://` or `https://` (rustls) collectors |
 //! | `console` | `console` | finished spans and a periodic table of metrics, for development |
+//! | `push` | `push` | one in-process aggregation read once per interval, for the exporters that push |
+//! | `statsd` | `statsd` | StatsD and DogStatsD over UDP or Unix datagram sockets |
 //! | `full` | all of them | |
 //!
 //! The crate root re-exports the builders, guards, recorders and errors of
@@ -41,6 +43,10 @@ pub mod console;
 pub mod otlp;
 #[cfg(feature = "prometheus")]
 pub mod prometheus;
+#[cfg(feature = "push")]
+pub mod push;
+#[cfg(feature = "statsd")]
+pub mod statsd;
 
 pub use env::InvalidSetting;
 pub use fanout::{Fanout, FanoutRecorder};
@@ -54,12 +60,19 @@ pub use otlp::{Otlp, OtlpError, OtlpGuard};
 pub use prometheus::{
     Prometheus, PrometheusError, PrometheusGuard, PrometheusHandle, PrometheusRecorder,
 };
+#[cfg(feature = "push")]
+pub use push::{Push, PushGuard, PushRecorder};
+#[cfg(feature = "statsd")]
+pub use statsd::{StatsD, StatsDError, StatsDExporter};
 
 use autotel_layers::catalog::{self, MetricKind};
 
 /// Whether the gauge `name` holds the running total of a catalog fractional
 /// counter, under its catalog name or after a prefix (`myapp_pipeline_cost_usd_total`).
-#[cfg_attr(not(any(feature = "prometheus", feature = "otlp")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "prometheus", feature = "otlp", feature = "push")),
+    allow(dead_code)
+)]
 pub(crate) fn is_fractional_counter(name: &str) -> bool {
     catalog::ALL
         .iter()

@@ -63,6 +63,10 @@ pub enum Error {
     #[cfg(feature = "otlp")]
     #[error(transparent)]
     Otlp(#[from] autotel_exporters::otlp::OtlpError),
+    /// The StatsD or DogStatsD exporter could not open its socket.
+    #[cfg(feature = "statsd")]
+    #[error(transparent)]
+    StatsD(#[from] autotel_exporters::statsd::StatsDError),
     /// The console exporter could not start.
     #[cfg(feature = "console")]
     #[error(transparent)]

@@ -11,6 +11,10 @@ use autotel_exporters::otlp::{Otlp, OtlpGuard};
 use autotel_exporters::prometheus::{
     Prometheus, PrometheusGuard, PrometheusHandle, PrometheusRecorder,
 };
+#[cfg(feature = "statsd")]
+use autotel_exporters::push::{Push, PushGuard, PushRecorder};
+#[cfg(feature = "statsd")]
+use autotel_exporters::statsd::StatsD;
 use autotel_layers::SpanMetricsLayer;
 #[cfg(feature = "prometheus")]
 use autotel_layers::catalog::MetricKind;
@@ -38,6 +42,9 @@ pub(crate) struct Exporters {
     pub(crate) otlp: Option<OtlpGuard>,
     /// The OTLP pipeline's ratio, or a detached one without OTLP traces.
     pub(crate) sample_ratio: SampleRatio,
+    /// StatsD and DogStatsD, sharing one push recorder.
+    #[cfg(feature = "statsd")]
+    pub(crate) push: Option<PushGuard>,
     #[cfg(feature = "console")]
     pub(crate) console: Option<ConsoleGuard>,
     #[cfg(feature = "testing")]
@@ -82,6 +89,14 @@ impl Exporters {
                 settings.sample_ratio.unwrap_or(1.0),
             )?,
         };
+        #[cfg(feature = "statsd")]
+        let push = match push(service, redaction)? {
+            Some((recorder, guard)) => {
+                fanout = fanout.with_recorder(recorder);
+                Some(guard)
+            }
+            None => None,
+        };
         #[cfg(feature = "console")]
         let mut console = None;
         #[cfg(feature = "console")]
@@ -105,6 +120,8 @@ impl Exporters {
             #[cfg(feature = "otlp")]
             otlp,
             sample_ratio,
+            #[cfg(feature = "statsd")]
+            push,
             #[cfg(feature = "console")]
             console,
             #[cfg(feature = "testing")]
@@ -164,4 +181,28 @@ fn otlp(
         otlp = otlp.with_sample_ratio(ratio)?;
     }
     Ok(Some(otlp.build()?))
+}
+
+/// The push recorder and its exporters, when the environment names an agent:
+/// plain StatsD (`STATSD_HOST`), DogStatsD (`DD_DOGSTATSD_URL` or
+/// `DD_AGENT_HOST`), or both.
+#[cfg(feature = "statsd")]
+fn push(
+    service: &ServiceInfo,
+    redaction: &Redaction,
+) -> Result<Option<(PushRecorder, PushGuard)>, Error> {
+    let mut push = Push::new().with_redaction(redaction.clone());
+    if let Some(statsd) = StatsD::from_env()? {
+        push = push.with_exporter(statsd.build()?);
+    }
+    if let Some(dogstatsd) = StatsD::dogstatsd_from_env()? {
+        push = push.with_exporter(dogstatsd.with_service(service).build()?);
+    }
+    if push.exporters() == 0 {
+        return Ok(None);
+    }
+    push.build().map(Some).map_err(|source| Error::Thread {
+        what: "push exporters",
+        source,
+    })
 }

@@ -12,6 +12,8 @@ use autotel_exporters::console::ConsoleGuard;
 use autotel_exporters::otlp::OtlpGuard;
 #[cfg(feature = "prometheus")]
 use autotel_exporters::prometheus::{PrometheusGuard, PrometheusHandle};
+#[cfg(feature = "statsd")]
+use autotel_exporters::push::PushGuard;
 #[cfg(feature = "system")]
 use autotel_layers::SamplerGuard;
 #[cfg(feature = "testing")]
@@ -31,11 +33,14 @@ pub(crate) struct Flush {
     pub(crate) writer: Option<NonBlocking>,
     #[cfg(feature = "otlp")]
     pub(crate) otlp: Option<OtlpGuard>,
+    #[cfg(feature = "statsd")]
+    pub(crate) push: Option<PushGuard>,
 }
 
 impl Flush {
-    /// Writes out log lines (waiting at most `timeout`) and exports what OTLP
-    /// holds (within its shutdown timeout).
+    /// Writes out log lines (waiting at most `timeout`), exports what OTLP
+    /// holds (within its shutdown timeout) and sends what the push exporters
+    /// aggregated (waiting at most `timeout`).
     pub(crate) fn flush(&self, timeout: Duration) {
         if let Some(writer) = &self.writer {
             writer.flush_within(timeout);
@@ -43,6 +48,10 @@ impl Flush {
         #[cfg(feature = "otlp")]
         if let Some(otlp) = &self.otlp {
             let _ = otlp.force_flush();
+        }
+        #[cfg(feature = "statsd")]
+        if let Some(push) = &self.push {
+            push.flush(timeout);
         }
         // No flush of `stdout()` here: the log writer's thread may hold its
         // lock, blocked on a pipe nobody reads, and the wait would have no
@@ -52,13 +61,15 @@ impl Flush {
 }
 
 impl Flush {
-    /// Exports what OTLP holds and stops it, within its shutdown timeout;
-    /// the log writer is left to its own guard.
-    fn stop_otlp(self) {
+    /// Exports what OTLP and the push exporters hold and stops them, within
+    /// their shutdown timeouts; the log writer is left to its own guard.
+    fn stop_exporters(self) {
         #[cfg(feature = "otlp")]
         if let Some(otlp) = self.otlp {
             let _ = otlp.shutdown();
         }
+        #[cfg(feature = "statsd")]
+        drop(self.push);
     }
 }
 
@@ -67,6 +78,8 @@ impl Flush {
 ///
 /// On drop, in this order: the OTLP pipeline exports what is queued and a
 /// last metrics push (within its shutdown timeout, 5 seconds by default), the
+/// StatsD and DogStatsD exporters send what they aggregated (within 5
+/// seconds), the
 /// system sampler stops, the console prints its last table, the Prometheus
 /// endpoint closes, and the log writer writes out every buffered line
 /// (within 5 seconds).
@@ -171,7 +184,7 @@ impl Drop for TelemetryGuard {
             // The panic hook holds only a weak reference: this is the last
             // strong one, unless a panic is flushing right now.
             match Arc::try_unwrap(flush) {
-                Ok(flush) => flush.stop_otlp(),
+                Ok(flush) => flush.stop_exporters(),
                 Err(shared) => shared.flush(FLUSH_TIMEOUT),
             }
         }

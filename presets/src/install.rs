@@ -192,6 +192,8 @@ fn finish(settings: Settings, service: &ServiceInfo, parts: Parts) -> TelemetryG
         writer,
         #[cfg(feature = "otlp")]
         otlp: exporters.otlp,
+        #[cfg(feature = "statsd")]
+        push: exporters.push,
     });
     crate::panic::install(Arc::downgrade(&flush));
     // Prometheus has it already; the other recorders get it here.

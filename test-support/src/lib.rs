@@ -16,6 +16,8 @@
 //! - [`child`]: one test of the current binary in a child process.
 //! - [`scrape`]: Prometheus text, and autotel's own `/metrics` endpoint
 //!   (feature `prometheus`).
+//! - [`statsd`]: Etsy statsd, with a backend that writes each flush as a
+//!   JSON line.
 //! - [`tls`] (feature `tls`): a test PKI and a TLS-terminating proxy.
 //! - [`examples`] (feature `examples`): running the example binaries.
 //!
@@ -31,6 +33,7 @@ pub mod otlp;
 pub mod peers;
 pub mod recorder;
 pub mod scrape;
+pub mod statsd;
 pub mod time;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -34,6 +34,16 @@ pub const VARIABLES: &[&str] = &[
     "LOG_LEVEL",
     "JSON_LOGS",
     "RUST_LOG",
+    "STATSD_HOST",
+    "STATSD_PORT",
+    "STATSD_PREFIX",
+    "DD_AGENT_HOST",
+    "DD_DOGSTATSD_PORT",
+    "DD_DOGSTATSD_URL",
+    "DD_TAGS",
+    "DD_ENV",
+    "DD_SERVICE",
+    "DD_VERSION",
 ];
 
 /// Where the readers of this module get a variable's value: [`var`] for the
