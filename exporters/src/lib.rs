@@ -35,6 +35,8 @@
 pub mod buckets;
 pub mod env;
 pub mod fanout;
+#[cfg(any(feature = "statsd", feature = "datadog"))]
+mod global_tags;
 mod service;
 
 #[cfg(feature = "console")]
@@ -56,14 +58,14 @@ pub use service::ServiceInfo;
 pub use console::{ConsoleError, ConsoleGuard, ConsoleLayer, ConsoleMetrics, ConsoleRecorder};
 #[cfg(feature = "otlp")]
 pub use otlp::{Otlp, OtlpError, OtlpGuard};
-#[cfg(feature = "push")]
-pub use push::{Push, PushGuard, PushRecorder};
-#[cfg(feature = "statsd")]
-pub use statsd::{StatsD, StatsDError, StatsDExporter};
 #[cfg(feature = "prometheus")]
 pub use prometheus::{
     Prometheus, PrometheusError, PrometheusGuard, PrometheusHandle, PrometheusRecorder,
 };
+#[cfg(feature = "push")]
+pub use push::{Push, PushGuard, PushRecorder};
+#[cfg(feature = "statsd")]
+pub use statsd::{StatsD, StatsDError, StatsDExporter};
 
 use autotel_layers::catalog::{self, MetricKind};
 
