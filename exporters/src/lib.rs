@@ -37,6 +37,8 @@ pub mod env;
 pub mod fanout;
 #[cfg(any(feature = "statsd", feature = "datadog"))]
 mod global_tags;
+#[cfg(any(feature = "otlp", feature = "datadog"))]
+mod https;
 mod service;
 
 #[cfg(feature = "console")]
