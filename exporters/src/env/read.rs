@@ -30,6 +30,10 @@ pub const VARIABLES: &[&str] = &[
     "DD_ENV",
     "DD_SERVICE",
     "DD_VERSION",
+    "DD_API_KEY",
+    "DD_SITE",
+    "DD_URL",
+    "DD_HOSTNAME",
 ];
 
 /// Parts of names whose values may hold credentials.
