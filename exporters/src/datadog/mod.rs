@@ -37,7 +37,7 @@
 //! recorder keeps (all of them up to its budget, a uniform sample past it):
 //! Datadog cannot merge them into a percentile across hosts. For
 //! percentiles across every host, send histograms as DogStatsD
-//! distributions to an agent ([`crate::statsd::StatsD::dogstatsd`]).
+//! distributions to an agent (`StatsD::dogstatsd`, feature `statsd`).
 //! The agent sends `.count` as a `rate` per second; here it is a `count`,
 //! so `.as_count()` totals are exact.
 //!
