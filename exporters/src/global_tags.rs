@@ -65,20 +65,24 @@ impl GlobalTags {
     }
 }
 
+/// An environment of `pairs` (name, value), to read variables from in
+/// tests.
+#[cfg(test)]
+pub(crate) fn test_vars(
+    pairs: &'static [(&'static str, &'static str)],
+) -> impl Fn(&'static str) -> Result<Option<String>, InvalidSetting> {
+    move |name| {
+        Ok(pairs
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| (*v).to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_vars as vars;
     use super::*;
-
-    fn vars(
-        pairs: &'static [(&'static str, &'static str)],
-    ) -> impl Fn(&'static str) -> Result<Option<String>, InvalidSetting> {
-        move |name| {
-            Ok(pairs
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned()))
-        }
-    }
 
     #[test]
     fn unified_tags_come_first_then_dd_tags() {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use autotel_exporters::datadog::{Datadog, DatadogExporter};
-use autotel_exporters::push::{Push, PushExporter, Series, Snapshot, Value};
+use autotel_exporters::push::{ExportError, Push, PushExporter, Series, Snapshot, Value};
 use metrics::{Key, Label};
 
 const KEY: &str = "0123456789abcdef0123456789abcdef";
@@ -124,6 +124,13 @@ fn snapshot(interval: Duration) -> Snapshot {
     )
 }
 
+/// The error of one export to `receiver` of a snapshot over `interval`.
+fn failed_export(receiver: &Receiver, interval: Duration) -> ExportError {
+    exporter(&receiver.url())
+        .export(&snapshot(interval))
+        .expect_err("the export fails")
+}
+
 fn exporter(url: &str) -> DatadogExporter {
     Datadog::new()
         .with_api_key(KEY)
@@ -163,10 +170,7 @@ fn a_503_is_retried_and_the_series_arrive() {
 #[test]
 fn a_retry_after_past_the_interval_ends_the_attempts() {
     let receiver = Receiver::start(vec![(429, "Retry-After: 3600\r\n", "")]);
-    let mut exporter = exporter(&receiver.url());
-    let error = exporter
-        .export(&snapshot(Duration::from_secs(10)))
-        .unwrap_err();
+    let error = failed_export(&receiver, Duration::from_secs(10));
     assert_eq!(error.reason(), "throttled");
     assert!(
         error.message().contains("asked to wait 3600 s"),
@@ -194,10 +198,7 @@ fn a_refused_key_is_rejected_at_once_and_never_shown() {
         "",
         r#"{"errors":["Forbidden: 0123456789abcdef0123456789abcdef"]}"#,
     )]);
-    let mut exporter = exporter(&receiver.url());
-    let error = exporter
-        .export(&snapshot(Duration::from_secs(10)))
-        .unwrap_err();
+    let error = failed_export(&receiver, Duration::from_secs(10));
     assert_eq!(error.reason(), "rejected");
     assert_eq!(error.failures(), 1);
     let message = error.message();
@@ -207,7 +208,7 @@ fn a_refused_key_is_rejected_at_once_and_never_shown() {
     );
     assert!(message.contains(&receiver.url()), "{message}");
     assert!(!message.contains(KEY), "{message}");
-    assert!(!format!("{exporter:?}").contains(KEY));
+    assert!(!format!("{:?}", exporter(&receiver.url())).contains(KEY));
     assert_eq!(receiver.received().len(), 1, "a refused key is not retried");
 }
 
@@ -218,9 +219,7 @@ fn a_refused_body_is_quoted_without_the_key() {
         "",
         r#"{"errors":["bad series; your key 0123456789abcdef0123456789abcdef"]}"#,
     )]);
-    let error = exporter(&receiver.url())
-        .export(&snapshot(Duration::from_secs(10)))
-        .unwrap_err();
+    let error = failed_export(&receiver, Duration::from_secs(10));
     assert_eq!(error.reason(), "rejected");
     let message = error.message();
     assert!(
@@ -268,10 +267,7 @@ fn a_refused_key_is_counted_as_rejected() {
 #[test]
 fn a_server_that_stays_down_is_given_up_when_the_interval_ends() {
     let receiver = Receiver::start(vec![(503, "", "")]);
-    let mut exporter = exporter(&receiver.url());
-    let error = exporter
-        .export(&snapshot(Duration::from_secs(1)))
-        .unwrap_err();
+    let error = failed_export(&receiver, Duration::from_secs(1));
     assert_eq!(error.reason(), "unavailable");
     assert!(
         error.message().contains("HTTP 503 Service Unavailable"),

@@ -104,17 +104,7 @@ pub(super) fn base_url(setting: &'static str, url: &str) -> Result<String, Inval
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn vars(
-        pairs: &'static [(&'static str, &'static str)],
-    ) -> impl Fn(&'static str) -> Result<Option<String>, InvalidSetting> {
-        move |name| {
-            Ok(pairs
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| (*v).to_owned()))
-        }
-    }
+    use crate::global_tags::test_vars as vars;
 
     #[test]
     fn dd_api_key_turns_the_exporter_on() {
