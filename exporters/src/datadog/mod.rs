@@ -65,7 +65,12 @@
 //! reason; a request that still fails when the interval ends is dropped,
 //! and the next interval sends its own series.
 //!
-//! TLS is rustls with the system's certificate authorities.
+//! TLS is rustls with the system's certificate authorities. Connections go
+//! straight to the URL: `HTTPS_PROXY` and the like are not read.
+//!
+//! On shutdown the last interval's series leave within the push recorder's
+//! shutdown timeout ([`Push::with_shutdown_timeout`](crate::push::Push::with_shutdown_timeout),
+//! 5 s by default); retries still under way then are abandoned.
 //!
 //! ```no_run
 //! use autotel_exporters::datadog::Datadog;
