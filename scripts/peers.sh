@@ -15,6 +15,10 @@
 #                           dashboard types (@grafana/schema) and the
 #                           TypeScript compiler that checks dashboards against
 #                           them (npm), under target/peers/grafana
+#   AUTOTEL_VICTORIA_METRICS_BIN
+#                           VictoriaMetrics (Debian package `victoria-metrics`),
+#                           which accepts Datadog series; its systemd unit does
+#                           not start here, the tests run the binary themselves
 # The tests start each peer themselves on a free 127.0.0.1 port.
 
 autotel_peers_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -74,7 +78,20 @@ autotel_install_statsd() {
     npm install --prefix "${dir}" --no-audit --no-fund --loglevel=error 'statsd@0.9.0'
 }
 
+autotel_install_victoria_metrics() {
+    if dpkg -s victoria-metrics >/dev/null 2>&1; then
+        return 0
+    fi
+    local sudo=""
+    if [ "$(id -u)" != "0" ]; then
+        sudo="sudo"
+    fi
+    $sudo apt-get update
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends victoria-metrics
+}
+
 autotel_install_prometheus
+autotel_install_victoria_metrics
 autotel_install_test_agent
 autotel_install_grafana_schema
 autotel_install_statsd
@@ -85,10 +102,12 @@ AUTOTEL_TEST_AGENT_BIN="${autotel_peers_root}/target/peers/venv/bin/ddapm-test-a
 AUTOTEL_GRAFANA_SCHEMA_DIR="${autotel_peers_root}/target/peers/grafana"
 AUTOTEL_STATSD_DIR="${autotel_peers_root}/target/peers/statsd"
 AUTOTEL_NODE_BIN="$(command -v node || command -v nodejs)"
+AUTOTEL_VICTORIA_METRICS_BIN="$(dpkg -L victoria-metrics | grep -E '/bin/victoria-metrics$' | head -n 1)"
 export AUTOTEL_PROMETHEUS_BIN AUTOTEL_PROMTOOL_BIN AUTOTEL_TEST_AGENT_BIN AUTOTEL_GRAFANA_SCHEMA_DIR
-export AUTOTEL_STATSD_DIR AUTOTEL_NODE_BIN
+export AUTOTEL_STATSD_DIR AUTOTEL_NODE_BIN AUTOTEL_VICTORIA_METRICS_BIN
 echo "prometheus: ${AUTOTEL_PROMETHEUS_BIN}"
 echo "promtool:   ${AUTOTEL_PROMTOOL_BIN}"
 echo "test agent: ${AUTOTEL_TEST_AGENT_BIN}"
 echo "grafana:    ${AUTOTEL_GRAFANA_SCHEMA_DIR}"
 echo "statsd:     ${AUTOTEL_STATSD_DIR}"
+echo "victoria:   ${AUTOTEL_VICTORIA_METRICS_BIN}"

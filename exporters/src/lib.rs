@@ -12,6 +12,7 @@
 //! | `console` | `console` | finished spans and a periodic table of metrics, for development |
 //! | `push` | `push` | one in-process aggregation read once per interval, for the exporters that push |
 //! | `statsd` | `statsd` | StatsD and DogStatsD over UDP or Unix datagram sockets |
+//! | `datadog` | `datadog` | the Datadog metrics API without an agent (`DD_API_KEY`), over HTTPS |
 //! | `full` | all of them | |
 //!
 //! The crate root re-exports the builders, guards, recorders and errors of
@@ -35,10 +36,16 @@
 pub mod buckets;
 pub mod env;
 pub mod fanout;
+#[cfg(any(feature = "statsd", feature = "datadog"))]
+mod global_tags;
+#[cfg(any(feature = "otlp", feature = "datadog"))]
+mod https;
 mod service;
 
 #[cfg(feature = "console")]
 pub mod console;
+#[cfg(feature = "datadog")]
+pub mod datadog;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 #[cfg(feature = "prometheus")]
@@ -54,6 +61,8 @@ pub use service::ServiceInfo;
 
 #[cfg(feature = "console")]
 pub use console::{ConsoleError, ConsoleGuard, ConsoleLayer, ConsoleMetrics, ConsoleRecorder};
+#[cfg(feature = "datadog")]
+pub use datadog::{Datadog, DatadogError, DatadogExporter};
 #[cfg(feature = "otlp")]
 pub use otlp::{Otlp, OtlpError, OtlpGuard};
 #[cfg(feature = "prometheus")]

@@ -18,6 +18,8 @@
 //!   (feature `prometheus`).
 //! - [`statsd`]: Etsy statsd, with a backend that writes each flush as a
 //!   JSON line.
+//! - [`victoria_metrics`]: VictoriaMetrics, which stores Datadog series and
+//!   answers PromQL.
 //! - [`tls`] (feature `tls`): a test PKI and a TLS-terminating proxy.
 //! - [`examples`] (feature `examples`): running the example binaries.
 //!
@@ -37,4 +39,5 @@ pub mod statsd;
 pub mod time;
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod victoria_metrics;
 pub mod writer;

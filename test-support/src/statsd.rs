@@ -22,8 +22,7 @@ impl EtsyStatsd {
     pub fn start() -> Option<Self> {
         let dir = peer_dir("AUTOTEL_STATSD_DIR")?;
         let node = peer_bin("AUTOTEL_NODE_BIN")?;
-        let backend =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/statsd_backend.js");
+        let backend = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/statsd_backend.js");
         let work = temp_dir("statsd-config");
         let flushes = work.join("flushes.jsonl");
         let port = free_port();

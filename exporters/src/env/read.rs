@@ -44,6 +44,10 @@ pub const VARIABLES: &[&str] = &[
     "DD_ENV",
     "DD_SERVICE",
     "DD_VERSION",
+    "DD_API_KEY",
+    "DD_SITE",
+    "DD_URL",
+    "DD_HOSTNAME",
 ];
 
 /// Where the readers of this module get a variable's value: [`var`] for the

@@ -13,6 +13,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use super::OtlpError;
 use super::report::Reporter;
 use super::transport::SignalConfig;
+use crate::https::error_chain;
 
 /// A reqwest client that reports why a request failed.
 #[derive(Debug)]
@@ -56,24 +57,8 @@ impl DiagnosingClient {
             None => super::tls::without_roots(),
         };
         builder = builder.tls_backend_preconfigured(rustls);
-        // reqwest's blocking client must not be built (or dropped) on a
-        // thread that drives an async runtime, which the caller's may be.
-        let inner = std::thread::Builder::new()
-            .name("autotel-otlp-client".into())
-            .spawn(move || builder.build())
-            .map_err(|error| OtlpError::HttpClient {
-                signal,
-                reason: error.to_string(),
-            })?
-            .join()
-            .map_err(|_| OtlpError::HttpClient {
-                signal,
-                reason: "the thread building it panicked".into(),
-            })?
-            .map_err(|error| OtlpError::HttpClient {
-                signal,
-                reason: error_chain(&error),
-            })?;
+        let inner = crate::https::build_client(builder, "autotel-otlp-client")
+            .map_err(|reason| OtlpError::HttpClient { signal, reason })?;
         Ok(Self {
             inner,
             headers,
@@ -109,19 +94,4 @@ impl HttpClient for DiagnosingClient {
             result
         })
     }
-}
-
-/// An error and its sources, joined by `: `, each said once.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(source) = next {
-        let part = source.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        next = source.source();
-    }
-    text
 }

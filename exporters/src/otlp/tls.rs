@@ -85,8 +85,7 @@ impl TlsFiles {
                 Some(pem)
             }
             None => {
-                let native = rustls_native_certs::load_native_certs();
-                roots.add_parsable_certificates(native.certs);
+                roots = crate::https::system_roots();
                 None
             }
         };
@@ -167,12 +166,7 @@ impl Tls {
                 },
             }
         };
-        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(fail)?
-        .with_root_certificates(self.roots.clone());
+        let builder = crate::https::client_config(self.roots.clone()).map_err(fail)?;
         match &self.client_auth {
             Some((chain, key)) => builder
                 .with_client_auth_cert(chain.clone(), key.clone_key())
@@ -185,13 +179,8 @@ impl Tls {
 /// A rustls configuration that trusts nothing, for clients of `http://`
 /// endpoints, which never use it.
 pub(crate) fn without_roots() -> rustls::ClientConfig {
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map(|builder| {
-            builder
-                .with_root_certificates(RootCertStore::empty())
-                .with_no_client_auth()
-        })
+    crate::https::client_config(Arc::new(RootCertStore::empty()))
+        .map(|builder| builder.with_no_client_auth())
         .unwrap_or_else(|_| {
             rustls::ClientConfig::builder_with_provider(Arc::new(
                 rustls::crypto::ring::default_provider(),

@@ -1,5 +1,6 @@
 //! One in-process aggregation for every exporter that pushes metrics on an
-//! interval: StatsD and DogStatsD (and any [`PushExporter`] of your own).
+//! interval: StatsD, DogStatsD and the Datadog API (and any
+//! [`PushExporter`] of your own).
 //!
 //! The [`PushRecorder`] is a `metrics` recorder whose hot path is an atomic
 //! add (counters), an atomic store (gauges) or a short lock on a per-series

@@ -2,6 +2,7 @@
 
 use super::{Address, DEFAULT_PORT, StatsD};
 use crate::env::{self, InvalidSetting};
+use crate::global_tags::GlobalTags;
 
 /// Plain StatsD from `STATSD_HOST`, `STATSD_PORT` and `STATSD_PREFIX`.
 pub(super) fn statsd() -> Result<Option<StatsD>, InvalidSetting> {
@@ -30,20 +31,7 @@ pub(super) fn dogstatsd() -> Result<Option<StatsD>, InvalidSetting> {
     };
     let mut dogstatsd = StatsD::dogstatsd();
     dogstatsd.address = address;
-    for (variable, key) in [
-        ("DD_ENV", "env"),
-        ("DD_SERVICE", "service"),
-        ("DD_VERSION", "version"),
-    ] {
-        if let Some(value) = env::var(variable)? {
-            dogstatsd = dogstatsd.with_tag(format!("{key}:{}", value.trim()));
-        }
-    }
-    if let Some(tags) = env::var("DD_TAGS")? {
-        for tag in tags.split(|c: char| c == ',' || c.is_whitespace()) {
-            dogstatsd = dogstatsd.with_tag(tag);
-        }
-    }
+    dogstatsd.tags = GlobalTags::from_vars(env::var)?;
     Ok(Some(dogstatsd))
 }
 

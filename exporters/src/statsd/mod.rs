@@ -59,6 +59,7 @@ use cadence::{BufferedUdpMetricSink, MetricSink};
 
 use crate::ServiceInfo;
 use crate::env::InvalidSetting;
+use crate::global_tags::GlobalTags;
 use crate::push::{ExportError, PushExporter, Snapshot};
 use lines::{Flavor, Lines};
 
@@ -68,7 +69,7 @@ pub struct StatsD {
     flavor: Flavor,
     address: Address,
     prefix: String,
-    tags: Vec<String>,
+    tags: GlobalTags,
     packet_size: Option<usize>,
 }
 
@@ -82,7 +83,7 @@ impl StatsD {
                 port: DEFAULT_PORT,
             },
             prefix: String::new(),
-            tags: Vec::new(),
+            tags: GlobalTags::default(),
             packet_size: None,
         }
     }
@@ -151,10 +152,7 @@ impl StatsD {
     /// Plain StatsD has no tags and ignores it.
     #[must_use]
     pub fn with_tag(mut self, tag: impl Into<String>) -> Self {
-        let tag = tag.into();
-        if !tag.trim().is_empty() {
-            self.tags.push(tag.trim().to_owned());
-        }
+        self.tags.add(&tag.into());
         self
     }
 
@@ -163,19 +161,7 @@ impl StatsD {
     /// example from `DD_SERVICE`).
     #[must_use]
     pub fn with_service(mut self, service: &ServiceInfo) -> Self {
-        for (key, value) in [
-            ("service", service.name()),
-            ("env", service.environment()),
-            ("version", service.version()),
-        ] {
-            let set = self
-                .tags
-                .iter()
-                .any(|tag| tag.split(':').next() == Some(key));
-            if !set && !value.is_empty() {
-                self.tags.push(format!("{key}:{value}"));
-            }
-        }
+        self.tags.add_service(service);
         self
     }
 
@@ -216,7 +202,7 @@ impl StatsD {
             source,
         })?;
         Ok(StatsDExporter {
-            lines: Lines::new(self.flavor, &self.prefix, &self.tags),
+            lines: Lines::new(self.flavor, &self.prefix, self.tags.as_slice()),
             sink,
             address: self.address,
             packet_size,
