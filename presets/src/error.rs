@@ -67,6 +67,10 @@ pub enum Error {
     #[cfg(feature = "statsd")]
     #[error(transparent)]
     StatsD(#[from] autotel_exporters::statsd::StatsDError),
+    /// The Datadog API exporter could not start.
+    #[cfg(feature = "datadog")]
+    #[error(transparent)]
+    Datadog(#[from] autotel_exporters::datadog::DatadogError),
     /// The console exporter could not start.
     #[cfg(feature = "console")]
     #[error(transparent)]

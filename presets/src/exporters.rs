@@ -4,6 +4,8 @@
 use autotel_exporters::ServiceInfo;
 #[cfg(feature = "console")]
 use autotel_exporters::console::{ConsoleGuard, ConsoleMetrics, ConsoleRecorder};
+#[cfg(feature = "datadog")]
+use autotel_exporters::datadog::Datadog;
 use autotel_exporters::fanout::Fanout;
 #[cfg(feature = "otlp")]
 use autotel_exporters::otlp::{Otlp, OtlpGuard};
@@ -11,7 +13,7 @@ use autotel_exporters::otlp::{Otlp, OtlpGuard};
 use autotel_exporters::prometheus::{
     Prometheus, PrometheusGuard, PrometheusHandle, PrometheusRecorder,
 };
-#[cfg(feature = "statsd")]
+#[cfg(feature = "push")]
 use autotel_exporters::push::{Push, PushGuard, PushRecorder};
 #[cfg(feature = "statsd")]
 use autotel_exporters::statsd::StatsD;
@@ -42,8 +44,8 @@ pub(crate) struct Exporters {
     pub(crate) otlp: Option<OtlpGuard>,
     /// The OTLP pipeline's ratio, or a detached one without OTLP traces.
     pub(crate) sample_ratio: SampleRatio,
-    /// StatsD and DogStatsD, sharing one push recorder.
-    #[cfg(feature = "statsd")]
+    /// StatsD, DogStatsD and the Datadog API, sharing one push recorder.
+    #[cfg(feature = "push")]
     pub(crate) push: Option<PushGuard>,
     #[cfg(feature = "console")]
     pub(crate) console: Option<ConsoleGuard>,
@@ -89,7 +91,7 @@ impl Exporters {
                 settings.sample_ratio.unwrap_or(1.0),
             )?,
         };
-        #[cfg(feature = "statsd")]
+        #[cfg(feature = "push")]
         let push = match push(service, redaction)? {
             Some((recorder, guard)) => {
                 fanout = fanout.with_recorder(recorder);
@@ -120,7 +122,7 @@ impl Exporters {
             #[cfg(feature = "otlp")]
             otlp,
             sample_ratio,
-            #[cfg(feature = "statsd")]
+            #[cfg(feature = "push")]
             push,
             #[cfg(feature = "console")]
             console,
@@ -183,20 +185,26 @@ fn otlp(
     Ok(Some(otlp.build()?))
 }
 
-/// The push recorder and its exporters, when the environment names an agent:
+/// The push recorder and its exporters, when the environment asks for any:
 /// plain StatsD (`STATSD_HOST`), DogStatsD (`DD_DOGSTATSD_URL` or
-/// `DD_AGENT_HOST`), or both.
-#[cfg(feature = "statsd")]
+/// `DD_AGENT_HOST`), the Datadog API (`DD_API_KEY`), in any combination.
+#[cfg(feature = "push")]
 fn push(
     service: &ServiceInfo,
     redaction: &Redaction,
 ) -> Result<Option<(PushRecorder, PushGuard)>, Error> {
     let mut push = Push::new().with_redaction(redaction.clone());
+    #[cfg(feature = "statsd")]
     if let Some(statsd) = StatsD::from_env()? {
         push = push.with_exporter(statsd.build()?);
     }
+    #[cfg(feature = "statsd")]
     if let Some(dogstatsd) = StatsD::dogstatsd_from_env()? {
         push = push.with_exporter(dogstatsd.with_service(service).build()?);
+    }
+    #[cfg(feature = "datadog")]
+    if let Some(datadog) = Datadog::from_env()? {
+        push = push.with_exporter(datadog.with_service(service).build()?);
     }
     if push.exporters() == 0 {
         return Ok(None);

@@ -12,7 +12,7 @@ use autotel_exporters::console::ConsoleGuard;
 use autotel_exporters::otlp::OtlpGuard;
 #[cfg(feature = "prometheus")]
 use autotel_exporters::prometheus::{PrometheusGuard, PrometheusHandle};
-#[cfg(feature = "statsd")]
+#[cfg(feature = "push")]
 use autotel_exporters::push::PushGuard;
 #[cfg(feature = "system")]
 use autotel_layers::SamplerGuard;
@@ -33,7 +33,7 @@ pub(crate) struct Flush {
     pub(crate) writer: Option<NonBlocking>,
     #[cfg(feature = "otlp")]
     pub(crate) otlp: Option<OtlpGuard>,
-    #[cfg(feature = "statsd")]
+    #[cfg(feature = "push")]
     pub(crate) push: Option<PushGuard>,
 }
 
@@ -49,7 +49,7 @@ impl Flush {
         if let Some(otlp) = &self.otlp {
             let _ = otlp.force_flush();
         }
-        #[cfg(feature = "statsd")]
+        #[cfg(feature = "push")]
         if let Some(push) = &self.push {
             push.flush(timeout);
         }
@@ -68,7 +68,7 @@ impl Flush {
         if let Some(otlp) = self.otlp {
             let _ = otlp.shutdown();
         }
-        #[cfg(feature = "statsd")]
+        #[cfg(feature = "push")]
         drop(self.push);
     }
 }

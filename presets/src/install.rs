@@ -192,7 +192,7 @@ fn finish(settings: Settings, service: &ServiceInfo, parts: Parts) -> TelemetryG
         writer,
         #[cfg(feature = "otlp")]
         otlp: exporters.otlp,
-        #[cfg(feature = "statsd")]
+        #[cfg(feature = "push")]
         push: exporters.push,
     });
     crate::panic::install(Arc::downgrade(&flush));

@@ -1,17 +1,19 @@
-//! StatsD and DogStatsD switched on by the environment alone: the one line
-//! `production("checkout").init()`, with `DD_AGENT_HOST` and `STATSD_HOST`
-//! set, sends the program's metrics and the span metrics to both agents
-//! (here, UDP sockets of the test), with the unified service tags; a bad
-//! value is an error naming the variable.
+//! StatsD, DogStatsD and the Datadog API switched on by the environment
+//! alone: the one line `production("checkout").init()`, with `DD_AGENT_HOST`
+//! and `STATSD_HOST` set, sends the program's metrics and the span metrics to
+//! both agents (here, UDP sockets of the test), with the unified service
+//! tags; with `DD_API_KEY` and `DD_URL`, to the Datadog API (here,
+//! VictoriaMetrics); a bad value is an error naming the variable.
 //!
 //! Each case runs in a child process (this test binary, running only one
 //! ignored test), since telemetry is global.
-#![cfg(feature = "statsd")]
+#![cfg(all(feature = "statsd", feature = "datadog"))]
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use autotel_test_support::child::run_test_in_child;
+use autotel_test_support::victoria_metrics::VictoriaMetrics;
 
 /// Set in the child process.
 const CHILD: &str = "AUTOTEL_STATSD_CHILD";
@@ -153,4 +155,30 @@ fn a_bad_port_is_an_error_naming_the_variable() {
         out.contains("error: DD_DOGSTATSD_PORT='eighty' is not a port number (1 to 65535)"),
         "{out}"
     );
+}
+
+#[test]
+fn dd_api_key_and_dd_url_turn_on_the_datadog_api() {
+    let Some(mut victoria) = VictoriaMetrics::start() else {
+        return;
+    };
+    let url = victoria.datadog_url();
+    run(
+        "child",
+        &[
+            ("DD_API_KEY", "0123456789abcdef0123456789abcdef"),
+            ("DD_URL", &url),
+        ],
+    );
+    let orders = victoria.wait_for_samples(r#"{__name__="orders_total"}"#, 1);
+    assert_eq!(orders[0].1, 2.0);
+    for (key, value) in [
+        ("kind", "express"),
+        ("service", "checkout"),
+        ("env", "production"),
+    ] {
+        assert_eq!(orders[0].0[key], value, "{key} of {orders:?}");
+    }
+    let calls = victoria.wait_for_samples(r#"{__name__="span_calls_total"}"#, 1);
+    assert_eq!(calls[0].0["span_name"], "place_order", "{calls:?}");
 }
