@@ -140,6 +140,9 @@
 //! | `system` | on | the system sampler (sysinfo) |
 //! | `tokio` | on | tokio runtime metrics from the system sampler: of the runtime [`Preset::init`] runs in, or of [`Preset::with_tokio_runtime`] (implies `system`) |
 //! | `console` | on | console export in development |
+//! | `statsd` | on | StatsD (`STATSD_HOST`) and DogStatsD (`DD_AGENT_HOST`, `DD_DOGSTATSD_URL`), started when their variable is set |
+//! | `datadog` | on | the Datadog metrics API without an agent, started when `DD_API_KEY` is set |
+//! | `push` | with `statsd` or `datadog` | the push recorder they share |
 //! | `testing` | off | [`testing`] and [`TelemetryGuard::captured`] (enable it in `[dev-dependencies]`) |
 //!
 //! Without one, its part is off, and asking for it (`PROMETHEUS_PORT`, an
