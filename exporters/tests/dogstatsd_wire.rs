@@ -33,7 +33,9 @@ struct Line {
 
 /// Parses one line by the DogStatsD grammar, failing on anything else.
 fn parse(line: &str) -> Line {
-    let (name, rest) = line.split_once(':').unwrap_or_else(|| panic!("no ':' in {line:?}"));
+    let (name, rest) = line
+        .split_once(':')
+        .unwrap_or_else(|| panic!("no ':' in {line:?}"));
     assert!(!name.is_empty(), "empty name in {line:?}");
     assert!(
         !name.contains(['|', '#', ',', ' ', '@']),
@@ -45,13 +47,20 @@ fn parse(line: &str) -> Line {
         .unwrap()
         .parse()
         .unwrap_or_else(|e| panic!("value of {line:?}: {e}"));
-    let kind = fields.next().unwrap_or_else(|| panic!("no type in {line:?}"));
-    assert!(["c", "g", "d", "ms", "h"].contains(&kind), "type of {line:?}");
+    let kind = fields
+        .next()
+        .unwrap_or_else(|| panic!("no type in {line:?}"));
+    assert!(
+        ["c", "g", "d", "ms", "h"].contains(&kind),
+        "type of {line:?}"
+    );
     let mut rate = 1.0;
     let mut tags = Vec::new();
     for field in fields {
         if let Some(r) = field.strip_prefix('@') {
-            rate = r.parse().unwrap_or_else(|e| panic!("rate of {line:?}: {e}"));
+            rate = r
+                .parse()
+                .unwrap_or_else(|e| panic!("rate of {line:?}: {e}"));
             assert!(rate > 0.0 && rate <= 1.0, "rate of {line:?}");
         } else if let Some(t) = field.strip_prefix('#') {
             tags = t.split(',').map(str::to_owned).collect();
@@ -129,11 +138,19 @@ fn check(datagrams: &[Vec<u8>], limit: usize) {
         let text = std::str::from_utf8(datagram).expect("UTF-8 datagrams");
         lines.extend(text.lines().filter(|l| !l.is_empty()).map(parse));
     }
-    let unified = ["env:prod", "service:checkout", "version:1.2.3", "team:payments"];
+    let unified = [
+        "env:prod",
+        "service:checkout",
+        "version:1.2.3",
+        "team:payments",
+    ];
     for line in &lines {
         assert!(line.name.starts_with("app."), "{line:?}");
         for tag in unified {
-            assert!(line.tags.iter().any(|t| t == tag), "{tag} missing in {line:?}");
+            assert!(
+                line.tags.iter().any(|t| t == tag),
+                "{tag} missing in {line:?}"
+            );
         }
     }
     let mut counters = BTreeMap::new();
@@ -162,9 +179,8 @@ fn check(datagrams: &[Vec<u8>], limit: usize) {
     let represented: f64 = durations.iter().map(|l| 1.0 / l.rate).sum();
     assert!((represented - 1000.0).abs() < 1e-6, "{represented}");
     assert!(
-        durations
-            .iter()
-            .all(|l| (0.001..=1.0).contains(&l.value) && l.tags.contains(&"span_name:checkout".to_owned()))
+        durations.iter().all(|l| (0.001..=1.0).contains(&l.value)
+            && l.tags.contains(&"span_name:checkout".to_owned()))
     );
 }
 

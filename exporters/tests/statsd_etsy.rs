@@ -4,10 +4,10 @@
 //! timers (in milliseconds, weighed by their sample rate).
 #![cfg(feature = "statsd")]
 
-#[allow(dead_code)]
-mod support;
 #[path = "support/statsd.rs"]
 mod statsd_peer;
+#[allow(dead_code)]
+mod support;
 
 use std::time::Duration;
 
@@ -63,18 +63,30 @@ fn statsd_aggregates_what_the_program_recorded() {
     let checkout = "shop.span_duration_seconds.span_name.checkout";
     let batch = "shop.span_duration_seconds.span_name.batch";
     let flushes_file = statsd.flushes_file();
-    let flushes = statsd.peer.wait_for("statsd to flush the recorded metrics", || {
-        let flushes = statsd_peer::read_flushes(&flushes_file);
-        let batch_count = total(&flushes, "timer_counts", batch);
-        (total(&flushes, "counters", orders) == 7.0
-            && total(&flushes, "counters", order) == 5.0
-            && (batch_count - 1000.0).abs() < 1e-6
-            && flushes.iter().any(|f| f["gauges"].get("shop.pipeline_queue_depth.pipeline_name.etl").is_some()))
-        .then_some(flushes)
-    });
-    assert_eq!(total(&flushes, "counters", "shop.pipeline_cost_usd_total"), 0.25);
+    let flushes = statsd
+        .peer
+        .wait_for("statsd to flush the recorded metrics", || {
+            let flushes = statsd_peer::read_flushes(&flushes_file);
+            let batch_count = total(&flushes, "timer_counts", batch);
+            (total(&flushes, "counters", orders) == 7.0
+                && total(&flushes, "counters", order) == 5.0
+                && (batch_count - 1000.0).abs() < 1e-6
+                && flushes.iter().any(|f| {
+                    f["gauges"]
+                        .get("shop.pipeline_queue_depth.pipeline_name.etl")
+                        .is_some()
+                }))
+            .then_some(flushes)
+        });
+    assert_eq!(
+        total(&flushes, "counters", "shop.pipeline_cost_usd_total"),
+        0.25
+    );
     let last = flushes.last().unwrap();
-    assert_eq!(last["gauges"]["shop.pipeline_queue_depth.pipeline_name.etl"], -3.5);
+    assert_eq!(
+        last["gauges"]["shop.pipeline_queue_depth.pipeline_name.etl"],
+        -3.5
+    );
 
     // Under the budget every value arrives, in milliseconds.
     let mut seen: Vec<f64> = flushes
@@ -97,7 +109,12 @@ fn statsd_aggregates_what_the_program_recorded() {
         .sum();
     assert_eq!(batch_values, 100);
     assert_eq!(
-        flushes.iter().map(|f| f["counters"]["statsd.bad_lines_seen"].as_f64().unwrap_or(0.0)).sum::<f64>(),
+        flushes
+            .iter()
+            .map(|f| f["counters"]["statsd.bad_lines_seen"]
+                .as_f64()
+                .unwrap_or(0.0))
+            .sum::<f64>(),
         0.0,
         "statsd read every line"
     );

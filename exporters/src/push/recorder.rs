@@ -377,7 +377,10 @@ mod tests {
                     "autotel_series_overflow_total{metric=logins_total}".to_owned(),
                     Value::Counter(2)
                 ),
-                ("logins_total{otel_metric_overflow=true}".to_owned(), Value::Counter(2)),
+                (
+                    "logins_total{otel_metric_overflow=true}".to_owned(),
+                    Value::Counter(2)
+                ),
                 ("logins_total{user=a}".to_owned(), Value::Counter(2)),
                 ("logins_total{user=b}".to_owned(), Value::Counter(1)),
             ]

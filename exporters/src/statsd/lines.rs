@@ -184,7 +184,10 @@ fn push_tag(out: &mut String, key: &str, value: &str) {
 
 /// A tag key, or a tag without a value.
 fn push_tag_key(out: &mut String, key: &str) {
-    out.extend(key.chars().map(|c| if c == ':' { '_' } else { tag_char(c) }));
+    out.extend(
+        key.chars()
+            .map(|c| if c == ':' { '_' } else { tag_char(c) }),
+    );
 }
 
 fn tag_char(c: char) -> char {
@@ -243,7 +246,10 @@ mod tests {
         );
         assert_eq!(
             lines(&plain, &histogram),
-            ["span_duration_seconds:1.5|ms", "span_duration_seconds:2000|ms"]
+            [
+                "span_duration_seconds:1.5|ms",
+                "span_duration_seconds:2000|ms"
+            ]
         );
     }
 
@@ -252,7 +258,11 @@ mod tests {
         let dog = Lines::new(
             Flavor::DogStatsD,
             "app",
-            &["env:prod".into(), "service:checkout".into(), "canary".into()],
+            &[
+                "env:prod".into(),
+                "service:checkout".into(),
+                "canary".into(),
+            ],
         );
         let calls = series(
             "span_calls_total",
@@ -261,7 +271,9 @@ mod tests {
         );
         assert_eq!(
             lines(&dog, &calls),
-            ["app.span_calls_total:3|c|#span_name:a_b_c_d_e,status:ok,env:prod,service:checkout,canary"]
+            [
+                "app.span_calls_total:3|c|#span_name:a_b_c_d_e,status:ok,env:prod,service:checkout,canary"
+            ]
         );
         let bare = Lines::new(Flavor::DogStatsD, "", &[]);
         let cost = series("pipeline_cost_usd_total", &[], Value::Sum(0.25));
@@ -295,7 +307,10 @@ mod tests {
             Value::Distribution(Distribution::sampled(&[1.0; 8], 2)),
         );
         assert_eq!(lines(&dog, &histogram), ["latency_seconds:1|d|@0.25"; 2]);
-        assert_eq!(lines(&plain, &histogram), ["latency_seconds:1000|ms|@0.25"; 2]);
+        assert_eq!(
+            lines(&plain, &histogram),
+            ["latency_seconds:1000|ms|@0.25"; 2]
+        );
     }
 
     #[test]

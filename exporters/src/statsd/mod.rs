@@ -234,9 +234,12 @@ impl Default for StatsD {
 fn open(address: &Address, packet_size: usize) -> io::Result<Box<dyn MetricSink + Send + Sync>> {
     match address {
         Address::Udp { host, port } => {
-            let target = (host.as_str(), *port).to_socket_addrs()?.next().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::NotFound, "the host name has no address")
-            })?;
+            let target = (host.as_str(), *port)
+                .to_socket_addrs()?
+                .next()
+                .ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotFound, "the host name has no address")
+                })?;
             let local = if target.is_ipv4() {
                 "0.0.0.0:0"
             } else {

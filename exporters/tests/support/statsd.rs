@@ -20,7 +20,8 @@ impl EtsyStatsd {
     pub fn start() -> Option<Self> {
         let dir = peer_dir("AUTOTEL_STATSD_DIR")?;
         let node = peer_bin("AUTOTEL_NODE_BIN")?;
-        let backend = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/statsd_backend.js");
+        let backend =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/statsd_backend.js");
         let work = temp_dir("statsd-config");
         let flushes = work.join("flushes.jsonl");
         let port = free_port();
@@ -39,7 +40,10 @@ impl EtsyStatsd {
         let mut peer = Peer::start(
             "statsd",
             &node,
-            &[stats.display().to_string(), config_path.display().to_string()],
+            &[
+                stats.display().to_string(),
+                config_path.display().to_string(),
+            ],
         );
         peer.wait_for("statsd to flush once", || flushes.exists().then_some(()));
         Some(Self {
