@@ -12,6 +12,7 @@
 //! | `console` | `console` | finished spans and a periodic table of metrics, for development |
 //! | `push` | `push` | one in-process aggregation read once per interval, for the exporters that push |
 //! | `statsd` | `statsd` | StatsD and DogStatsD over UDP or Unix datagram sockets |
+//! | `cloudwatch-emf` | `cloudwatch` | CloudWatch embedded metric format lines on stdout or to the CloudWatch agent |
 //! | `full` | all of them | |
 //!
 //! The crate root re-exports the builders, guards, recorders and errors of
@@ -33,6 +34,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod buckets;
+#[cfg(feature = "cloudwatch-emf")]
+pub mod cloudwatch;
 pub mod env;
 pub mod fanout;
 mod service;
@@ -52,18 +55,20 @@ pub use env::InvalidSetting;
 pub use fanout::{Fanout, FanoutRecorder};
 pub use service::ServiceInfo;
 
+#[cfg(feature = "cloudwatch-emf")]
+pub use cloudwatch::{Emf, EmfExporter};
 #[cfg(feature = "console")]
 pub use console::{ConsoleError, ConsoleGuard, ConsoleLayer, ConsoleMetrics, ConsoleRecorder};
 #[cfg(feature = "otlp")]
 pub use otlp::{Otlp, OtlpError, OtlpGuard};
-#[cfg(feature = "push")]
-pub use push::{Push, PushGuard, PushRecorder};
-#[cfg(feature = "statsd")]
-pub use statsd::{StatsD, StatsDError, StatsDExporter};
 #[cfg(feature = "prometheus")]
 pub use prometheus::{
     Prometheus, PrometheusError, PrometheusGuard, PrometheusHandle, PrometheusRecorder,
 };
+#[cfg(feature = "push")]
+pub use push::{Push, PushGuard, PushRecorder};
+#[cfg(feature = "statsd")]
+pub use statsd::{StatsD, StatsDError, StatsDExporter};
 
 use autotel_layers::catalog::{self, MetricKind};
 

@@ -30,6 +30,11 @@ pub const VARIABLES: &[&str] = &[
     "DD_ENV",
     "DD_SERVICE",
     "DD_VERSION",
+    "AWS_EMF_NAMESPACE",
+    "AWS_EMF_AGENT_ENDPOINT",
+    "AWS_EMF_SERVICE_NAME",
+    "AWS_EMF_LOG_GROUP_NAME",
+    "AWS_EMF_LOG_STREAM_NAME",
 ];
 
 /// Parts of names whose values may hold credentials.

@@ -1,0 +1,46 @@
+//! Amazon CloudWatch: the push recorder's snapshots as embedded metric
+//! format (EMF) lines, or through the `PutMetricData` API.
+//!
+//! - **EMF** (feature `cloudwatch-emf`, light: serde_json and the standard
+//!   library) writes one JSON object per label set per interval, the way
+//!   AWS recommends for Lambda, ECS and EKS: on standard output, where the
+//!   Lambda runtime or the container's log driver hands it to CloudWatch
+//!   Logs, or to the CloudWatch agent's EMF listener over TCP or UDP
+//!   (`AWS_EMF_AGENT_ENDPOINT`). CloudWatch Logs extracts the metrics; no
+//!   AWS credentials or SDK are needed in the program. See [`Emf`].
+//! - **PutMetricData** (feature `cloudwatch`, a heavy build: the AWS SDK
+//!   for Rust) sends the metrics to the CloudWatch API with the standard
+//!   AWS credential chain, where no log pipeline carries EMF.
+//!
+//! Both map the push recorder's series the same way:
+//!
+//! | series | CloudWatch |
+//! |---|---|
+//! | metric name | metric name (cut at 255 bytes) |
+//! | labels | dimensions: at most 30, non-ASCII or control characters as `_` |
+//! | counter | its increment over the interval |
+//! | fractional counter (`pipeline_cost_usd_total`) | its increment over the interval |
+//! | gauge | its last value |
+//! | histogram | EMF: values and counts plus exact count, sum, minimum, maximum; API: a statistic set |
+//!
+//! Units come from the catalog or `describe_*` (`Unit::Seconds` is
+//! `Seconds`, `Unit::Bytes` is `Bytes`, ...), else from the name
+//! (`_seconds`, `_bytes`, `_percent`), else counters are `Count` and the
+//! rest `None`. Values CloudWatch refuses (larger than about 1.17e108 in
+//! magnitude, or not finite) are dropped and counted in
+//! `autotel_dropped_total{signal="metrics", reason="out_of_range"}`; values
+//! too small for it (under about 8.5e-109 in magnitude) are sent as 0.
+//!
+//! Labels past the 30th are not dimensions (CloudWatch allows 30): EMF keeps
+//! them in the line as plain members, searchable in CloudWatch Logs
+//! Insights, the API leaves them out. Each series concerned is counted in
+//! `autotel_dropped_total{signal="metrics", reason="too_many_dimensions"}`.
+
+mod drops;
+mod emf;
+mod names;
+mod units;
+mod values;
+
+pub use emf::{AgentEndpoint, DEFAULT_AGENT_PORT, DEFAULT_TIMEOUT, Emf, EmfExporter};
+pub use names::MAX_DIMENSIONS;
