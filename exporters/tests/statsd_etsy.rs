@@ -6,7 +6,6 @@
 
 #[path = "support/statsd.rs"]
 mod statsd_peer;
-#[allow(dead_code)]
 mod support;
 
 use std::time::Duration;
