@@ -12,7 +12,7 @@ pub use agent::{AgentEndpoint, DEFAULT_AGENT_PORT};
 use std::io::{self, Write};
 use std::time::Duration;
 
-use super::names;
+use super::names::Naming;
 use crate::ServiceInfo;
 use crate::env::InvalidSetting;
 use crate::push::{ExportError, PushExporter, Snapshot};
@@ -20,7 +20,7 @@ use agent::{Agent, Unsent};
 use document::Format;
 
 /// How long sending to the agent may take per export, by default.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DEFAULT_AGENT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The longest line on standard output, a writer or a TCP connection: the
 /// 256 KiB a CloudWatch Logs event may hold.
@@ -64,8 +64,7 @@ const MAX_DATAGRAM_LINE: usize = 65_507 - 1;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Emf {
-    namespace: Option<String>,
-    service_name: Option<String>,
+    naming: Naming,
     destination: Destination,
     log_group: Option<String>,
     log_stream: Option<String>,
@@ -103,13 +102,12 @@ impl Emf {
     /// name.
     pub fn new() -> Self {
         Self {
-            namespace: None,
-            service_name: None,
+            naming: Naming::default(),
             destination: Destination::Stdout,
             log_group: None,
             log_stream: None,
             high_resolution: false,
-            timeout: DEFAULT_TIMEOUT,
+            timeout: DEFAULT_AGENT_TIMEOUT,
         }
     }
 
@@ -137,7 +135,8 @@ impl Emf {
     /// When `namespace` is not a CloudWatch namespace: 1 to 255 ASCII
     /// letters, digits and `. _ # : / -`, not starting with `:` or `AWS/`.
     pub fn with_namespace(mut self, namespace: &str) -> Result<Self, InvalidSetting> {
-        self.namespace = Some(names::namespace("Emf::with_namespace", namespace)?);
+        self.naming
+            .set_namespace("Emf::with_namespace", namespace)?;
         Ok(self)
     }
 
@@ -146,8 +145,8 @@ impl Emf {
     /// Defaults to the name given to [`with_service`](Self::with_service),
     /// else `unknown_service`.
     #[must_use]
-    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
-        self.service_name = Some(name.into());
+    pub fn with_service_name(mut self, name: &str) -> Self {
+        self.naming.set_service(name);
         self
     }
 
@@ -155,8 +154,7 @@ impl Emf {
     /// example from `AWS_EMF_SERVICE_NAME`).
     #[must_use]
     pub fn with_service(mut self, service: &ServiceInfo) -> Self {
-        self.service_name
-            .get_or_insert_with(|| service.name().to_owned());
+        self.naming.offer_service(service.name());
         self
     }
 
@@ -226,7 +224,7 @@ impl Emf {
 
     /// How long connecting to the agent and sending one export's lines may
     /// take; lines not sent by then are lost and counted. Defaults to
-    /// [`DEFAULT_TIMEOUT`]. Standard output and writers are not bounded:
+    /// [`DEFAULT_AGENT_TIMEOUT`]. Standard output and writers are not bounded:
     /// they block the exporter's own thread only.
     ///
     /// # Errors
@@ -246,9 +244,7 @@ impl Emf {
 
     /// The namespace the metrics go to.
     pub fn namespace(&self) -> String {
-        self.namespace
-            .clone()
-            .unwrap_or_else(|| names::namespace_of_service(self.service()))
+        self.naming.namespace()
     }
 
     /// Where the lines go: `stdout`, `writer`, or the agent's endpoint.
@@ -260,10 +256,6 @@ impl Emf {
         }
     }
 
-    fn service(&self) -> &str {
-        self.service_name.as_deref().unwrap_or("unknown_service")
-    }
-
     /// The exporter, to add to a [`Push`](crate::push::Push). It opens its
     /// connection or socket when it first sends, and again after a failure,
     /// so an agent that starts after the program loses only what was sent
@@ -272,7 +264,7 @@ impl Emf {
         let agent = matches!(self.destination, Destination::Agent(_));
         let log_group = match (&self.log_group, agent) {
             (Some(group), _) => Some(group.clone()),
-            (None, true) => Some(format!("{}-metrics", self.service().trim())),
+            (None, true) => Some(format!("{}-metrics", self.naming.service())),
             (None, false) => None,
         };
         let max_line = match &self.destination {

@@ -10,7 +10,8 @@
 //!   AWS credentials or SDK are needed in the program. See [`Emf`].
 //! - **PutMetricData** (feature `cloudwatch`, a heavy build: the AWS SDK
 //!   for Rust) sends the metrics to the CloudWatch API with the standard
-//!   AWS credential chain, where no log pipeline carries EMF.
+//!   AWS credential chain, where no log pipeline carries EMF. See
+//!   `CloudWatch`.
 //!
 //! Both map the push recorder's series the same way:
 //!
@@ -36,11 +37,25 @@
 //! Insights, the API leaves them out. Each series concerned is counted in
 //! `autotel_dropped_total{signal="metrics", reason="too_many_dimensions"}`.
 
+#[cfg(feature = "cloudwatch")]
+mod api;
 mod drops;
+#[cfg(feature = "cloudwatch-emf")]
 mod emf;
 mod names;
 mod units;
 mod values;
 
-pub use emf::{AgentEndpoint, DEFAULT_AGENT_PORT, DEFAULT_TIMEOUT, Emf, EmfExporter};
+#[cfg(feature = "cloudwatch")]
+pub use api::{CloudWatch, CloudWatchExporter, DEFAULT_API_TIMEOUT, MAX_VALUES_PER_REQUEST};
+/// The AWS SDK configuration crate the `cloudwatch` feature builds with, for
+/// [`CloudWatch::with_sdk_config`].
+#[cfg(feature = "cloudwatch")]
+pub use aws_config;
+/// The AWS SDK for CloudWatch the `cloudwatch` feature builds with (its
+/// `config::Credentials`, for [`CloudWatch::with_sdk_config`]).
+#[cfg(feature = "cloudwatch")]
+pub use aws_sdk_cloudwatch;
+#[cfg(feature = "cloudwatch-emf")]
+pub use emf::{AgentEndpoint, DEFAULT_AGENT_PORT, DEFAULT_AGENT_TIMEOUT, Emf, EmfExporter};
 pub use names::MAX_DIMENSIONS;

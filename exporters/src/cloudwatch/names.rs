@@ -22,6 +22,49 @@ const MAX_DIMENSION_NAME_BYTES: usize = 250;
 /// The longest dimension value, in bytes.
 const MAX_DIMENSION_VALUE_BYTES: usize = 1024;
 
+/// The namespace of an exporter: set, or made of the service name.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Naming {
+    namespace: Option<String>,
+    service: Option<String>,
+}
+
+impl Naming {
+    /// Sets the namespace, checked; `setting` names the method or variable.
+    pub(crate) fn set_namespace(
+        &mut self,
+        setting: &'static str,
+        text: &str,
+    ) -> Result<(), InvalidSetting> {
+        self.namespace = Some(namespace(setting, text)?);
+        Ok(())
+    }
+
+    /// Sets the service name.
+    pub(crate) fn set_service(&mut self, name: &str) {
+        self.service = Some(name.trim().to_owned());
+    }
+
+    /// Sets the service name unless one is set.
+    pub(crate) fn offer_service(&mut self, name: &str) {
+        if self.service.is_none() {
+            self.set_service(name);
+        }
+    }
+
+    /// The service name, `unknown_service` when none was given.
+    pub(crate) fn service(&self) -> &str {
+        self.service.as_deref().unwrap_or("unknown_service")
+    }
+
+    /// The namespace set, or the one made of the service name.
+    pub(crate) fn namespace(&self) -> String {
+        self.namespace
+            .clone()
+            .unwrap_or_else(|| namespace_of_service(self.service()))
+    }
+}
+
 /// `text` as a namespace, or an error naming `setting`.
 pub(crate) fn namespace(setting: &'static str, text: &str) -> Result<String, InvalidSetting> {
     let text = text.trim();
@@ -48,7 +91,7 @@ pub(crate) fn namespace(setting: &'static str, text: &str) -> Result<String, Inv
 
 /// The namespace made of a service name: every character a namespace may
 /// not hold written as `_`.
-pub(crate) fn namespace_of_service(service: &str) -> String {
+fn namespace_of_service(service: &str) -> String {
     let mut namespace: String = service
         .trim()
         .chars()
@@ -114,6 +157,7 @@ impl Dimensions {
 
     /// The dimensions sorted by name: the same for two series whose labels
     /// were recorded in another order.
+    #[cfg_attr(not(feature = "cloudwatch-emf"), allow(dead_code))]
     pub(crate) fn sorted(&self) -> Vec<(String, String)> {
         let mut all: Vec<_> = self.kept.iter().chain(&self.over).cloned().collect();
         all.sort();

@@ -35,6 +35,9 @@ pub const VARIABLES: &[&str] = &[
     "AWS_EMF_SERVICE_NAME",
     "AWS_EMF_LOG_GROUP_NAME",
     "AWS_EMF_LOG_STREAM_NAME",
+    "CLOUDWATCH_NAMESPACE",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL_CLOUDWATCH",
 ];
 
 /// Parts of names whose values may hold credentials.

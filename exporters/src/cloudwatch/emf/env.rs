@@ -1,7 +1,6 @@
 //! The EMF exporter from the variables AWS's EMF libraries read.
 
 use super::{AgentEndpoint, Emf};
-use crate::cloudwatch::names;
 use crate::env::{self, InvalidSetting};
 
 /// EMF from `AWS_EMF_*`, or `None` when neither `AWS_EMF_NAMESPACE` nor
@@ -14,7 +13,7 @@ pub(super) fn emf() -> Result<Option<Emf>, InvalidSetting> {
     }
     let mut emf = Emf::new();
     if let Some(namespace) = namespace {
-        emf.namespace = Some(names::namespace("AWS_EMF_NAMESPACE", &namespace)?);
+        emf.naming.set_namespace("AWS_EMF_NAMESPACE", &namespace)?;
     }
     if let Some(endpoint) = endpoint {
         emf = emf.with_agent(AgentEndpoint::parse("AWS_EMF_AGENT_ENDPOINT", &endpoint)?);
