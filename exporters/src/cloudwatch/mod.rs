@@ -13,6 +13,31 @@
 //!   AWS credential chain, where no log pipeline carries EMF. See
 //!   `CloudWatch`.
 //!
+//! Each is on when its variables say so:
+//!
+//! ```no_run
+//! # #[cfg(all(feature = "cloudwatch-emf", feature = "cloudwatch"))] {
+//! use autotel_exporters::ServiceInfo;
+//! use autotel_exporters::cloudwatch::{CloudWatch, Emf};
+//! use autotel_exporters::push::Push;
+//!
+//! let service = ServiceInfo::new("checkout");
+//! let mut push = Push::new();
+//! // AWS_EMF_NAMESPACE or AWS_EMF_AGENT_ENDPOINT set: EMF lines.
+//! if let Some(emf) = Emf::from_env()? {
+//!     push = push.with_exporter(emf.with_service(&service).build());
+//! }
+//! // CLOUDWATCH_NAMESPACE set: PutMetricData, region and credentials from
+//! // the standard AWS variables.
+//! if let Some(api) = CloudWatch::from_env()? {
+//!     push = push.with_exporter(api.with_service(&service).build());
+//! }
+//! let (recorder, _guard) = push.build()?;
+//! metrics::set_global_recorder(recorder)?;
+//! # }
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Both map the push recorder's series the same way:
 //!
 //! | series | CloudWatch |
