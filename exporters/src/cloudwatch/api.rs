@@ -253,8 +253,9 @@ impl std::fmt::Debug for CloudWatchExporter {
 
 impl CloudWatchExporter {
     /// The client, made when first needed: the runtime, the configuration
-    /// (given, or loaded from the standard chain), and a region.
-    fn connect(&mut self) -> Result<&Connected, ExportError> {
+    /// (given, or loaded from the standard chain), and a region. `values`
+    /// are lost when it cannot be made.
+    fn connect(&mut self, values: u64) -> Result<&Connected, ExportError> {
         if self.client.is_none() {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -262,7 +263,7 @@ impl CloudWatchExporter {
                 .map_err(|error| {
                     ExportError::new(
                         "io",
-                        1,
+                        values,
                         format!(
                             "CloudWatch PutMetricData could not start its Tokio runtime: \
                              {error}; check that the program may create threads and sockets"
@@ -307,7 +308,7 @@ impl CloudWatchExporter {
             let Some(region) = config.region().map(|r| r.as_ref().to_owned()) else {
                 return Err(ExportError::new(
                     "config",
-                    1,
+                    values,
                     "CloudWatch PutMetricData has no AWS region to send to; set AWS_REGION, a \
                      region in the AWS profile, or CloudWatch::with_region",
                 ));
@@ -334,9 +335,9 @@ impl CloudWatchExporter {
                 target,
             });
         }
-        self.client
-            .as_ref()
-            .ok_or_else(|| ExportError::new("config", 1, "CloudWatch PutMetricData has no client"))
+        self.client.as_ref().ok_or_else(|| {
+            ExportError::new("config", values, "CloudWatch PutMetricData has no client")
+        })
     }
 }
 
@@ -360,7 +361,8 @@ impl PushExporter for CloudWatchExporter {
             return Ok(());
         }
         let namespace = self.namespace.clone();
-        let connected = self.connect()?;
+        let values = batches.iter().map(|batch| batch.data.len() as u64).sum();
+        let connected = self.connect(values)?;
         let mut lost = 0u64;
         let mut first = None;
         for batch in batches {

@@ -157,6 +157,9 @@ impl Agent {
     /// `timeout` from now.
     pub(super) fn send(&mut self, lines: &[String]) -> Result<(), Unsent> {
         let deadline = Instant::now() + self.timeout;
+        if self.tcp.as_ref().is_some_and(closed) {
+            self.tcp = None;
+        }
         for (sent, line) in lines.iter().enumerate() {
             let unsent = |error| Unsent {
                 lines: (lines.len() - sent) as u64,
@@ -204,12 +207,8 @@ impl Agent {
         }
     }
 
-    /// The open connection, or a new one when there is none or the agent
-    /// closed it.
+    /// The open connection, or a new one.
     fn tcp(&mut self) -> io::Result<&mut TcpStream> {
-        if self.tcp.as_ref().is_some_and(closed) {
-            self.tcp = None;
-        }
         if self.tcp.is_none() {
             let mut last = None;
             for address in self.addresses()? {
