@@ -190,14 +190,7 @@ impl CloudWatch {
     ///
     /// When `timeout` is zero.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, InvalidSetting> {
-        if timeout.is_zero() {
-            return Err(InvalidSetting::new(
-                "CloudWatch::with_timeout",
-                "0s",
-                "would send nothing; give a timeout of at least 1 ms",
-            ));
-        }
-        self.timeout = timeout;
+        self.timeout = super::timeout("CloudWatch::with_timeout", timeout)?;
         Ok(self)
     }
 

@@ -231,14 +231,7 @@ impl Emf {
     ///
     /// When `timeout` is zero.
     pub fn with_timeout(mut self, timeout: Duration) -> Result<Self, InvalidSetting> {
-        if timeout.is_zero() {
-            return Err(InvalidSetting::new(
-                "Emf::with_timeout",
-                "0s",
-                "would send nothing; give a timeout of at least 1 ms",
-            ));
-        }
-        self.timeout = timeout;
+        self.timeout = super::timeout("Emf::with_timeout", timeout)?;
         Ok(self)
     }
 

@@ -84,3 +84,40 @@ pub use aws_sdk_cloudwatch;
 #[cfg(feature = "cloudwatch-emf")]
 pub use emf::{AgentEndpoint, DEFAULT_AGENT_PORT, DEFAULT_AGENT_TIMEOUT, Emf, EmfExporter};
 pub use names::MAX_DIMENSIONS;
+
+use std::time::Duration;
+
+use crate::env::InvalidSetting;
+
+/// `timeout` when it is not zero; `setting` names the method in the error.
+pub(crate) fn timeout(
+    setting: &'static str,
+    timeout: Duration,
+) -> Result<Duration, InvalidSetting> {
+    if timeout.is_zero() {
+        return Err(InvalidSetting::new(
+            setting,
+            "0s",
+            "would send nothing; give a timeout of at least 1 ms",
+        ));
+    }
+    Ok(timeout)
+}
+
+/// A series for the unit tests: `name`, `labels` and `value`, no unit.
+#[cfg(test)]
+pub(crate) fn test_series(
+    name: &str,
+    labels: &[(&str, &str)],
+    value: crate::push::Value,
+) -> crate::push::Series {
+    let labels: Vec<metrics::Label> = labels
+        .iter()
+        .map(|(k, v)| metrics::Label::new(k.to_string(), v.to_string()))
+        .collect();
+    crate::push::Series::new(
+        metrics::Key::from_parts(name.to_owned(), labels),
+        None,
+        value,
+    )
+}

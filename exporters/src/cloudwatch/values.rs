@@ -1,5 +1,7 @@
 //! The range of values CloudWatch stores.
 
+use crate::push::Distribution;
+
 /// The largest magnitude CloudWatch takes; larger values are refused.
 const LARGEST: f64 = 1.174271e108;
 /// The smallest magnitude CloudWatch takes besides zero; smaller values are
@@ -16,6 +18,28 @@ pub(crate) fn accepted(value: f64) -> Option<f64> {
         Some(0.0)
     } else {
         Some(value)
+    }
+}
+
+/// The exact statistics of a histogram's interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Statistics {
+    pub(crate) count: u64,
+    pub(crate) sum: f64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+}
+
+impl Statistics {
+    /// The statistics of `distribution` as CloudWatch takes them, or `None`
+    /// when it would refuse one of them.
+    pub(crate) fn of(distribution: &Distribution) -> Option<Self> {
+        Some(Self {
+            count: distribution.count(),
+            sum: accepted(distribution.sum())?,
+            min: accepted(distribution.min())?,
+            max: accepted(distribution.max())?,
+        })
     }
 }
 

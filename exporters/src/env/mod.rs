@@ -37,6 +37,8 @@ mod error;
 mod read;
 mod values;
 
+#[cfg(any(feature = "statsd", feature = "cloudwatch-emf"))]
+pub(crate) use endpoint::split_host_port;
 pub use endpoint::{Endpoint, parse_endpoint, redact_url};
 pub use error::{InvalidSetting, REDACTED};
 pub use read::{VARIABLES, check_text, is_secret, var};

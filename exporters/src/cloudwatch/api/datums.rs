@@ -7,7 +7,7 @@ use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit, StatisticS
 use crate::cloudwatch::drops::Drops;
 use crate::cloudwatch::names::{self, Dimensions};
 use crate::cloudwatch::units::standard_unit;
-use crate::cloudwatch::values::accepted;
+use crate::cloudwatch::values::{Statistics, accepted};
 use crate::push::{Distribution, Series, Snapshot, Value};
 
 /// The most metric values one `PutMetricData` request may carry.
@@ -88,12 +88,13 @@ fn datum(
 
 /// The statistic set of a histogram: exact count, sum, minimum, maximum.
 fn statistic_set(distribution: &Distribution) -> Option<StatisticSet> {
+    let statistics = Statistics::of(distribution)?;
     Some(
         StatisticSet::builder()
-            .sample_count(distribution.count() as f64)
-            .sum(accepted(distribution.sum())?)
-            .minimum(accepted(distribution.min())?)
-            .maximum(accepted(distribution.max())?)
+            .sample_count(statistics.count as f64)
+            .sum(statistics.sum)
+            .minimum(statistics.min)
+            .maximum(statistics.max)
             .build(),
     )
 }
@@ -106,13 +107,7 @@ mod tests {
 
     use super::*;
 
-    fn series(name: &str, labels: &[(&str, &str)], value: Value) -> Series {
-        let labels: Vec<Label> = labels
-            .iter()
-            .map(|(k, v)| Label::new(k.to_string(), v.to_string()))
-            .collect();
-        Series::new(Key::from_parts(name.to_owned(), labels), None, value)
-    }
+    use crate::cloudwatch::test_series as series;
 
     fn snapshot(series: Vec<Series>) -> Snapshot {
         let time = UNIX_EPOCH + Duration::from_millis(1_750_000_000_500);

@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
+use crate::env::split_host_port;
 use crate::env::{InvalidSetting, redact_url};
 
 /// The port the CloudWatch agent's EMF listener takes TCP and UDP on.
@@ -62,25 +63,8 @@ impl AgentEndpoint {
         if rest.contains(['/', '@', '?', '#']) {
             return Err(invalid());
         }
-        let port = |text: &str| {
-            text.parse::<u16>()
-                .ok()
-                .filter(|port| *port != 0)
-                .ok_or_else(invalid)
-        };
-        let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
-            let (host, tail) = bracketed.split_once(']').ok_or_else(invalid)?;
-            match tail {
-                "" => (host, DEFAULT_AGENT_PORT),
-                tail => (host, port(tail.strip_prefix(':').ok_or_else(invalid)?)?),
-            }
-        } else {
-            match rest.split_once(':') {
-                Some((host, text)) => (host, port(text)?),
-                None => (rest, DEFAULT_AGENT_PORT),
-            }
-        };
-        if host.is_empty() || (host.contains([':', '[', ']']) && !text.contains('[')) {
+        let (host, port) = split_host_port(rest, DEFAULT_AGENT_PORT).ok_or_else(invalid)?;
+        if host.contains([':', '[', ']']) && !rest.starts_with('[') {
             return Err(invalid());
         }
         let host = host.to_owned();

@@ -10,7 +10,7 @@ use super::histogram::{self, MAX_VALUES};
 use crate::cloudwatch::drops::Drops;
 use crate::cloudwatch::names::{self, Dimensions};
 use crate::cloudwatch::units::standard_unit;
-use crate::cloudwatch::values::accepted;
+use crate::cloudwatch::values::{Statistics, accepted};
 use crate::push::{Distribution, Snapshot, Value};
 
 /// The most metrics one EMF object may define.
@@ -186,6 +186,7 @@ fn number(x: f64) -> Option<Json> {
 /// A histogram: `Values` and `Counts` with the exact `Count`, `Sum`, `Min`
 /// and `Max` (a statistic set alone when no value was kept).
 fn distribution_json(distribution: &Distribution) -> Option<Json> {
+    let statistics = Statistics::of(distribution)?;
     let mut object = Map::new();
     let (values, counts) = histogram::values_and_counts(distribution);
     debug_assert!(values.len() <= MAX_VALUES);
@@ -194,10 +195,10 @@ fn distribution_json(distribution: &Distribution) -> Option<Json> {
         object.insert("Values".into(), Json::Array(values?));
         object.insert("Counts".into(), json!(counts));
     }
-    object.insert("Max".into(), number(distribution.max())?);
-    object.insert("Min".into(), number(distribution.min())?);
-    object.insert("Count".into(), distribution.count().into());
-    object.insert("Sum".into(), number(distribution.sum())?);
+    object.insert("Max".into(), number(statistics.max)?);
+    object.insert("Min".into(), number(statistics.min)?);
+    object.insert("Count".into(), statistics.count.into());
+    object.insert("Sum".into(), number(statistics.sum)?);
     Some(Json::Object(object))
 }
 
@@ -205,18 +206,12 @@ fn distribution_json(distribution: &Distribution) -> Option<Json> {
 mod tests {
     use std::time::Duration;
 
-    use metrics::{Key, Label, Unit};
+    use metrics::{Key, Unit};
 
     use super::*;
     use crate::push::Series;
 
-    fn series(name: &str, labels: &[(&str, &str)], value: Value) -> Series {
-        let labels: Vec<Label> = labels
-            .iter()
-            .map(|(k, v)| Label::new(k.to_string(), v.to_string()))
-            .collect();
-        Series::new(Key::from_parts(name.to_owned(), labels), None, value)
-    }
+    use crate::cloudwatch::test_series as series;
 
     fn format() -> Format {
         Format {
@@ -244,6 +239,13 @@ mod tests {
             crate::cloudwatch::emf::schema::assert_valid(line);
         }
         (out, drops)
+    }
+
+    /// How many metrics `line` defines.
+    fn metrics_in(line: &Json) -> usize {
+        line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .map_or(0, Vec::len)
     }
 
     #[test]
@@ -334,15 +336,7 @@ mod tests {
             .map(|i| series(&format!("m{i:03}"), &[("k", "v")], Value::Counter(1)))
             .collect();
         let (lines, _) = lines(&format(), many);
-        let sizes: Vec<usize> = lines
-            .iter()
-            .map(|l| {
-                l["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-                    .as_array()
-                    .unwrap()
-                    .len()
-            })
-            .collect();
+        let sizes: Vec<usize> = lines.iter().map(metrics_in).collect();
         assert_eq!(sizes, [100, 100, 50]);
         assert!(lines.iter().all(|l| l["k"] == "v"));
     }
@@ -358,15 +352,7 @@ mod tests {
             .collect();
         let (lines, drops) = lines(&small, many);
         assert!(lines.len() > 1);
-        let total: usize = lines
-            .iter()
-            .map(|l| {
-                l["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-                    .as_array()
-                    .unwrap()
-                    .len()
-            })
-            .sum();
+        let total: usize = lines.iter().map(metrics_in).sum();
         assert_eq!(total, 20);
         assert_eq!(drops, Drops::default());
 
