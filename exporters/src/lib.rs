@@ -13,6 +13,8 @@
 //! | `push` | `push` | one in-process aggregation read once per interval, for the exporters that push |
 //! | `statsd` | `statsd` | StatsD and DogStatsD over UDP or Unix datagram sockets |
 //! | `datadog` | `datadog` | the Datadog metrics API without an agent (`DD_API_KEY`), over HTTPS |
+//! | `cloudwatch-emf` | `cloudwatch` | CloudWatch embedded metric format lines on stdout or to the CloudWatch agent |
+//! | `cloudwatch` | `cloudwatch` | CloudWatch `PutMetricData` through the AWS SDK for Rust (a heavy build) |
 //! | `full` | all of them | |
 //!
 //! The crate root re-exports the builders, guards, recorders and errors of
@@ -34,6 +36,8 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod buckets;
+#[cfg(any(feature = "cloudwatch-emf", feature = "cloudwatch"))]
+pub mod cloudwatch;
 pub mod env;
 pub mod fanout;
 #[cfg(any(feature = "statsd", feature = "datadog"))]
@@ -59,6 +63,10 @@ pub use env::InvalidSetting;
 pub use fanout::{Fanout, FanoutRecorder};
 pub use service::ServiceInfo;
 
+#[cfg(feature = "cloudwatch")]
+pub use cloudwatch::{CloudWatch, CloudWatchExporter};
+#[cfg(feature = "cloudwatch-emf")]
+pub use cloudwatch::{Emf, EmfExporter};
 #[cfg(feature = "console")]
 pub use console::{ConsoleError, ConsoleGuard, ConsoleLayer, ConsoleMetrics, ConsoleRecorder};
 #[cfg(feature = "datadog")]

@@ -16,6 +16,8 @@
 //! - [`child`]: one test of the current binary in a child process.
 //! - [`scrape`]: Prometheus text, and autotel's own `/metrics` endpoint
 //!   (feature `prometheus`).
+//! - [`emf`]: CloudWatch embedded metric format lines checked against the
+//!   schema written from the specification.
 //! - [`statsd`]: Etsy statsd, with a backend that writes each flush as a
 //!   JSON line.
 //! - [`victoria_metrics`]: VictoriaMetrics, which stores Datadog series and
@@ -27,6 +29,7 @@
 
 pub mod alloc;
 pub mod child;
+pub mod emf;
 #[cfg(feature = "examples")]
 pub mod examples;
 pub mod http;

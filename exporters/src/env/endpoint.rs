@@ -130,6 +130,30 @@ pub fn parse_endpoint(setting: &'static str, value: &str) -> Result<Endpoint, In
     })
 }
 
+/// `host:port`, `host`, `[v6]:port` or `[v6]` as a host and a port
+/// (`default_port` when none is written): `None` when the host is empty or
+/// the port is not a number from 1 to 65535.
+#[cfg_attr(
+    not(any(feature = "statsd", feature = "cloudwatch-emf")),
+    allow(dead_code)
+)]
+pub(crate) fn split_host_port(text: &str, default_port: u16) -> Option<(&str, u16)> {
+    let port = |text: &str| text.parse::<u16>().ok().filter(|port| *port != 0);
+    let (host, port) = if let Some(bracketed) = text.strip_prefix('[') {
+        let (host, tail) = bracketed.split_once(']')?;
+        match tail {
+            "" => (host, default_port),
+            tail => (host, port(tail.strip_prefix(':')?)?),
+        }
+    } else {
+        match text.split_once(':') {
+            Some((host, text)) => (host, port(text)?),
+            None => (text, default_port),
+        }
+    };
+    (!host.is_empty()).then_some((host, port))
+}
+
 /// `url` without user information (`user:secret@`), query or fragment, for
 /// logs and errors.
 pub fn redact_url(url: &str) -> String {

@@ -46,6 +46,8 @@ mod read;
 mod service;
 mod values;
 
+#[cfg(any(feature = "statsd", feature = "cloudwatch-emf"))]
+pub(crate) use endpoint::split_host_port;
 pub use endpoint::{Endpoint, parse_endpoint, redact_url};
 pub use error::{InvalidSetting, REDACTED};
 pub use logs::{json_logs, log_level};

@@ -48,6 +48,14 @@ pub const VARIABLES: &[&str] = &[
     "DD_SITE",
     "DD_URL",
     "DD_HOSTNAME",
+    "AWS_EMF_NAMESPACE",
+    "AWS_EMF_AGENT_ENDPOINT",
+    "AWS_EMF_SERVICE_NAME",
+    "AWS_EMF_LOG_GROUP_NAME",
+    "AWS_EMF_LOG_STREAM_NAME",
+    "CLOUDWATCH_NAMESPACE",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL_CLOUDWATCH",
 ];
 
 /// Where the readers of this module get a variable's value: [`var`] for the

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::env::InvalidSetting;
+use crate::env::split_host_port;
 
 /// The port StatsD agents and the Datadog agent listen on by default.
 pub const DEFAULT_PORT: u16 = 8125;
@@ -54,28 +55,8 @@ impl Address {
         if rest.contains("://") || rest.contains('/') {
             return Err(invalid());
         }
-        let port = |text: &str| {
-            text.parse::<u16>()
-                .ok()
-                .filter(|port| *port != 0)
-                .ok_or_else(invalid)
-        };
-        let (host, port) = if let Some(bracketed) = rest.strip_prefix('[') {
-            // An IPv6 address: `[::1]` or `[::1]:8125`.
-            let (host, tail) = bracketed.split_once(']').ok_or_else(invalid)?;
-            match tail {
-                "" => (host, DEFAULT_PORT),
-                tail => (host, port(tail.strip_prefix(':').ok_or_else(invalid)?)?),
-            }
-        } else {
-            match rest.split_once(':') {
-                Some((host, text)) => (host, port(text)?),
-                None => (rest, DEFAULT_PORT),
-            }
-        };
-        if host.is_empty() {
-            return Err(invalid());
-        }
+        // An IPv6 address goes in brackets: `[::1]` or `[::1]:8125`.
+        let (host, port) = split_host_port(rest, DEFAULT_PORT).ok_or_else(invalid)?;
         Ok(Self::Udp {
             host: host.to_owned(),
             port,
