@@ -2,6 +2,10 @@
 //! the console and the in-memory capture, all behind one fan-out recorder.
 
 use autotel_exporters::ServiceInfo;
+#[cfg(feature = "cloudwatch")]
+use autotel_exporters::cloudwatch::CloudWatch;
+#[cfg(feature = "cloudwatch-emf")]
+use autotel_exporters::cloudwatch::Emf;
 #[cfg(feature = "console")]
 use autotel_exporters::console::{ConsoleGuard, ConsoleMetrics, ConsoleRecorder};
 #[cfg(feature = "datadog")]
@@ -187,7 +191,9 @@ fn otlp(
 
 /// The push recorder and its exporters, when the environment asks for any:
 /// plain StatsD (`STATSD_HOST`), DogStatsD (`DD_DOGSTATSD_URL` or
-/// `DD_AGENT_HOST`), the Datadog API (`DD_API_KEY`), in any combination.
+/// `DD_AGENT_HOST`), the Datadog API (`DD_API_KEY`), CloudWatch EMF lines
+/// (`AWS_EMF_NAMESPACE`, `AWS_EMF_AGENT_ENDPOINT`) and PutMetricData
+/// (`CLOUDWATCH_NAMESPACE`), in any combination.
 #[cfg(feature = "push")]
 fn push(
     service: &ServiceInfo,
@@ -205,6 +211,14 @@ fn push(
     #[cfg(feature = "datadog")]
     if let Some(datadog) = Datadog::from_env()? {
         push = push.with_exporter(datadog.with_service(service).build()?);
+    }
+    #[cfg(feature = "cloudwatch-emf")]
+    if let Some(emf) = Emf::from_env()? {
+        push = push.with_exporter(emf.with_service(service).build());
+    }
+    #[cfg(feature = "cloudwatch")]
+    if let Some(cloudwatch) = CloudWatch::from_env()? {
+        push = push.with_exporter(cloudwatch.with_service(service).build());
     }
     if push.exporters() == 0 {
         return Ok(None);

@@ -142,7 +142,9 @@
 //! | `console` | on | console export in development |
 //! | `statsd` | on | StatsD (`STATSD_HOST`) and DogStatsD (`DD_AGENT_HOST`, `DD_DOGSTATSD_URL`), started when their variable is set |
 //! | `datadog` | on | the Datadog metrics API without an agent, started when `DD_API_KEY` is set |
-//! | `push` | with `statsd` or `datadog` | the push recorder they share |
+//! | `cloudwatch-emf` | on | CloudWatch embedded metric format lines, started when `AWS_EMF_NAMESPACE` or `AWS_EMF_AGENT_ENDPOINT` is set |
+//! | `cloudwatch` | off | CloudWatch PutMetricData through the AWS SDK (a heavy build), started when `CLOUDWATCH_NAMESPACE` is set; without the feature, that variable is an error |
+//! | `push` | with any of the four above | the push recorder they share |
 //! | `testing` | off | [`testing`] and [`TelemetryGuard::captured`] (enable it in `[dev-dependencies]`) |
 //!
 //! Without one, its part is off, and asking for it (`PROMETHEUS_PORT`, an

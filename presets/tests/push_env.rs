@@ -3,11 +3,13 @@
 //! and `STATSD_HOST` set, sends the program's metrics and the span metrics to
 //! both agents (here, UDP sockets of the test), with the unified service
 //! tags; with `DD_API_KEY` and `DD_URL`, to the Datadog API (here,
-//! VictoriaMetrics); a bad value is an error naming the variable.
+//! VictoriaMetrics); with `AWS_EMF_AGENT_ENDPOINT`, CloudWatch EMF lines to
+//! the agent (here, a TCP listener); a bad value is an error naming the
+//! variable.
 //!
 //! Each case runs in a child process (this test binary, running only one
 //! ignored test), since telemetry is global.
-#![cfg(all(feature = "statsd", feature = "datadog"))]
+#![cfg(all(feature = "statsd", feature = "datadog", feature = "cloudwatch-emf"))]
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -181,4 +183,37 @@ fn dd_api_key_and_dd_url_turn_on_the_datadog_api() {
     }
     let calls = victoria.wait_for_samples(r#"{__name__="span_calls_total"}"#, 1);
     assert_eq!(calls[0].0["span_name"], "place_order", "{calls:?}");
+}
+
+#[test]
+fn aws_emf_agent_endpoint_turns_on_cloudwatch_emf() {
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+
+    let agent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("tcp://{}", agent.local_addr().unwrap());
+    let reader = std::thread::spawn(move || {
+        let (stream, _) = agent.accept().expect("the exporter connects");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    run("child", &[("AWS_EMF_AGENT_ENDPOINT", &endpoint)]);
+    let lines = reader.join().unwrap();
+    let orders = lines
+        .iter()
+        .map(|line| autotel_test_support::emf::parse_valid(line))
+        .find(|line| line.get("orders_total").is_some())
+        .unwrap_or_else(|| panic!("orders_total in {lines:#?}"));
+    assert_eq!(orders["orders_total"], 2.0);
+    assert_eq!(orders["kind"], "express");
+    let directive = &orders["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(
+        directive["Namespace"], "checkout",
+        "the service name by default"
+    );
 }

@@ -77,6 +77,10 @@ impl Settings {
         {
             self.system_metrics = false;
         }
+        #[cfg(not(feature = "cloudwatch"))]
+        if let Some(namespace) = read("CLOUDWATCH_NAMESPACE")? {
+            return Err(missing("CLOUDWATCH_NAMESPACE", namespace, CLOUDWATCH));
+        }
         Ok(self)
     }
 }
@@ -94,12 +98,17 @@ const OTLP: &str = "needs the `otlp` feature of autotel-presets: enable it \
 const CONSOLE: &str = "needs the `console` feature of autotel-presets: enable it \
      (it is on by default) or leave console export off";
 
+#[cfg(not(feature = "cloudwatch"))]
+const CLOUDWATCH: &str = "needs the `cloudwatch` feature of autotel-presets: enable it (it is \
+     off by default, as the AWS SDK is a heavy build) or unset the variable";
+
 /// The error of a setting whose part was left out at build time.
 #[cfg(not(all(
     feature = "testing",
     feature = "prometheus",
     feature = "otlp",
-    feature = "console"
+    feature = "console",
+    feature = "cloudwatch"
 )))]
 fn missing(setting: &'static str, value: impl Into<String>, expected: &'static str) -> Error {
     Error::invalid(setting, value, expected)
