@@ -203,3 +203,46 @@ fn self_monitoring_prints_what_autotel_lost_and_capped() {
     assert!(payload.ends_with("[truncated]"), "{payload}");
     assert!(payload.len() < 20 * 1024, "cut to the limit");
 }
+
+#[test]
+fn datadog_sends_dogstatsd_lines_with_the_unified_tags() {
+    let text = run_example("datadog");
+    let tags = "service:checkout,env:staging,version:1.4.2";
+    for kind in ["express", "standard"] {
+        let line = format!("orders_total:5|c|#kind:{kind},{tags}");
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    let line = format!("span_calls_total:10|c|#span_name:handle_order,status:ok,{tags}");
+    assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    let durations = text
+        .lines()
+        .filter(|l| l.starts_with("span_duration_seconds:") && l.contains("|d|#"))
+        .count();
+    assert_eq!(durations, 10, "one distribution value per call:\n{text}");
+}
+
+#[test]
+fn cloudwatch_prints_valid_emf_lines() {
+    let text = run_example("cloudwatch");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(autotel_test_support::emf::parse_valid)
+        .collect();
+    let rows = lines
+        .iter()
+        .find(|line| line.get("rows_loaded_total").is_some())
+        .unwrap_or_else(|| panic!("rows_loaded_total in:\n{text}"));
+    assert_eq!(rows["rows_loaded_total"], 1850.0);
+    assert_eq!(rows["table"], "orders");
+    assert_eq!(rows["batch_size_bytes"]["Count"], 4);
+    assert_eq!(
+        rows["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "checkout"
+    );
+    let calls = lines
+        .iter()
+        .find(|line| line.get("span_calls_total").is_some())
+        .unwrap_or_else(|| panic!("span_calls_total in:\n{text}"));
+    assert_eq!(calls["span_calls_total"], 4.0);
+    assert_eq!(calls["span_name"], "load_batch");
+}
