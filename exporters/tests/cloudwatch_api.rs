@@ -7,12 +7,7 @@
 //! values.
 #![cfg(feature = "cloudwatch")]
 
-use std::collections::BTreeMap;
-use std::convert::Infallible;
-use std::io::Read;
-use std::net::TcpListener;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use autotel_exporters::cloudwatch::aws_config::retry::RetryConfig;
@@ -22,191 +17,12 @@ use autotel_exporters::cloudwatch::aws_sdk_cloudwatch::config::{
 };
 use autotel_exporters::cloudwatch::{CloudWatch, CloudWatchExporter};
 use autotel_exporters::push::{Push, PushExporter, Series, Snapshot, Value as Recorded};
+use autotel_test_support::cloudwatch::{Answer, Api, data, datum, get, has, number};
 use ciborium::Value;
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response};
 use metrics::{Key, Label};
 
 const FLUSH: Duration = Duration::from_secs(30);
 const SECRET: &str = "wJalrXUtnFEMI-not-a-real-secret";
-
-/// How the server answers.
-#[derive(Clone, Copy, PartialEq)]
-enum Answer {
-    /// 200 with an empty CBOR map, as CloudWatch answers PutMetricData.
-    Accept,
-    /// 400 with the CBOR error CloudWatch gives a value it refuses.
-    Refuse,
-    /// Never.
-    Silence,
-}
-
-/// One request the server received.
-#[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    headers: BTreeMap<String, String>,
-    body: Value,
-}
-
-/// A hyper server on loopback standing for the CloudWatch API.
-struct Api {
-    url: String,
-    received: Arc<Mutex<Vec<Received>>>,
-}
-
-impl Api {
-    fn start(answer: Answer) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&received);
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                loop {
-                    let Ok((stream, _)) = listener.accept().await else {
-                        return;
-                    };
-                    let log = Arc::clone(&log);
-                    tokio::spawn(async move {
-                        let service = hyper::service::service_fn(move |request| {
-                            receive(Arc::clone(&log), answer, request)
-                        });
-                        let io = hyper_util::rt::TokioIo::new(stream);
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(io, service)
-                            .await;
-                    });
-                }
-            });
-        });
-        Self { url, received }
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.received.lock().unwrap().clone()
-    }
-}
-
-async fn receive(
-    log: Arc<Mutex<Vec<Received>>>,
-    answer: Answer,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
-    let path = request.uri().path().to_owned();
-    let headers: BTreeMap<String, String> = request
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("?").to_owned()))
-        .collect();
-    let bytes = request.into_body().collect().await.unwrap().to_bytes();
-    let bytes = if headers.get("content-encoding").map(String::as_str) == Some("gzip") {
-        let mut plain = Vec::new();
-        flate2::read::GzDecoder::new(&bytes[..])
-            .read_to_end(&mut plain)
-            .expect("a gzip body");
-        plain
-    } else {
-        bytes.to_vec()
-    };
-    let body: Value = ciborium::de::from_reader(&bytes[..]).expect("a CBOR body");
-    log.lock().unwrap().push(Received {
-        path,
-        headers,
-        body,
-    });
-    let cbor = |value: Value| {
-        let mut out = Vec::new();
-        ciborium::ser::into_writer(&value, &mut out).unwrap();
-        Full::new(Bytes::from(out))
-    };
-    let response = Response::builder()
-        .header("smithy-protocol", "rpc-v2-cbor")
-        .header("content-type", "application/cbor");
-    Ok(match answer {
-        Answer::Accept => response.status(200).body(cbor(Value::Map(Vec::new()))),
-        Answer::Refuse => response.status(400).body(cbor(Value::Map(vec![
-            (text("__type"), text("InvalidParameterValue")),
-            (
-                text("message"),
-                text("The value for parameter MetricData.member.1.Value is invalid."),
-            ),
-        ]))),
-        Answer::Silence => {
-            std::future::pending::<()>().await;
-            unreachable!()
-        }
-    }
-    .unwrap())
-}
-
-fn text(s: &str) -> Value {
-    Value::Text(s.to_owned())
-}
-
-/// The member `key` of the CBOR map `map`.
-fn get<'v>(map: &'v Value, key: &str) -> &'v Value {
-    map.as_map()
-        .unwrap_or_else(|| panic!("{map:?} is not a map"))
-        .iter()
-        .find(|(k, _)| k.as_text() == Some(key))
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("no {key} in {map:?}"))
-}
-
-fn has(map: &Value, key: &str) -> bool {
-    map.as_map()
-        .is_some_and(|m| m.iter().any(|(k, _)| k.as_text() == Some(key)))
-}
-
-fn number(value: &Value) -> f64 {
-    match value {
-        Value::Float(x) => *x,
-        Value::Integer(n) => i128::from(*n) as f64,
-        other => panic!("{other:?} is not a number"),
-    }
-}
-
-fn data(request: &Received) -> &Vec<Value> {
-    get(&request.body, "MetricData")
-        .as_array()
-        .expect("an array")
-}
-
-/// The datum named `name` with the dimension `key=value` (or none).
-fn datum<'r>(requests: &'r [Received], name: &str, dimension: Option<(&str, &str)>) -> &'r Value {
-    requests
-        .iter()
-        .flat_map(data)
-        .find(|d| {
-            let dims: Vec<(String, String)> = if has(d, "Dimensions") {
-                get(d, "Dimensions")
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|dim| {
-                        let name = get(dim, "Name").as_text().unwrap().to_owned();
-                        (name, get(dim, "Value").as_text().unwrap().to_owned())
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            get(d, "MetricName").as_text() == Some(name)
-                && match dimension {
-                    None => dims.is_empty(),
-                    Some((k, v)) => dims.contains(&(k.to_owned(), v.to_owned())),
-                }
-        })
-        .unwrap_or_else(|| panic!("no datum {name} {dimension:?}"))
-}
 
 /// An SDK configuration with static test credentials, no retries.
 fn sdk_config() -> SdkConfig {
@@ -391,14 +207,10 @@ fn a_refused_request_is_an_error_saying_why() {
 
 #[test]
 fn an_endpoint_nobody_listens_on_is_unavailable() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let closed = autotel_test_support::net::closed_port();
     let mut exporter = CloudWatch::new()
         .with_sdk_config(sdk_config())
-        .with_endpoint_url(&format!("http://127.0.0.1:{port}"))
+        .with_endpoint_url(&format!("http://{closed}"))
         .unwrap()
         .build();
     let error = exporter.export(&gauge_snapshot()).unwrap_err();

@@ -16,6 +16,8 @@
 //! - [`child`]: one test of the current binary in a child process.
 //! - [`scrape`]: Prometheus text, and autotel's own `/metrics` endpoint
 //!   (feature `prometheus`).
+//! - [`cloudwatch`] (feature `cloudwatch`): a stand-in for the CloudWatch
+//!   API that decodes its CBOR requests.
 //! - [`emf`]: CloudWatch embedded metric format lines checked against the
 //!   schema written from the specification.
 //! - [`statsd`]: Etsy statsd, with a backend that writes each flush as a
@@ -29,6 +31,8 @@
 
 pub mod alloc;
 pub mod child;
+#[cfg(feature = "cloudwatch")]
+pub mod cloudwatch;
 pub mod emf;
 #[cfg(feature = "examples")]
 pub mod examples;
