@@ -27,7 +27,8 @@ use autotel_exporters::push::{Push, PushGuard, PushRecorder};
 use autotel_exporters::statsd::StatsD;
 use cadence::prelude::*;
 use cadence::{BufferedUdpMetricSink, QueuingMetricSink, StatsdClient};
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use metrics::Recorder;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
@@ -129,6 +130,35 @@ fn fanout(port: u16) -> (autotel_exporters::fanout::FanoutRecorder, PushGuard) {
     (fanout, guard)
 }
 
+/// The rows of the exporters that push, and of their peers: `record`
+/// through the push recorder (StatsD and DogStatsD on), through Prometheus
+/// and the push recorder together, through metrics-exporter-dogstatsd, and
+/// `send` through cadence used directly.
+fn statsd_rows(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    record: impl Fn() + Copy,
+    send: impl Fn(&StatsdClient),
+) {
+    let (_agent, port) = agent();
+    let (push, push_guard) = push(port);
+    group.bench_function("autotel_push", |b| {
+        metrics::with_local_recorder(&push, || b.iter(record));
+    });
+    // Empties the histogram buffers, which the budget bounds anyway.
+    push_guard.flush(Duration::from_secs(60));
+    let (both, both_guard) = fanout(port);
+    group.bench_function("autotel_fanout_prometheus_push", |b| {
+        metrics::with_local_recorder(&both, || b.iter(record));
+    });
+    both_guard.flush(Duration::from_secs(60));
+    let dogstatsd = metrics_exporter_dogstatsd(port);
+    group.bench_function("metrics_exporter_dogstatsd", |b| {
+        metrics::with_local_recorder(&dogstatsd, || b.iter(record));
+    });
+    let client = cadence_client(port);
+    group.bench_function("cadence", |b| b.iter(|| send(&client)));
+}
+
 fn counter(c: &mut Criterion) {
     let mut group = c.benchmark_group("counter_3_labels");
     let record = || {
@@ -164,29 +194,13 @@ fn counter(c: &mut Criterion) {
     group.bench_function("opentelemetry_sdk", |b| {
         b.iter(|| instrument.add(1, black_box(&attributes)));
     });
-    let (_agent, port) = agent();
-    let (push, _push) = push(port);
-    group.bench_function("autotel_push", |b| {
-        metrics::with_local_recorder(&push, || b.iter(record));
-    });
-    let (both, _both) = fanout(port);
-    group.bench_function("autotel_fanout_prometheus_push", |b| {
-        metrics::with_local_recorder(&both, || b.iter(record));
-    });
-    let dogstatsd = metrics_exporter_dogstatsd(port);
-    group.bench_function("metrics_exporter_dogstatsd", |b| {
-        metrics::with_local_recorder(&dogstatsd, || b.iter(record));
-    });
-    let client = cadence_client(port);
-    group.bench_function("cadence", |b| {
-        b.iter(|| {
-            client
-                .count_with_tags("requests_total", 1)
-                .with_tag("method", "GET")
-                .with_tag("route", "/orders")
-                .with_tag("status", "200")
-                .send();
-        });
+    statsd_rows(&mut group, record, |client| {
+        client
+            .count_with_tags("requests_total", 1)
+            .with_tag("method", "GET")
+            .with_tag("route", "/orders")
+            .with_tag("status", "200")
+            .send();
     });
     group.finish();
 }
@@ -234,32 +248,13 @@ fn histogram(c: &mut Criterion) {
     group.bench_function("opentelemetry_sdk", |b| {
         b.iter(|| instrument.record(black_box(0.042), black_box(&attributes)));
     });
-    let (_agent, port) = agent();
-    let (push, push_guard) = push(port);
-    group.bench_function("autotel_push", |b| {
-        metrics::with_local_recorder(&push, || b.iter(record));
-    });
-    // Empties the histogram buffers, which are bounded by the budget anyway.
-    push_guard.flush(Duration::from_secs(60));
-    let (both, both_guard) = fanout(port);
-    group.bench_function("autotel_fanout_prometheus_push", |b| {
-        metrics::with_local_recorder(&both, || b.iter(record));
-    });
-    both_guard.flush(Duration::from_secs(60));
-    let dogstatsd = metrics_exporter_dogstatsd(port);
-    group.bench_function("metrics_exporter_dogstatsd", |b| {
-        metrics::with_local_recorder(&dogstatsd, || b.iter(record));
-    });
-    let client = cadence_client(port);
-    group.bench_function("cadence", |b| {
-        b.iter(|| {
-            client
-                .distribution_with_tags("request_duration_seconds", black_box(0.042))
-                .with_tag("method", "GET")
-                .with_tag("route", "/orders")
-                .with_tag("status", "200")
-                .send();
-        });
+    statsd_rows(&mut group, record, |client| {
+        client
+            .distribution_with_tags("request_duration_seconds", black_box(0.042))
+            .with_tag("method", "GET")
+            .with_tag("route", "/orders")
+            .with_tag("status", "200")
+            .send();
     });
     group.finish();
 }
