@@ -10,18 +10,18 @@
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use autotel_exporters::cloudwatch::CloudWatch;
 use autotel_exporters::cloudwatch::aws_config::retry::RetryConfig;
 use autotel_exporters::cloudwatch::aws_config::{BehaviorVersion, Region, SdkConfig};
 use autotel_exporters::cloudwatch::aws_sdk_cloudwatch::config::{
     Credentials, SharedCredentialsProvider,
 };
-use autotel_exporters::cloudwatch::{CloudWatch, CloudWatchExporter};
-use autotel_exporters::push::{Push, PushExporter, Series, Snapshot, Value as Recorded};
+use autotel_exporters::push::{PushExporter, Series, Snapshot, Value as Recorded};
 use autotel_test_support::cloudwatch::{Answer, Api, data, datum, get, has, number};
+use autotel_test_support::push::record_and_send;
 use ciborium::Value;
 use metrics::{Key, Label};
 
-const FLUSH: Duration = Duration::from_secs(30);
 const SECRET: &str = "wJalrXUtnFEMI-not-a-real-secret";
 
 /// An SDK configuration with static test credentials, no retries.
@@ -45,21 +45,6 @@ fn exporter(api: &Api) -> CloudWatch {
         .unwrap()
 }
 
-/// Records through a push recorder with `exporter`, flushes, then drops
-/// the guard (which sends the gauges once more).
-fn flush(exporter: CloudWatchExporter, record: impl FnOnce()) {
-    let (recorder, guard) = Push::new()
-        .with_histogram_budget(100)
-        .unwrap()
-        .with_max_series(10_000)
-        .unwrap()
-        .with_exporter(exporter)
-        .build()
-        .unwrap();
-    metrics::with_local_recorder(&recorder, record);
-    assert!(guard.flush(FLUSH), "the exporter sent the snapshot");
-}
-
 #[test]
 fn put_metric_data_carries_what_was_recorded() {
     let api = Api::start(Answer::Accept);
@@ -67,7 +52,7 @@ fn put_metric_data_carries_what_was_recorded() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    flush(exporter(&api).build(), || {
+    record_and_send(exporter(&api).build(), 100, || {
         for (route, calls) in [("/orders", 7_u64), ("/orders/{id}", 5)] {
             metrics::counter!("http_server_requests_total", "http_route" => route).increment(calls);
         }
@@ -155,11 +140,15 @@ fn put_metric_data_carries_what_was_recorded() {
 #[test]
 fn requests_carry_at_most_a_thousand_values() {
     let api = Api::start(Answer::Accept);
-    flush(exporter(&api).with_high_resolution(true).build(), || {
-        for i in 0..2_500 {
-            metrics::counter!("jobs_total", "job" => format!("job-{i:04}")).increment(i + 1);
-        }
-    });
+    record_and_send(
+        exporter(&api).with_high_resolution(true).build(),
+        100,
+        || {
+            for i in 0..2_500 {
+                metrics::counter!("jobs_total", "job" => format!("job-{i:04}")).increment(i + 1);
+            }
+        },
+    );
     let requests = api.received();
     let mut sizes: Vec<usize> = requests.iter().map(|r| data(r).len()).collect();
     // (No gauge: dropping the guard sends nothing more.)

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use autotel_test_support::emf;
+use autotel_test_support::push::record_and_send;
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, UdpSocket};
 use std::process::Command;
@@ -149,16 +150,9 @@ fn emf() -> Emf {
 }
 
 /// Records the workload through a push recorder with `exporter` and
-/// flushes it once.
+/// sends it once.
 fn export_workload(exporter: impl PushExporter) {
-    let (recorder, guard) = Push::new()
-        .with_histogram_budget(100)
-        .unwrap()
-        .with_exporter(exporter)
-        .build()
-        .unwrap();
-    metrics::with_local_recorder(&recorder, record_workload);
-    assert!(guard.flush(FLUSH), "the exporter sent the snapshot");
+    record_and_send(exporter, 100, record_workload);
 }
 
 #[test]

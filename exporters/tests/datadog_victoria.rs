@@ -3,11 +3,10 @@
 //! PromQL, has the names, tags and values that the program recorded.
 #![cfg(feature = "datadog")]
 
-use std::time::Duration;
-
 use autotel_exporters::ServiceInfo;
 use autotel_exporters::datadog::Datadog;
-use autotel_exporters::push::Push;
+use autotel_exporters::push;
+use autotel_test_support::push::record_and_send;
 use autotel_test_support::victoria_metrics::VictoriaMetrics;
 use serde_json::Value;
 
@@ -35,8 +34,7 @@ fn victoria_metrics_stores_what_the_program_recorded() {
         .with_host("web-1")
         .build()
         .unwrap();
-    let (recorder, guard) = Push::new().with_exporter(exporter).build().unwrap();
-    metrics::with_local_recorder(&recorder, || {
+    record_and_send(exporter, push::DEFAULT_HISTOGRAM_BUDGET, || {
         for (route, calls) in [("/orders", 7_u64), ("/orders/{id}", 5)] {
             metrics::counter!("http_server_requests_total", "route" => route, "status" => "200")
                 .increment(calls);
@@ -48,7 +46,6 @@ fn victoria_metrics_stores_what_the_program_recorded() {
                 .record(f64::from(v) / 1000.0);
         }
     });
-    assert!(guard.flush(Duration::from_secs(30)), "the export finished");
 
     let requests = victoria.wait_for_samples(r#"{__name__="shop.http_server_requests_total"}"#, 2);
     for sample in &requests {

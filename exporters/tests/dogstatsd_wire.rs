@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use autotel_exporters::ServiceInfo;
 use autotel_exporters::push::Push;
 use autotel_exporters::statsd::StatsD;
+use autotel_test_support::push::record_and_send;
 use autotel_test_support::recorder;
 
 const FLUSH: Duration = Duration::from_secs(20);
@@ -202,14 +203,7 @@ fn udp_datagrams_follow_the_grammar_and_stay_under_1432_bytes() {
     let port = socket.local_addr().unwrap().port();
     let listener = Listener::start(move |buffer| socket.recv(buffer).ok());
     let exporter = exporter().with_host("127.0.0.1", port).build().unwrap();
-    let (recorder, guard) = Push::new()
-        .with_histogram_budget(100)
-        .unwrap()
-        .with_exporter(exporter)
-        .build()
-        .unwrap();
-    metrics::with_local_recorder(&recorder, record_workload);
-    assert!(guard.flush(FLUSH), "the exporter sent the snapshot");
+    record_and_send(exporter, 100, record_workload);
     std::thread::sleep(Duration::from_millis(300));
     check(&listener.finish(), 1432);
 }
@@ -230,14 +224,7 @@ fn unix_datagrams_follow_the_grammar_and_stay_under_8192_bytes() {
         .unwrap()
         .build()
         .unwrap();
-    let (recorder, guard) = Push::new()
-        .with_histogram_budget(100)
-        .unwrap()
-        .with_exporter(exporter)
-        .build()
-        .unwrap();
-    metrics::with_local_recorder(&recorder, record_workload);
-    assert!(guard.flush(FLUSH));
+    record_and_send(exporter, 100, record_workload);
     std::thread::sleep(Duration::from_millis(300));
     let datagrams = listener.finish();
     assert!(

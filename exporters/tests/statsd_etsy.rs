@@ -4,10 +4,8 @@
 //! timers (in milliseconds, weighed by their sample rate).
 #![cfg(feature = "statsd")]
 
-use std::time::Duration;
-
-use autotel_exporters::push::Push;
 use autotel_exporters::statsd::StatsD;
+use autotel_test_support::push::record_and_send;
 use autotel_test_support::statsd::{EtsyStatsd, read_flushes};
 use serde_json::Value;
 
@@ -29,14 +27,8 @@ fn statsd_aggregates_what_the_program_recorded() {
         .with_prefix("shop")
         .build()
         .unwrap();
-    let (recorder, guard) = Push::new()
-        .with_histogram_budget(100)
-        .unwrap()
-        .with_exporter(exporter)
-        .build()
-        .unwrap();
     let mut timer_values = Vec::new();
-    metrics::with_local_recorder(&recorder, || {
+    record_and_send(exporter, 100, || {
         for (route, calls) in [("/orders", 7_u64), ("/orders/{id}", 5)] {
             metrics::counter!("http_server_requests_total", "route" => route, "status" => "200")
                 .increment(calls);
@@ -52,7 +44,6 @@ fn statsd_aggregates_what_the_program_recorded() {
             metrics::histogram!("span_duration_seconds", "span_name" => "batch").record(2.0);
         }
     });
-    assert!(guard.flush(Duration::from_secs(20)));
 
     let orders = "shop.http_server_requests_total.route._orders.status.200";
     let order = "shop.http_server_requests_total.route._orders__id_.status.200";

@@ -8,6 +8,8 @@
 //! - [`net`]: free ports, forwarders, a receiver that never answers.
 //! - [`http`]: `GET` through `ureq`, every status returned as a response.
 //! - [`otlp`]: reading what the test agent received.
+//! - [`push`] (feature `push`): recording through the push recorder and
+//!   sending one interval at once.
 //! - [`recorder`]: the one global `metrics` recorder of a test binary, and
 //!   a local recorder of atomics readable at any time.
 //! - [`writer`]: in-memory destinations for log lines.
@@ -40,6 +42,8 @@ pub mod http;
 pub mod net;
 pub mod otlp;
 pub mod peers;
+#[cfg(feature = "push")]
+pub mod push;
 pub mod recorder;
 pub mod scrape;
 pub mod statsd;
