@@ -166,9 +166,12 @@ fn check(datagrams: &[Vec<u8>], limit: usize) {
         .iter()
         .filter(|l| l.name == "app.pipeline_queue_depth")
         .collect();
-    assert_eq!(gauge.len(), 1, "{gauge:?}");
-    assert_eq!((gauge[0].kind.as_str(), gauge[0].value), ("g", -3.5));
-    assert!(gauge[0].tags.contains(&"pipeline_name:etl".to_owned()));
+    // Sent with every interval: the one recorded, and the last at the drop.
+    assert_eq!(gauge.len(), 2, "{gauge:?}");
+    for line in gauge {
+        assert_eq!((line.kind.as_str(), line.value), ("g", -3.5));
+        assert!(line.tags.contains(&"pipeline_name:etl".to_owned()));
+    }
     let durations: Vec<_> = lines
         .iter()
         .filter(|l| l.name == "app.span_duration_seconds")
