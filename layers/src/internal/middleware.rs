@@ -36,8 +36,14 @@ pub(crate) fn inject_trace(span: &tracing::Span, headers: &mut HeaderMap) {
     let Some(context) = TraceContext::of_span(span) else {
         return;
     };
-    let text = context.traceparent().to_string();
-    if let Ok(value) = http::HeaderValue::from_str(&text) {
+    // A version-00 traceparent is 55 characters: written on the stack, and
+    // copied once into the header value.
+    let mut text = [0u8; 55];
+    let mut rest = &mut text[..];
+    if std::io::Write::write_fmt(&mut rest, format_args!("{}", context.traceparent())).is_ok()
+        && rest.is_empty()
+        && let Ok(value) = http::HeaderValue::from_bytes(&text)
+    {
         headers.insert(TRACEPARENT, value);
     }
 }
