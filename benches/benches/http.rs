@@ -42,19 +42,16 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use autotel_benches::{bench_scoped, dispatch, nothing, prometheus_recorder};
 use autotel_layers::http::HttpLayer;
-use autotel_layers::span_metrics::DEFAULT_DURATION_BUCKETS;
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Method, Request, Response};
-use metrics::{NoopRecorder, Recorder};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
+use metrics::NoopRecorder;
+use metrics_exporter_prometheus::PrometheusRecorder;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::{Dispatch, Level};
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::layer::SubscriberExt;
 
 /// The route a router would have matched, in the request's extensions.
 #[derive(Debug, Clone, Copy)]
@@ -97,11 +94,6 @@ where
     let ready = block_on(service.ready()).expect("the service is ready");
     let response = block_on(ready.call(request())).expect("the service answers");
     drop(black_box(response));
-}
-
-/// The registry and a level filter, under every variant.
-fn dispatch() -> Dispatch {
-    Dispatch::new(tracing_subscriber::registry().with(LevelFilter::INFO))
 }
 
 /// The autotel middleware, with the route from the request's extension.
@@ -154,15 +146,6 @@ where
     })
 }
 
-/// The metrics-exporter-prometheus recorder, with buckets for the duration
-/// histograms as autotel's Prometheus exporter sets them.
-fn prometheus_recorder() -> PrometheusRecorder {
-    PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DEFAULT_DURATION_BUCKETS)
-        .expect("the default duration buckets are valid")
-        .build_recorder()
-}
-
 /// Sends one request through `service` under `dispatch` and `recorder`, and
 /// checks that the duration histogram reached the Prometheus recorder, so that
 /// the variant measures something.
@@ -196,37 +179,6 @@ fn handler_in_span(request: Request<String>) -> Ready<Result<Response<String>, I
     );
     handler(request)
 }
-
-/// Benchmarks `routine` under `dispatch` and `recorder`, both scoped to this
-/// thread. `after_batch` runs after each timed batch of iterations and its
-/// time counts, so that work a recorder defers (folding histogram samples)
-/// is paid for by the requests that caused it.
-fn bench_scoped(
-    group: &mut BenchmarkGroup<'_, WallTime>,
-    name: &str,
-    dispatch: &Dispatch,
-    recorder: &dyn Recorder,
-    after_batch: &dyn Fn(),
-    mut routine: impl FnMut(),
-) {
-    tracing::dispatcher::with_default(dispatch, || {
-        metrics::with_local_recorder(recorder, || {
-            group.bench_function(name, |b| {
-                b.iter_custom(|iters| {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        routine();
-                    }
-                    after_batch();
-                    start.elapsed()
-                });
-            });
-        });
-    });
-}
-
-/// Nothing to do after a batch.
-fn nothing() {}
 
 /// One request through the floor, autotel and its peer.
 fn http_request(c: &mut Criterion) {

@@ -1,3 +1,4 @@
 //! Runnable examples of autotel; see the `examples/` folder.
 
+pub mod greeter;
 pub mod pipeline;

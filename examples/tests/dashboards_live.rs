@@ -8,7 +8,8 @@ use std::path::PathBuf;
 use std::process::Child;
 
 use autotel_test_support::examples::{
-    serve_benchmark, serve_http_traffic, serve_quickstart, serve_self_monitoring,
+    serve_benchmark, serve_grpc_traffic, serve_http_traffic, serve_quickstart,
+    serve_self_monitoring,
 };
 use autotel_test_support::http::{encode, get, get_json};
 use autotel_test_support::peers::PrometheusPeer;
@@ -35,7 +36,15 @@ fn every_query_and_rule_runs_on_prometheus_scraping_the_examples() {
     let _stop_benchmark = Stop(child);
     let (child, self_monitoring) = serve_self_monitoring();
     let _stop_self_monitoring = Stop(child);
-    let targets = [quickstart, http_service, benchmark, self_monitoring];
+    let (child, grpc_greeter) = serve_grpc_traffic();
+    let _stop_grpc = Stop(child);
+    let targets = [
+        quickstart,
+        http_service,
+        benchmark,
+        self_monitoring,
+        grpc_greeter,
+    ];
     let rules: Vec<PathBuf> = rule_files()
         .iter()
         .map(|path| path.canonicalize().unwrap())
@@ -46,6 +55,7 @@ fn every_query_and_rule_runs_on_prometheus_scraping_the_examples() {
     // Rates need two samples in their window.
     prometheus.query("count_over_time(span_calls_total[1m]) >= 3");
     prometheus.query("count_over_time(http_server_request_duration_seconds_count[1m]) >= 3");
+    prometheus.query("count_over_time(rpc_client_duration_seconds_count[1m]) >= 3");
     prometheus.query("count_over_time(autotel_export_errors_total[1m]) >= 3");
 
     let exported: BTreeSet<String> = targets

@@ -122,6 +122,14 @@ pub mod label {
     pub const HTTP_ROUTE: &str = "http_route";
     /// The status code of an HTTP response.
     pub const HTTP_RESPONSE_STATUS_CODE: &str = "http_response_status_code";
+    /// The RPC system of a call (`grpc`).
+    pub const RPC_SYSTEM: &str = "rpc_system";
+    /// The full name of the service a call went to (`helloworld.Greeter`).
+    pub const RPC_SERVICE: &str = "rpc_service";
+    /// The method of a call (`SayHello`).
+    pub const RPC_METHOD: &str = "rpc_method";
+    /// The gRPC status code a call ended with, as a number (`0` for `OK`).
+    pub const RPC_GRPC_STATUS_CODE: &str = "rpc_grpc_status_code";
     /// The name of the service.
     pub const SERVICE_NAME: &str = "service_name";
     /// The version of the service.
@@ -216,6 +224,17 @@ catalog! {
     /// HTTP server requests in progress.
     HTTP_SERVER_ACTIVE_REQUESTS = ("http_server_active_requests", Gauge, None,
         "HTTP server requests in progress", [HTTP_REQUEST_METHOD]);
+
+    /// Duration of gRPC calls served, from the request to the status,
+    /// streamed responses included.
+    RPC_SERVER_DURATION_SECONDS = ("rpc_server_duration_seconds", Histogram,
+        Some(Unit::Seconds), "Duration of gRPC calls served, from the request to the status",
+        [RPC_SYSTEM, RPC_SERVICE, RPC_METHOD, RPC_GRPC_STATUS_CODE]);
+    /// Duration of gRPC calls made, from the request to the status, streamed
+    /// responses included.
+    RPC_CLIENT_DURATION_SECONDS = ("rpc_client_duration_seconds", Histogram,
+        Some(Unit::Seconds), "Duration of gRPC calls made, from the request to the status",
+        [RPC_SYSTEM, RPC_SERVICE, RPC_METHOD, RPC_GRPC_STATUS_CODE]);
 
     /// CPU time of the process, user and system (a fractional counter).
     PROCESS_CPU_SECONDS_TOTAL = ("process_cpu_seconds_total", FractionalCounter, Some(Unit::Seconds),

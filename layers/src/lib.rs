@@ -74,6 +74,8 @@
 //! - `system`: [`SystemSampler`], process and system metrics through sysinfo.
 //! - `tokio`: tokio runtime metrics from the system sampler.
 //! - `http`: [`http::HttpLayer`], the tower middleware for HTTP servers.
+//! - `grpc`: [`grpc::GrpcLayer`], the tower middleware for gRPC servers and
+//!   clients.
 //! - `benchmark`: [`benchmark::BenchmarkRunner`], benchmark results as
 //!   `benchmark_*` metrics.
 //! - `testing`: a harness that captures spans, events and metrics.
@@ -86,6 +88,9 @@ pub mod benchmark;
 pub mod catalog;
 pub mod cpu_clock;
 mod error;
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
 mod internal;

@@ -4,12 +4,12 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use autotel_layers::http::HttpLayer;
 use autotel_layers::testing::{FieldValue, Harness, Run};
 use autotel_layers::{SpanMetricsLayer, TraceContext};
+use autotel_test_support::task::block_on;
 use http::{Method, Request, Response, StatusCode};
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 
@@ -46,17 +46,6 @@ fn request(method: Method, path: &str, route: Option<&'static str>) -> Request<(
         request.extensions_mut().insert(Route(route));
     }
     request
-}
-
-/// Polls a future that needs no runtime to completion.
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
 }
 
 /// Sends `request` through `service` and waits for the answer.

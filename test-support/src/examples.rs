@@ -134,23 +134,42 @@ pub fn serve_self_monitoring() -> (Child, SocketAddr) {
 ///
 /// When the example does not start or does not say where it serves.
 pub fn serve_http_traffic() -> (Child, SocketAddr) {
-    let mut child = example("http_service")
+    serve_traffic("http_service", "HTTP_PORT")
+}
+
+/// Runs `grpc_greeter --serve --traffic` in production with free ports: the
+/// greeter's client calls its server while it serves. Returns it with the
+/// address it serves `/metrics` on.
+///
+/// # Panics
+///
+/// When the example does not start or does not say where it serves.
+pub fn serve_grpc_traffic() -> (Child, SocketAddr) {
+    serve_traffic("grpc_greeter", "GRPC_PORT")
+}
+
+/// Runs example `name` with `--serve --traffic` in production, with any free
+/// port for its metrics and for the service (the variable `port_variable`);
+/// returns it with the address it names on standard error in a line
+/// `metrics on http://ADDRESS/metrics`.
+fn serve_traffic(name: &str, port_variable: &str) -> (Child, SocketAddr) {
+    let mut child = example(name)
         .envs([
             ("ENVIRONMENT", "production"),
             ("PROMETHEUS_PORT", "0"),
-            ("HTTP_PORT", "0"),
+            (port_variable, "0"),
         ])
         .args(["--serve", "--traffic"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("http_service starts");
+        .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     let metrics = loop {
         line.clear();
         if stderr.read_line(&mut line).unwrap_or(0) == 0 {
-            panic!("http_service ended before saying where it serves its metrics");
+            panic!("{name} ended before saying where it serves its metrics");
         }
         if let Some(address) = line
             .trim()

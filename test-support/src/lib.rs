@@ -15,6 +15,7 @@
 //! - [`writer`]: in-memory destinations for log lines.
 //! - [`alloc`]: the counting global allocator of heap-use tests.
 //! - [`time`]: a fixed timestamp, waiting on a condition, CPU time.
+//! - [`task`]: futures that need no runtime, polled on the test's thread.
 //! - [`child`]: one test of the current binary in a child process.
 //! - [`scrape`]: Prometheus text, and autotel's own `/metrics` endpoint
 //!   (feature `prometheus`).
@@ -47,6 +48,7 @@ pub mod push;
 pub mod recorder;
 pub mod scrape;
 pub mod statsd;
+pub mod task;
 pub mod time;
 #[cfg(feature = "tls")]
 pub mod tls;

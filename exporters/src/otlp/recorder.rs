@@ -51,6 +51,8 @@ const OTEL_NAMES: &[(&str, &str)] = &[
         "http.server.request.duration",
     ),
     ("http_server_active_requests", "http.server.active_requests"),
+    ("rpc_server_duration_seconds", "rpc.server.duration"),
+    ("rpc_client_duration_seconds", "rpc.client.duration"),
     ("process_cpu_seconds_total", "process.cpu.time"),
     ("process_resident_memory_bytes", "process.memory.usage"),
     ("process_virtual_memory_bytes", "process.memory.virtual"),

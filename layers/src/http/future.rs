@@ -15,6 +15,7 @@ use crate::catalog::{
     HTTP_SERVER_REQUEST_DURATION_SECONDS, HTTP_SERVER_RESPONSE_BODY_SIZE_BYTES, label,
 };
 use crate::internal::interner::OVERFLOW;
+use crate::internal::middleware::short_type_name;
 use crate::internal::series_cap::{Series, count_overflow, overflow_labels};
 
 /// What the response future records when the response head arrives.
@@ -176,23 +177,12 @@ fn status_error_type(status: http::StatusCode) -> &'static str {
         .unwrap_or("_OTHER")
 }
 
-/// The last path segment of a type's name (`Elapsed` for
-/// `tower::timeout::error::Elapsed`), generics kept.
-fn short_type_name<T>() -> &'static str {
-    let name = std::any::type_name::<T>();
-    let head = name.split('<').next().unwrap_or(name);
-    let start = head.rfind("::").map_or(0, |i| i + 2);
-    &name[start..]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn error_types_are_short() {
-        assert_eq!(short_type_name::<std::io::Error>(), "Error");
-        assert_eq!(short_type_name::<Vec<u8>>(), "Vec<u8>");
+    fn error_types_of_5xx_are_their_status() {
         assert_eq!(
             status_error_type(http::StatusCode::SERVICE_UNAVAILABLE),
             "503"

@@ -10,7 +10,8 @@
 //!   `otel.status_code = "ERROR"` with an `error.type`, which
 //!   [`SpanMetricsLayer`](crate::SpanMetricsLayer) counts as an error;
 //! - the trace of the caller, when the request carries a W3C `traceparent`
-//!   header (see [`TraceContext::set_remote_parent`]);
+//!   header (see
+//!   [`TraceContext::set_remote_parent`](crate::TraceContext::set_remote_parent));
 //! - the catalog's HTTP metrics through the `metrics` facade:
 //!   `http_server_request_duration_seconds{http_request_method, http_route,
 //!   http_response_status_code}` and
@@ -84,8 +85,8 @@ use tracing::field::Empty;
 use crate::Error;
 use crate::catalog::{HTTP_SERVER_ACTIVE_REQUESTS, label};
 use crate::internal::interner::Interner;
+use crate::internal::middleware::continue_trace;
 use crate::internal::series_cap::SeriesCache;
-use crate::trace_context::{TraceContext, TraceParent};
 
 mod future;
 
@@ -275,16 +276,7 @@ where
                 error.type = Empty,
             ),
         };
-        if !span.is_disabled()
-            && let Some(parent) = request
-                .headers()
-                .get("traceparent")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| TraceParent::parse(value).ok())
-        {
-            // A span already started elsewhere keeps its own trace.
-            let _ = TraceContext::set_remote_parent(&span, &parent);
-        }
+        continue_trace(&span, request.headers());
         let active = Active::start(shared, method);
         let inner = span.in_scope(|| self.inner.call(request));
         ResponseFuture {

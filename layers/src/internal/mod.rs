@@ -1,12 +1,15 @@
 //! The fast-path parts every layer shares, each once: the per-callsite cache,
 //! the per-span slot array and table, label interning, the series cap with
-//! its overflow series, the fast hasher and the lock-free arrays.
+//! its overflow series, the fast hasher and the lock-free arrays; and what
+//! the tower middlewares share.
 
 pub(crate) mod append_only;
 pub(crate) mod callsite_cache;
 pub(crate) mod hash;
 pub(crate) mod interner;
 pub(crate) mod label_cap;
+#[cfg(any(feature = "http", feature = "grpc"))]
+pub(crate) mod middleware;
 pub(crate) mod once_array;
 pub(crate) mod series_cap;
 pub(crate) mod span_slots;
