@@ -66,6 +66,12 @@
 //! code with [`TraceContext::current`]. A remote parent from a `traceparent`
 //! header is set with [`TraceContext::set_remote_parent`].
 //!
+//! # Propagation
+//!
+//! [`propagation`] continues traces across processes: it injects the current
+//! span's `traceparent`, `tracestate` and `baggage` into any carrier (HTTP
+//! headers, a map, message attributes) and extracts a caller's from one.
+//!
 //! # Feature flags
 //!
 //! - `opentelemetry`: with a `tracing_opentelemetry` layer in the stack, the
@@ -73,7 +79,8 @@
 //!   traces, and remote parents are set on the OpenTelemetry span too.
 //! - `system`: [`SystemSampler`], process and system metrics through sysinfo.
 //! - `tokio`: tokio runtime metrics from the system sampler.
-//! - `http`: [`http::HttpLayer`], the tower middleware for HTTP servers.
+//! - `http`: [`http::HttpLayer`], the tower middleware for HTTP servers, and
+//!   [`http::HttpClientLayer`], the one for HTTP clients.
 //! - `benchmark`: [`benchmark::BenchmarkRunner`], benchmark results as
 //!   `benchmark_*` metrics.
 //! - `testing`: a harness that captures spans, events and metrics.
@@ -90,6 +97,7 @@ mod error;
 pub mod http;
 mod internal;
 pub mod json;
+pub mod propagation;
 pub mod queue;
 pub mod redact;
 pub mod resources;

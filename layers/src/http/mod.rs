@@ -9,8 +9,9 @@
 //!   `http.response.status_code`; a 5xx answer or a service error marks it
 //!   `otel.status_code = "ERROR"` with an `error.type`, which
 //!   [`SpanMetricsLayer`](crate::SpanMetricsLayer) counts as an error;
-//! - the trace of the caller, when the request carries a W3C `traceparent`
-//!   header (see [`TraceContext::set_remote_parent`]);
+//! - the trace of the caller, when the request carries one valid W3C
+//!   `traceparent` header, with its `tracestate` and `baggage` kept for the
+//!   calls made while handling it (see [`propagation`](crate::propagation));
 //! - the catalog's HTTP metrics through the `metrics` facade:
 //!   `http_server_request_duration_seconds{http_request_method, http_route,
 //!   http_response_status_code}` and
@@ -85,7 +86,7 @@ use crate::Error;
 use crate::catalog::{HTTP_SERVER_ACTIVE_REQUESTS, label};
 use crate::internal::interner::Interner;
 use crate::internal::series_cap::SeriesCache;
-use crate::trace_context::{TraceContext, TraceParent};
+use crate::propagation;
 
 mod future;
 
@@ -275,15 +276,9 @@ where
                 error.type = Empty,
             ),
         };
-        if !span.is_disabled()
-            && let Some(parent) = request
-                .headers()
-                .get("traceparent")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| TraceParent::parse(value).ok())
-        {
+        if !span.is_disabled() {
             // A span already started elsewhere keeps its own trace.
-            let _ = TraceContext::set_remote_parent(&span, &parent);
+            let _ = propagation::extract(request.headers()).set_as_parent_of(&span);
         }
         let active = Active::start(shared, method);
         let inner = span.in_scope(|| self.inner.call(request));
