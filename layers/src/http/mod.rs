@@ -1,4 +1,5 @@
-//! HTTP server telemetry as a tower middleware (feature `http`).
+//! HTTP telemetry as tower middleware (feature `http`): [`HttpLayer`] for
+//! servers, [`HttpClientLayer`] for clients.
 //!
 //! [`HttpLayer`] wraps any `tower::Service<http::Request<B>>` (axum, hyper,
 //! tonic) and gives every request:
@@ -11,7 +12,7 @@
 //!   [`SpanMetricsLayer`](crate::SpanMetricsLayer) counts as an error;
 //! - the trace of the caller, when the request carries one valid W3C
 //!   `traceparent` header, with its `tracestate` and `baggage` kept for the
-//!   calls made while handling it (see [`propagation`](crate::propagation));
+//!   calls made while handling it (see [`crate::propagation`]);
 //! - the catalog's HTTP metrics through the `metrics` facade:
 //!   `http_server_request_duration_seconds{http_request_method, http_route,
 //!   http_response_status_code}` and
@@ -88,8 +89,13 @@ use crate::internal::interner::Interner;
 use crate::internal::series_cap::SeriesCache;
 use crate::propagation;
 
+mod client;
 mod future;
 
+pub use client::{
+    BoxError, ClientResponseFuture, DEFAULT_MAX_SERVER_ADDRESSES,
+    DEFAULT_REDACTED_QUERY_PARAMETERS, HttpClientLayer, HttpClientService,
+};
 pub use future::ResponseFuture;
 use future::Telemetry;
 
