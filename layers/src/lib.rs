@@ -81,6 +81,8 @@
 //! - `tokio`: tokio runtime metrics from the system sampler.
 //! - `http`: [`http::HttpLayer`], the tower middleware for HTTP servers, and
 //!   [`http::HttpClientLayer`], the one for HTTP clients.
+//! - `reqwest`: `http::ReqwestMiddleware`, the HTTP client telemetry as a
+//!   `reqwest-middleware` middleware.
 //! - `benchmark`: [`benchmark::BenchmarkRunner`], benchmark results as
 //!   `benchmark_*` metrics.
 //! - `testing`: a harness that captures spans, events and metrics.

@@ -91,6 +91,8 @@ use crate::propagation;
 
 mod client;
 mod future;
+#[cfg(feature = "reqwest")]
+mod middleware;
 
 pub use client::{
     BoxError, ClientResponseFuture, DEFAULT_MAX_SERVER_ADDRESSES,
@@ -98,6 +100,9 @@ pub use client::{
 };
 pub use future::ResponseFuture;
 use future::Telemetry;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub use middleware::ReqwestMiddleware;
 
 /// Finds the matched route template of a request in its extensions.
 type RouteFn = dyn for<'a> Fn(&'a http::Extensions) -> Option<&'a str> + Send + Sync;

@@ -114,6 +114,16 @@ impl Shared {
     }
 }
 
+impl Shared {
+    pub(crate) fn max_series(&self) -> usize {
+        self.max_series
+    }
+
+    pub(crate) fn max_addresses(&self) -> usize {
+        self.max_addresses
+    }
+}
+
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpClient")
