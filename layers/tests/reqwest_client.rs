@@ -30,6 +30,9 @@ async fn echo(headers: HeaderMap) -> String {
 
 #[test]
 fn requests_carry_the_span_and_every_outcome_is_measured() {
+    // Built with the rest of the workspace, reqwest has rustls and no
+    // crypto provider of its own.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let harness = Harness::new();
     let (echoed, trace_id) = harness.run(|| {
         let runtime = tokio::runtime::Builder::new_current_thread()
