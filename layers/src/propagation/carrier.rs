@@ -162,12 +162,22 @@ mod headers {
         value.to_str().unwrap_or("\u{fffd}")
     }
 
+    /// The name of a header, without copying the W3C ones.
+    fn header_name(name: &str) -> Option<HeaderName> {
+        use crate::propagation::{BAGGAGE, TRACEPARENT, TRACESTATE};
+        match name {
+            TRACEPARENT => Some(HeaderName::from_static(TRACEPARENT)),
+            TRACESTATE => Some(HeaderName::from_static(TRACESTATE)),
+            BAGGAGE => Some(HeaderName::from_static(BAGGAGE)),
+            other => HeaderName::from_bytes(other.as_bytes()).ok(),
+        }
+    }
+
     impl Injector for HeaderMap {
+        /// Inserts the header; a value that is not a valid header value is
+        /// not written.
         fn set(&mut self, name: &str, value: String) {
-            if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(&value),
-            ) {
+            if let (Some(name), Ok(value)) = (header_name(name), HeaderValue::try_from(value)) {
                 self.insert(name, value);
             }
         }

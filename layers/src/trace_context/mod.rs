@@ -207,16 +207,17 @@ impl TraceContext {
     /// when autotel drew the trace id (an OpenTelemetry SDK's id generator
     /// may be configured to be anything, so its trace ids do not claim it).
     pub(crate) fn outgoing(span: &tracing::Span) -> Option<(TraceParent, Carried)> {
-        let context = Self::of_span(span)?;
-        let carried = span
+        let (context, carried) = span
             .with_subscriber(|(id, dispatch)| {
                 let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
                 let span = registry.span(id)?;
-                span.scope()
-                    .find_map(|span| span.extensions().get::<Carried>().cloned())
+                let context = Self::for_span_ref(&span, Some(dispatch));
+                let carried = span
+                    .scope()
+                    .find_map(|span| span.extensions().get::<Carried>().cloned());
+                Some((context, carried.unwrap_or_default()))
             })
-            .flatten()
-            .unwrap_or_default();
+            .flatten()?;
         let random = carried
             .random
             .unwrap_or(context.origin != Origin::OpenTelemetry);
