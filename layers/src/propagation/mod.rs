@@ -16,11 +16,13 @@
 //! - `baggage`: application entries (see [`Baggage`]), forwarded likewise.
 //!
 //! With the `opentelemetry` feature, a propagator installed with
-//! `opentelemetry::global::set_text_map_propagator` (B3, Jaeger, ...) also
-//! writes its fields on injection, and is read on extraction when there is
-//! no valid `traceparent`. autotel always writes and reads the three W3C
-//! fields itself, so that the Level 2 `random` flag and the `tracestate`
-//! grammar hold whatever is installed there.
+//! `opentelemetry::global::set_text_map_propagator` ([`B3Propagator`],
+//! [`JaegerPropagator`], ...) also writes its fields
+//! on injection, and is read on extraction when there is no valid
+//! `traceparent`; autotel-presets installs them from `OTEL_PROPAGATORS`.
+//! autotel always writes and reads the three W3C fields itself, so that the
+//! Level 2 `random` flag and the `tracestate` grammar hold whatever is
+//! installed there.
 //!
 //! # A trace across a channel and a task
 //!
@@ -71,11 +73,21 @@
 //! A spawned task does not inherit the current span; the message carries the
 //! context instead, as it would between processes.
 
+#[cfg(feature = "opentelemetry")]
+mod b3;
 mod carrier;
+#[cfg(feature = "opentelemetry")]
+mod jaeger;
 #[cfg(feature = "opentelemetry")]
 mod otel;
 
+#[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+pub use self::b3::{B3Encoding, B3Propagator};
 pub use self::carrier::{Extractor, Injector};
+#[cfg(feature = "opentelemetry")]
+#[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
+pub use self::jaeger::JaegerPropagator;
 pub use crate::trace_context::{Baggage, BaggageError, TraceState, TraceStateError};
 use crate::trace_context::{Carried, SetParentError, TraceContext, TraceParent};
 

@@ -77,6 +77,25 @@ impl Settings {
         {
             self.system_metrics = false;
         }
+        #[cfg(not(feature = "b3"))]
+        if self.propagators.iter().any(|p| {
+            matches!(
+                p,
+                autotel_exporters::env::Propagator::B3
+                    | autotel_exporters::env::Propagator::B3Multi
+            )
+        }) {
+            let value = read("OTEL_PROPAGATORS")?.unwrap_or_default();
+            return Err(missing("OTEL_PROPAGATORS", value, B3));
+        }
+        #[cfg(not(feature = "jaeger"))]
+        if self
+            .propagators
+            .contains(&autotel_exporters::env::Propagator::Jaeger)
+        {
+            let value = read("OTEL_PROPAGATORS")?.unwrap_or_default();
+            return Err(missing("OTEL_PROPAGATORS", value, JAEGER));
+        }
         Ok(self)
     }
 }
@@ -94,12 +113,21 @@ const OTLP: &str = "needs the `otlp` feature of autotel-presets: enable it \
 const CONSOLE: &str = "needs the `console` feature of autotel-presets: enable it \
      (it is on by default) or leave console export off";
 
+#[cfg(not(feature = "b3"))]
+const B3: &str = "names B3, which needs the `b3` feature of autotel-presets: enable it, \
+     or leave b3 and b3multi out (W3C trace context is always propagated)";
+#[cfg(not(feature = "jaeger"))]
+const JAEGER: &str = "names Jaeger, which needs the `jaeger` feature of autotel-presets: \
+     enable it, or leave jaeger out (W3C trace context is always propagated)";
+
 /// The error of a setting whose part was left out at build time.
 #[cfg(not(all(
     feature = "testing",
     feature = "prometheus",
     feature = "otlp",
-    feature = "console"
+    feature = "console",
+    feature = "b3",
+    feature = "jaeger"
 )))]
 fn missing(setting: &'static str, value: impl Into<String>, expected: &'static str) -> Error {
     Error::invalid(setting, value, expected)

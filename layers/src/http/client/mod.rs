@@ -190,7 +190,7 @@ impl HttpClientLayer {
     /// [`Error::InvalidSetting`] when `max_series` is zero.
     pub fn with_max_series(self, max_series: usize) -> Result<Self, Error> {
         let max_series = crate::error::check_max_series("with_max_series", max_series)?;
-        Ok(self.rebuilt(max_series, self.shared.max_addresses, None))
+        Ok(self.rebuilt(max_series, self.shared.max_addresses(), None))
     }
 
     /// Caps the distinct `server_address` values: requests to addresses past
@@ -201,7 +201,7 @@ impl HttpClientLayer {
     /// [`Error::InvalidSetting`] when `max` is zero.
     pub fn with_max_server_addresses(self, max: usize) -> Result<Self, Error> {
         let max = check_max_addresses("with_max_server_addresses", max)?;
-        Ok(self.rebuilt(self.shared.max_series, max, None))
+        Ok(self.rebuilt(self.shared.max_series(), max, None))
     }
 
     /// The query parameters whose values `url.full` writes as `REDACTED`:
@@ -210,8 +210,8 @@ impl HttpClientLayer {
     #[must_use]
     pub fn with_query_redaction(self, redaction: Redaction) -> Self {
         self.rebuilt(
-            self.shared.max_series,
-            self.shared.max_addresses,
+            self.shared.max_series(),
+            self.shared.max_addresses(),
             Some(redaction),
         )
     }
