@@ -19,12 +19,12 @@ use crate::redact::Redaction;
 ///
 /// ```
 /// use autotel_layers::http::ReqwestMiddleware;
+/// use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 ///
-/// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-///     .with(ReqwestMiddleware::new())
-///     .build();
-/// // client.get("http://inventory:8080/items/7").send().await?
-/// # let _ = client;
+/// fn traced(client: reqwest::Client) -> ClientWithMiddleware {
+///     ClientBuilder::new(client).with(ReqwestMiddleware::new()).build()
+/// }
+/// // traced(reqwest::Client::new()).get("http://inventory:8080/items/7").send().await?
 /// ```
 ///
 /// A request that fails with a timeout, a refused connection or an answer of
