@@ -40,11 +40,7 @@ impl ReqwestMiddleware {
     /// A middleware with the default caps and query redaction.
     pub fn new() -> Self {
         Self {
-            shared: client::shared(
-                super::DEFAULT_MAX_SERIES,
-                client::DEFAULT_MAX_SERVER_ADDRESSES,
-                None,
-            ),
+            shared: client::default_shared(),
         }
     }
 
@@ -54,8 +50,9 @@ impl ReqwestMiddleware {
     ///
     /// [`Error::InvalidSetting`] when `max_series` is zero.
     pub fn with_max_series(self, max_series: usize) -> Result<Self, Error> {
-        let max_series = crate::error::check_max_series("with_max_series", max_series)?;
-        Ok(self.rebuilt(max_series, self.shared.max_addresses(), None))
+        Ok(Self {
+            shared: self.shared.with_max_series(max_series)?,
+        })
     }
 
     /// Caps the distinct `server_address` values. Defaults to 200.
@@ -64,8 +61,9 @@ impl ReqwestMiddleware {
     ///
     /// [`Error::InvalidSetting`] when `max` is zero.
     pub fn with_max_server_addresses(self, max: usize) -> Result<Self, Error> {
-        let max = client::check_max_addresses("with_max_server_addresses", max)?;
-        Ok(self.rebuilt(self.shared.max_series(), max, None))
+        Ok(Self {
+            shared: self.shared.with_max_addresses(max)?,
+        })
     }
 
     /// The query parameters whose values `url.full` writes as `REDACTED`.
@@ -73,22 +71,8 @@ impl ReqwestMiddleware {
     /// [`DEFAULT_REDACTED_QUERY_PARAMETERS`](super::DEFAULT_REDACTED_QUERY_PARAMETERS).
     #[must_use]
     pub fn with_query_redaction(self, redaction: Redaction) -> Self {
-        self.rebuilt(
-            self.shared.max_series(),
-            self.shared.max_addresses(),
-            Some(redaction),
-        )
-    }
-
-    fn rebuilt(
-        &self,
-        max_series: usize,
-        max_addresses: usize,
-        redaction: Option<Redaction>,
-    ) -> Self {
-        let redaction = redaction.unwrap_or_else(|| self.shared.redaction.clone());
         Self {
-            shared: client::shared(max_series, max_addresses, Some(redaction)),
+            shared: self.shared.with_redaction(redaction),
         }
     }
 }

@@ -3,10 +3,10 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::Arc;
 
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
+use super::list::List;
 use super::tracestate::is_ows;
 
 /// The most list members kept.
@@ -44,12 +44,12 @@ const VALUE_ESCAPES: &AsciiSet = &CONTROLS
 /// # Ok::<(), autotel_layers::propagation::BaggageError>(())
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct Baggage(Option<Arc<str>>);
+pub struct Baggage(List);
 
 impl Baggage {
     /// The empty baggage.
     pub const fn new() -> Self {
-        Self(None)
+        Self(List::new())
     }
 
     /// Parses one `baggage` header value; see the [type docs](Self).
@@ -65,47 +65,38 @@ impl Baggage {
     {
         let values: Vec<&str> = values.into_iter().collect();
         if values.iter().map(|v| v.len()).sum::<usize>() > MAX_INPUT {
-            return Self(None);
+            return Self::new();
         }
-        let mut out = String::new();
-        let mut count = 0;
+        let mut kept: Vec<String> = Vec::new();
+        let mut length = 0;
         for member in values.iter().flat_map(|value| value.split(',')) {
-            if count == MAX_MEMBERS {
+            if kept.len() == MAX_MEMBERS {
                 break;
             }
             let Some(normal) = normalise(member) else {
                 continue;
             };
-            let separator = usize::from(!out.is_empty());
-            if out.len() + separator + normal.len() > MAX_BYTES {
+            let separator = usize::from(!kept.is_empty());
+            if length + separator + normal.len() > MAX_BYTES {
                 continue;
             }
-            if separator == 1 {
-                out.push(',');
-            }
-            out.push_str(&normal);
-            count += 1;
+            length += separator + normal.len();
+            kept.push(normal);
         }
-        Self::from_joined(out)
-    }
-
-    fn from_joined(joined: String) -> Self {
-        if joined.is_empty() {
-            Self(None)
-        } else {
-            Self(Some(Arc::from(joined)))
-        }
+        Self(List::join(
+            &kept.iter().map(String::as_str).collect::<Vec<_>>(),
+        ))
     }
 
     /// The value to forward: members joined with `,`; empty when there are
     /// none.
     pub fn as_str(&self) -> &str {
-        self.0.as_deref().unwrap_or("")
+        self.0.as_str()
     }
 
     /// Whether there are no members.
     pub fn is_empty(&self) -> bool {
-        self.0.is_none()
+        self.0.is_empty()
     }
 
     /// How many members there are.
@@ -122,14 +113,10 @@ impl Baggage {
     /// The `(key, value)` members in order, values percent-encoded as sent
     /// and without their properties.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.0
-            .as_deref()
-            .into_iter()
-            .flat_map(|joined| joined.split(','))
-            .filter_map(|member| {
-                let entry = member.split(';').next().unwrap_or(member);
-                entry.split_once('=')
-            })
+        self.0.members().filter_map(|member| {
+            let entry = member.split(';').next().unwrap_or(member);
+            entry.split_once('=')
+        })
     }
 
     /// A copy with `key` set to `value` (percent-encoded here) as the first
@@ -152,9 +139,7 @@ impl Baggage {
         }
         let rest = self
             .0
-            .as_deref()
-            .into_iter()
-            .flat_map(|joined| joined.split(','))
+            .members()
             .filter(|member| member.split(['=', ';']).next() != Some(key));
         Ok(Self::parse_all(
             std::iter::once(first.as_str())

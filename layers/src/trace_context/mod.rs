@@ -14,6 +14,7 @@
 
 mod baggage;
 mod ids;
+mod list;
 #[cfg(feature = "opentelemetry")]
 mod otel;
 mod random;

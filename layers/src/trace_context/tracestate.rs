@@ -2,7 +2,8 @@
 //! and forwarded.
 
 use std::fmt;
-use std::sync::Arc;
+
+use super::list::List;
 
 /// The most list members a `tracestate` holds.
 const MAX_MEMBERS: usize = 32;
@@ -41,12 +42,12 @@ pub(super) const MAX_INPUT: usize = 20 * 1024;
 /// # Ok::<(), autotel_layers::propagation::TraceStateError>(())
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash)]
-pub struct TraceState(Option<Arc<str>>);
+pub struct TraceState(List);
 
 impl TraceState {
     /// The empty `tracestate`.
     pub const fn new() -> Self {
-        Self(None)
+        Self(List::new())
     }
 
     /// Parses one `tracestate` header value.
@@ -103,9 +104,6 @@ impl TraceState {
 
     /// The members joined with `,`, cut to [`MAX_FORWARDED`] characters.
     fn join(members: &[&str]) -> Self {
-        if members.is_empty() {
-            return Self(None);
-        }
         let length = |kept: &[&str]| {
             kept.iter().map(|m| m.len()).sum::<usize>() + kept.len().saturating_sub(1)
         };
@@ -124,21 +122,18 @@ impl TraceState {
                 kept.pop();
             }
         }
-        if kept.is_empty() {
-            return Self(None);
-        }
-        Self(Some(Arc::from(kept.join(","))))
+        Self(List::join(&kept))
     }
 
     /// The value to forward: members joined with `,`; empty when there are
     /// none.
     pub fn as_str(&self) -> &str {
-        self.0.as_deref().unwrap_or("")
+        self.0.as_str()
     }
 
     /// Whether there are no members.
     pub fn is_empty(&self) -> bool {
-        self.0.is_none()
+        self.0.is_empty()
     }
 
     /// How many members there are.
@@ -153,11 +148,7 @@ impl TraceState {
 
     /// The `(key, value)` members, in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.0
-            .as_deref()
-            .into_iter()
-            .flat_map(|joined| joined.split(','))
-            .filter_map(|member| member.split_once('='))
+        self.0.members().filter_map(|member| member.split_once('='))
     }
 
     /// A copy with `key=value` as the first member, as a vendor updates its
@@ -174,9 +165,7 @@ impl TraceState {
         let mut members = vec![first.as_str()];
         members.extend(
             self.0
-                .as_deref()
-                .into_iter()
-                .flat_map(|joined| joined.split(','))
+                .members()
                 .filter(|member| member_key(member) != key)
                 .take(MAX_MEMBERS - 1),
         );

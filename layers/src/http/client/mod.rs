@@ -115,12 +115,38 @@ impl Shared {
 }
 
 impl Shared {
-    pub(crate) fn max_series(&self) -> usize {
-        self.max_series
+    /// The same settings with a cap of `max_series` label sets.
+    pub(crate) fn with_max_series(&self, max_series: usize) -> Result<Arc<Self>, Error> {
+        let max_series = crate::error::check_max_series("with_max_series", max_series)?;
+        Ok(self.rebuilt(max_series, self.max_addresses, None))
     }
 
-    pub(crate) fn max_addresses(&self) -> usize {
-        self.max_addresses
+    /// The same settings with a cap of `max` server addresses.
+    pub(crate) fn with_max_addresses(&self, max: usize) -> Result<Arc<Self>, Error> {
+        if max == 0 {
+            return Err(Error::invalid(
+                "with_max_server_addresses",
+                max,
+                "is not an address cap: give at least 1 (requests to addresses past the cap go \
+                 to the overflow series)",
+            ));
+        }
+        Ok(self.rebuilt(self.max_series, max, None))
+    }
+
+    /// The same settings with `redaction` for query parameters.
+    pub(crate) fn with_redaction(&self, redaction: Redaction) -> Arc<Self> {
+        self.rebuilt(self.max_series, self.max_addresses, Some(redaction))
+    }
+
+    fn rebuilt(
+        &self,
+        max_series: usize,
+        max_addresses: usize,
+        redaction: Option<Redaction>,
+    ) -> Arc<Self> {
+        let redaction = redaction.unwrap_or_else(|| self.redaction.clone());
+        Arc::new(Self::new(max_series, max_addresses, redaction))
     }
 }
 
@@ -144,41 +170,21 @@ fn default_redaction() -> Redaction {
         })
 }
 
-/// The settings of a client layer or middleware, shared by
+/// The default settings of a client layer or middleware, shared by
 /// [`HttpClientLayer`] and the reqwest middleware.
-pub(crate) fn shared(
-    max_series: usize,
-    max_addresses: usize,
-    redaction: Option<Redaction>,
-) -> Arc<Shared> {
+pub(crate) fn default_shared() -> Arc<Shared> {
     Arc::new(Shared::new(
-        max_series,
-        max_addresses,
-        redaction.unwrap_or_else(default_redaction),
+        super::DEFAULT_MAX_SERIES,
+        DEFAULT_MAX_SERVER_ADDRESSES,
+        default_redaction(),
     ))
-}
-
-pub(crate) fn check_max_addresses(setting: &'static str, max: usize) -> Result<usize, Error> {
-    if max == 0 {
-        return Err(Error::invalid(
-            setting,
-            max,
-            "is not an address cap: give at least 1 (requests to addresses past the cap go to \
-             the overflow series)",
-        ));
-    }
-    Ok(max)
 }
 
 impl HttpClientLayer {
     /// A layer with the default caps and query redaction.
     pub fn new() -> Self {
         Self {
-            shared: shared(
-                super::DEFAULT_MAX_SERIES,
-                DEFAULT_MAX_SERVER_ADDRESSES,
-                None,
-            ),
+            shared: default_shared(),
         }
     }
 
@@ -189,8 +195,9 @@ impl HttpClientLayer {
     ///
     /// [`Error::InvalidSetting`] when `max_series` is zero.
     pub fn with_max_series(self, max_series: usize) -> Result<Self, Error> {
-        let max_series = crate::error::check_max_series("with_max_series", max_series)?;
-        Ok(self.rebuilt(max_series, self.shared.max_addresses(), None))
+        Ok(Self {
+            shared: self.shared.with_max_series(max_series)?,
+        })
     }
 
     /// Caps the distinct `server_address` values: requests to addresses past
@@ -200,8 +207,9 @@ impl HttpClientLayer {
     ///
     /// [`Error::InvalidSetting`] when `max` is zero.
     pub fn with_max_server_addresses(self, max: usize) -> Result<Self, Error> {
-        let max = check_max_addresses("with_max_server_addresses", max)?;
-        Ok(self.rebuilt(self.shared.max_series(), max, None))
+        Ok(Self {
+            shared: self.shared.with_max_addresses(max)?,
+        })
     }
 
     /// The query parameters whose values `url.full` writes as `REDACTED`:
@@ -209,22 +217,8 @@ impl HttpClientLayer {
     /// [`Redaction::default`] with [`DEFAULT_REDACTED_QUERY_PARAMETERS`].
     #[must_use]
     pub fn with_query_redaction(self, redaction: Redaction) -> Self {
-        self.rebuilt(
-            self.shared.max_series(),
-            self.shared.max_addresses(),
-            Some(redaction),
-        )
-    }
-
-    fn rebuilt(
-        &self,
-        max_series: usize,
-        max_addresses: usize,
-        redaction: Option<Redaction>,
-    ) -> Self {
-        let redaction = redaction.unwrap_or_else(|| self.shared.redaction.clone());
         Self {
-            shared: shared(max_series, max_addresses, Some(redaction)),
+            shared: self.shared.with_redaction(redaction),
         }
     }
 }
