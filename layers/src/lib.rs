@@ -76,7 +76,11 @@
 //!
 //! - `opentelemetry`: with a `tracing_opentelemetry` layer in the stack, the
 //!   ids are those of the OpenTelemetry spans, so log lines match exported
-//!   traces, and remote parents are set on the OpenTelemetry span too.
+//!   traces, and remote parents are set on the OpenTelemetry span too (with
+//!   their `tracestate`). A propagator installed as OpenTelemetry's global
+//!   one writes and reads its fields beside the W3C ones;
+//!   `propagation::B3Propagator` and `propagation::JaegerPropagator` are
+//!   two.
 //! - `system`: [`SystemSampler`], process and system metrics through sysinfo.
 //! - `tokio`: tokio runtime metrics from the system sampler.
 //! - `http`: [`http::HttpLayer`], the tower middleware for HTTP servers, and
