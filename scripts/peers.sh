@@ -7,6 +7,9 @@
 #   AUTOTEL_PROMTOOL_BIN    promtool (same package)
 #   AUTOTEL_TEST_AGENT_BIN  ddapm-test-agent, an OTLP receiver (PyPI), in a
 #                           virtualenv under target/peers/venv
+#   AUTOTEL_PYTHON_BIN      that virtualenv's Python, with aiohttp (PyPI), for
+#                           the W3C Trace Context harness that
+#                           examples/tests/w3c_trace_context/ vendors
 #   AUTOTEL_STATSD_DIR      a folder whose node_modules hold Etsy statsd 0.9.0
 #                           (npm), under target/peers/statsd; run it with
 #                           AUTOTEL_NODE_BIN
@@ -43,6 +46,14 @@ autotel_install_test_agent() {
     mkdir -p "${autotel_peers_root}/target/peers"
     python3 -m venv "${venv}"
     "${venv}/bin/pip" install --quiet --disable-pip-version-check 'ddapm-test-agent==1.69.1'
+}
+
+autotel_install_harness_python() {
+    local venv="${autotel_peers_root}/target/peers/venv"
+    if "${venv}/bin/python3" -c 'import aiohttp, multidict' >/dev/null 2>&1; then
+        return 0
+    fi
+    "${venv}/bin/pip" install --quiet --disable-pip-version-check 'aiohttp==3.14.5'
 }
 
 autotel_ensure_npm() {
@@ -93,21 +104,25 @@ autotel_install_victoria_metrics() {
 autotel_install_prometheus
 autotel_install_victoria_metrics
 autotel_install_test_agent
+autotel_install_harness_python
 autotel_install_grafana_schema
 autotel_install_statsd
 
 AUTOTEL_PROMETHEUS_BIN="$(command -v prometheus)"
 AUTOTEL_PROMTOOL_BIN="$(command -v promtool)"
 AUTOTEL_TEST_AGENT_BIN="${autotel_peers_root}/target/peers/venv/bin/ddapm-test-agent"
+AUTOTEL_PYTHON_BIN="${autotel_peers_root}/target/peers/venv/bin/python3"
 AUTOTEL_GRAFANA_SCHEMA_DIR="${autotel_peers_root}/target/peers/grafana"
 AUTOTEL_STATSD_DIR="${autotel_peers_root}/target/peers/statsd"
 AUTOTEL_NODE_BIN="$(command -v node || command -v nodejs)"
 AUTOTEL_VICTORIA_METRICS_BIN="$(dpkg -L victoria-metrics | grep -E '/bin/victoria-metrics$' | head -n 1)"
-export AUTOTEL_PROMETHEUS_BIN AUTOTEL_PROMTOOL_BIN AUTOTEL_TEST_AGENT_BIN AUTOTEL_GRAFANA_SCHEMA_DIR
+export AUTOTEL_PROMETHEUS_BIN AUTOTEL_PROMTOOL_BIN AUTOTEL_TEST_AGENT_BIN AUTOTEL_PYTHON_BIN
+export AUTOTEL_GRAFANA_SCHEMA_DIR
 export AUTOTEL_STATSD_DIR AUTOTEL_NODE_BIN AUTOTEL_VICTORIA_METRICS_BIN
 echo "prometheus: ${AUTOTEL_PROMETHEUS_BIN}"
 echo "promtool:   ${AUTOTEL_PROMTOOL_BIN}"
 echo "test agent: ${AUTOTEL_TEST_AGENT_BIN}"
+echo "python:     ${AUTOTEL_PYTHON_BIN}"
 echo "grafana:    ${AUTOTEL_GRAFANA_SCHEMA_DIR}"
 echo "statsd:     ${AUTOTEL_STATSD_DIR}"
 echo "victoria:   ${AUTOTEL_VICTORIA_METRICS_BIN}"

@@ -1,44 +1,77 @@
-//! An HTTP service: one line of setup, and `HttpLayer` on an axum router.
+//! An HTTP service that calls another one: one line of setup, `HttpLayer` on
+//! an axum router, and `ReqwestMiddleware` on the reqwest client it calls the
+//! other service with, so that one trace goes across both.
 //!
 //! ```text
 //! cargo run -p autotel-examples --example http_service
 //! ```
 //!
 //! It starts the service, sends it a few requests (one with a `traceparent`
-//! header, one that fails, one to a page that does not exist), and ends by
-//! printing the HTTP metrics. With `-- --serve` it keeps serving until Ctrl-C:
+//! header, one that fails, one to a page that does not exist, one order that
+//! calls the user service), and ends by printing the HTTP metrics. With
+//! `-- --serve` it keeps serving until Ctrl-C:
 //!
 //! ```text
 //! cargo run -p autotel-examples --example http_service -- --serve
 //! curl localhost:3000/users/42
 //! curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b8-01' localhost:3000/users/7
 //! curl localhost:3000/fail
+//! curl localhost:3000/orders/42
 //! curl localhost:9464/metrics
+//! ```
+//!
+//! Two of them make two services: one serves the users, the other takes the
+//! orders and asks the first for each order's user (`BACKEND_URL`):
+//!
+//! ```text
+//! SERVICE_NAME=users HTTP_PORT=3001 PROMETHEUS_PORT=9465 \
+//!   cargo run -p autotel-examples --example http_service -- --serve
+//! SERVICE_NAME=orders BACKEND_URL=http://127.0.0.1:3001 \
+//!   cargo run -p autotel-examples --example http_service -- --serve
+//! curl localhost:3000/orders/42        # one trace: orders, then users
+//! curl localhost:3000/orders/fail      # the users service answers 503
+//! curl localhost:3000/orders/slow      # the users service is too slow
 //! ```
 //!
 //! With `-- --serve --traffic` it also sends itself a few requests a second
 //! (one in five fails), so that dashboards and alerts have data to show.
 //!
 //! Each request gets a span with the OpenTelemetry HTTP attributes, continues
-//! the caller's trace when it sends a `traceparent` header, and is counted in
+//! the caller's trace when it sends a `traceparent` header (with its
+//! `tracestate` and `baggage`), and is counted in
 //! `http_server_request_duration_seconds{http_request_method, http_route,
 //! http_response_status_code}` under its route template (`/users/{id}`), never
-//! its raw path. Log lines written while handling a request carry its trace
-//! ids. The system sampler measures the service's tokio runtime
-//! (`tokio_workers`, `tokio_alive_tasks`, `tokio_global_queue_depth`). `HTTP_PORT` sets the service's port (3000 with `--serve`, any free
-//! one otherwise); the presets' variables (`ENVIRONMENT`, `PROMETHEUS_PORT`,
+//! its raw path. Each call to the other service gets a client span whose ids
+//! go in the request's `traceparent` header, and is counted in
+//! `http_client_request_duration_seconds{http_request_method, server_address,
+//! http_response_status_code, error_type}`: a 503, a timeout (after 500 ms)
+//! or a refused connection is an error, with its `error_type`. Log lines
+//! written while handling a request carry its trace ids, in both services.
+//! The system sampler measures the service's tokio runtime (`tokio_workers`,
+//! `tokio_alive_tasks`, `tokio_global_queue_depth`). `HTTP_PORT` sets the
+//! service's port (3000 with `--serve`, any free one otherwise);
+//! `BACKEND_URL` the service that orders call (this one when unset); the
+//! presets' variables (`SERVICE_NAME`, `ENVIRONMENT`, `PROMETHEUS_PORT`,
 //! `OTLP_ENDPOINT`, ...) work as in the quickstart.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::Duration;
 
-use autotel_presets::autotel_layers::http::HttpLayer;
+use autotel_presets::autotel_layers::http::{HttpLayer, ReqwestMiddleware};
 use axum::Router;
-use axum::extract::{MatchedPath, Path};
+use axum::extract::{MatchedPath, Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use reqwest_middleware::ClientWithMiddleware;
 use tracing::{info, instrument, warn};
+
+/// How orders reach the user service.
+struct Backend {
+    client: ClientWithMiddleware,
+    url: String,
+}
 
 #[instrument]
 async fn user(Path(id): Path<u64>) -> String {
@@ -49,6 +82,53 @@ async fn user(Path(id): Path<u64>) -> String {
 async fn fail() -> (StatusCode, &'static str) {
     warn!("the user store is down");
     (StatusCode::SERVICE_UNAVAILABLE, "try again later\n")
+}
+
+/// A user store that takes two seconds, longer than callers wait.
+async fn slow() -> &'static str {
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    "too late\n"
+}
+
+async fn order(State(backend): State<Arc<Backend>>, Path(id): Path<u64>) -> (StatusCode, String) {
+    ask(&backend, &format!("/users/{id}")).await
+}
+
+async fn order_fail(State(backend): State<Arc<Backend>>) -> (StatusCode, String) {
+    ask(&backend, "/fail").await
+}
+
+async fn order_slow(State(backend): State<Arc<Backend>>) -> (StatusCode, String) {
+    ask(&backend, "/slow").await
+}
+
+/// Asks the user service; the client span and the `traceparent` header come
+/// from the middleware.
+#[instrument(skip(backend))]
+async fn ask(backend: &Backend, path: &str) -> (StatusCode, String) {
+    match backend
+        .client
+        .get(format!("{}{path}", backend.url))
+        .send()
+        .await
+    {
+        Ok(answer) if answer.status().is_success() => {
+            let user = answer.text().await.unwrap_or_default();
+            info!("the user service answered");
+            (StatusCode::OK, format!("order for {user}"))
+        }
+        Ok(answer) => {
+            warn!(status = answer.status().as_u16(), "the user service failed");
+            (StatusCode::BAD_GATEWAY, "the user service failed\n".into())
+        }
+        Err(error) => {
+            warn!(%error, "the user service cannot be reached");
+            (
+                StatusCode::BAD_GATEWAY,
+                "the user service cannot be reached\n".into(),
+            )
+        }
+    }
 }
 
 fn main() {
@@ -75,18 +155,36 @@ fn main() {
         Err(_) if serve => 3000,
         Err(_) => 0,
     };
-    let app = Router::new()
-        .route("/users/{id}", get(user))
-        .route("/fail", get(fail))
-        .layer(
-            HttpLayer::new()
-                .with_route(|extensions| extensions.get::<MatchedPath>().map(MatchedPath::as_str)),
-        );
-
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)))
         .unwrap_or_else(|e| panic!("cannot listen on port {port}: {e}"));
     let address: SocketAddr = listener.local_addr().expect("a bound address");
+
+    // This workspace builds reqwest's rustls without a crypto provider; an
+    // application with reqwest's default features needs no such line.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .expect("a reqwest client");
+    let backend = Arc::new(Backend {
+        client: reqwest_middleware::ClientBuilder::new(client)
+            .with(ReqwestMiddleware::new())
+            .build(),
+        url: std::env::var("BACKEND_URL").unwrap_or_else(|_| format!("http://{address}")),
+    });
+    let app = Router::new()
+        .route("/users/{id}", get(user))
+        .route("/fail", get(fail))
+        .route("/slow", get(slow))
+        .route("/orders/{id}", get(order))
+        .route("/orders/fail", get(order_fail))
+        .route("/orders/slow", get(order_slow))
+        .with_state(backend)
+        .layer(
+            HttpLayer::new()
+                .with_route(|extensions| extensions.get::<MatchedPath>().map(MatchedPath::as_str)),
+        );
 
     if serve {
         eprintln!("serving http://{address}, Ctrl-C to stop");
@@ -114,13 +212,18 @@ fn main() {
         ("/users/7", traceparent),
         ("/fail", ""),
         ("/no/such/page", ""),
+        ("/orders/42", ""),
     ] {
         let status = request(address, path, headers).expect("the service answers");
         eprintln!("GET {path}: {status}");
     }
     telemetry.flush();
     let text = telemetry.metrics_text().unwrap_or_default();
-    let shown = |line: &&str| line.contains("http_server_") || line.starts_with("tokio_workers");
+    let shown = |line: &&str| {
+        line.contains("http_server_")
+            || line.contains("http_client_")
+            || line.starts_with("tokio_workers")
+    };
     for line in text.lines().filter(shown) {
         println!("{line}");
     }
@@ -141,14 +244,15 @@ fn request(address: SocketAddr, path: &str, headers: &str) -> std::io::Result<St
     Ok(answer.lines().next().unwrap_or_default().to_owned())
 }
 
-/// Requests to the service every 200 ms, forever: users, and one in five to
-/// the failing page.
+/// Requests to the service every 200 ms, forever: users and orders, and one
+/// in five to a failing page.
 fn traffic(address: SocketAddr) {
     for round in 0u64.. {
-        let path = if round % 5 == 4 {
-            "/fail".to_owned()
-        } else {
-            format!("/users/{}", round % 100)
+        let path = match round % 10 {
+            4 => "/fail".to_owned(),
+            9 => "/orders/fail".to_owned(),
+            n if n % 2 == 0 => format!("/orders/{}", round % 100),
+            _ => format!("/users/{}", round % 100),
         };
         if let Err(error) = request(address, &path, "") {
             eprintln!("GET {path} failed: {error}");

@@ -2,77 +2,17 @@
 //! loopback: route templates in the metrics, the caller's trace in the log
 //! lines, server errors counted, and a scrape that promtool accepts.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Child, Stdio};
-use std::sync::mpsc;
+use std::process::Stdio;
 
-use autotel_test_support::examples::example;
+use autotel_test_support::examples::HttpService;
 use autotel_test_support::http::{get, get_with};
 use autotel_test_support::peers::{PEER_DEADLINE, peer_bin};
 use autotel_test_support::scrape::value;
 
-/// The example's process, killed when the test ends.
-struct Service {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    http: SocketAddr,
-    metrics: SocketAddr,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn address_after(line: &str, prefix: &str) -> Option<SocketAddr> {
-    line.strip_prefix(prefix)?
-        .split(['/', ','])
-        .next()?
-        .parse()
-        .ok()
-}
-
-fn start() -> Service {
-    let mut child = example("http_service")
-        .envs([
-            ("ENVIRONMENT", "production"),
-            ("PROMETHEUS_PORT", "0"),
-            ("HTTP_PORT", "0"),
-        ])
-        .arg("--serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("http_service starts");
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let (mut http, mut metrics) = (None, None);
-    let mut line = String::new();
-    while http.is_none() || metrics.is_none() {
-        line.clear();
-        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
-            panic!("http_service ended before saying where it serves");
-        }
-        http = http.or(address_after(line.trim(), "serving http://"));
-        metrics = metrics.or(address_after(line.trim(), "metrics on http://"));
-    }
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let (send, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stdout.lines().map_while(Result::ok) {
-            if send.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Service {
-        child,
-        lines,
-        http: http.unwrap(),
-        metrics: metrics.unwrap(),
-    }
+fn start() -> HttpService {
+    HttpService::start(&[])
 }
 
 /// `GET path` with extra headers; the status code and body.

@@ -130,6 +130,8 @@ pub mod label {
     pub const RPC_METHOD: &str = "rpc_method";
     /// The gRPC status code a call ended with, as a number (`0` for `OK`).
     pub const RPC_GRPC_STATUS_CODE: &str = "rpc_grpc_status_code";
+    /// The host an HTTP client sent a request to.
+    pub const SERVER_ADDRESS: &str = "server_address";
     /// The name of the service.
     pub const SERVICE_NAME: &str = "service_name";
     /// The version of the service.
@@ -224,6 +226,16 @@ catalog! {
     /// HTTP server requests in progress.
     HTTP_SERVER_ACTIVE_REQUESTS = ("http_server_active_requests", Gauge, None,
         "HTTP server requests in progress", [HTTP_REQUEST_METHOD]);
+    /// Duration of HTTP client requests, until the response head arrives;
+    /// `error_type` is the status code of answers of 400 or more, or why no
+    /// answer came (`timeout`, `connection_refused`, ...), and empty for
+    /// successes.
+    HTTP_CLIENT_REQUEST_DURATION_SECONDS = ("http_client_request_duration_seconds", Histogram,
+        Some(Unit::Seconds), "Duration of HTTP client requests",
+        [HTTP_REQUEST_METHOD, SERVER_ADDRESS, HTTP_RESPONSE_STATUS_CODE, ERROR_TYPE]);
+    /// HTTP client requests in progress.
+    HTTP_CLIENT_ACTIVE_REQUESTS = ("http_client_active_requests", Gauge, None,
+        "HTTP client requests in progress", [HTTP_REQUEST_METHOD, SERVER_ADDRESS]);
 
     /// Duration of gRPC calls served, from the request to the status,
     /// streamed responses included.

@@ -66,16 +66,30 @@
 //! code with [`TraceContext::current`]. A remote parent from a `traceparent`
 //! header is set with [`TraceContext::set_remote_parent`].
 //!
+//! # Propagation
+//!
+//! [`propagation`] continues traces across processes: it injects the current
+//! span's `traceparent`, `tracestate` and `baggage` into any carrier (HTTP
+//! headers, a map, message attributes) and extracts a caller's from one.
+//!
 //! # Feature flags
 //!
 //! - `opentelemetry`: with a `tracing_opentelemetry` layer in the stack, the
 //!   ids are those of the OpenTelemetry spans, so log lines match exported
-//!   traces, and remote parents are set on the OpenTelemetry span too.
+//!   traces, and remote parents are set on the OpenTelemetry span too (with
+//!   their `tracestate`). A propagator installed as OpenTelemetry's global
+//!   one writes and reads its fields beside the W3C ones;
+//!   `propagation::B3Propagator` and `propagation::JaegerPropagator` are
+//!   two.
 //! - `system`: [`SystemSampler`], process and system metrics through sysinfo.
 //! - `tokio`: tokio runtime metrics from the system sampler.
 //! - `http`: [`http::HttpLayer`], the tower middleware for HTTP servers.
 //! - `grpc`: [`grpc::GrpcLayer`], the tower middleware for gRPC servers and
 //!   clients.
+//! - `http`: [`http::HttpLayer`], the tower middleware for HTTP servers, and
+//!   [`http::HttpClientLayer`], the one for HTTP clients.
+//! - `reqwest`: `http::ReqwestMiddleware`, the HTTP client telemetry as a
+//!   `reqwest-middleware` middleware.
 //! - `benchmark`: [`benchmark::BenchmarkRunner`], benchmark results as
 //!   `benchmark_*` metrics.
 //! - `testing`: a harness that captures spans, events and metrics.
@@ -95,6 +109,7 @@ pub mod grpc;
 pub mod http;
 mod internal;
 pub mod json;
+pub mod propagation;
 pub mod queue;
 pub mod redact;
 pub mod resources;

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 
 use autotel_layers::http::HttpLayer;
 use autotel_layers::testing::{FieldValue, Harness, Run};
-use autotel_layers::{SpanMetricsLayer, TraceContext};
+use autotel_layers::{SpanMetricsLayer, TraceContext, TraceParent};
 use autotel_test_support::task::block_on;
 use http::{Method, Request, Response, StatusCode};
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
@@ -408,4 +408,80 @@ fn the_span_metrics_layer_can_leave_requests_out() {
 fn layer_is_clone_send_sync() -> impl Clone + Send + Sync {
     let _ = service_fn(handler);
     layer()
+}
+
+/// What a handler would send downstream: the fields it injects.
+async fn outgoing(_: Request<()>) -> Result<Response<String>, std::io::Error> {
+    let mut fields = std::collections::HashMap::new();
+    autotel_layers::propagation::inject(&mut fields);
+    let mut names: Vec<_> = fields.into_iter().collect();
+    names.sort();
+    let text = names
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(Response::new(text))
+}
+
+#[test]
+fn hostile_trace_headers_are_ignored_and_the_request_served() {
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let valid = format!("00-{trace}-00f067aa0ba902b7-01");
+    let huge = "k=v,".repeat(50_000);
+    // The headers of each request, and whether the valid parent stands.
+    type Case = (Vec<(&'static str, Vec<u8>)>, bool);
+    let valid = || valid.clone().into_bytes();
+    let cases: Vec<Case> = vec![
+        // Two traceparent headers: a new trace.
+        (
+            vec![("traceparent", valid()), ("traceparent", valid())],
+            false,
+        ),
+        // Bytes that are not text.
+        (
+            vec![
+                ("traceparent", b"00-\xff\xfe".to_vec()),
+                ("tracestate", b"\x80=1".to_vec()),
+            ],
+            false,
+        ),
+        // A valid parent with an oversized tracestate and baggage: the
+        // parent stands, the rest is dropped.
+        (
+            vec![
+                ("traceparent", valid()),
+                ("tracestate", huge.clone().into_bytes()),
+                ("baggage", huge.clone().into_bytes()),
+            ],
+            true,
+        ),
+        // A valid parent with malformed tracestate and baggage.
+        (
+            vec![
+                ("traceparent", valid()),
+                ("tracestate", b"FOO=1,bar".to_vec()),
+                ("baggage", b"=;;,\"=\"".to_vec()),
+            ],
+            true,
+        ),
+    ];
+    for (headers, keeps_parent) in cases {
+        let mut request = request(Method::GET, "/", None);
+        for (name, value) in &headers {
+            request.headers_mut().append(
+                *name,
+                http::HeaderValue::from_bytes(value).expect("a header value"),
+            );
+        }
+        let harness = Harness::new();
+        let body = harness.run(|| {
+            let mut service = ServiceBuilder::new().layer(layer()).service_fn(outgoing);
+            send(&mut service, request).expect("served").into_body()
+        });
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(lines.len(), 1, "only a traceparent goes out: {body}");
+        let sent = TraceParent::parse(lines[0].strip_prefix("traceparent: ").unwrap()).unwrap();
+        assert_eq!(sent.trace_id().to_string() == trace, keeps_parent, "{body}");
+    }
 }

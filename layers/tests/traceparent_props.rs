@@ -23,9 +23,12 @@ proptest! {
         prop_assert_eq!(parsed.trace_id(), TraceId::from_u128(trace_id));
         prop_assert_eq!(parsed.parent_id(), SpanId::from_u64(parent_id));
         prop_assert_eq!(parsed.is_sampled(), flags & 1 == 1);
-        // Only the sampled bit is kept: the header comes back with 00 or 01.
-        prop_assert_eq!(parsed.to_string(), header(trace_id, parent_id, flags & 1));
-        let built = TraceParent::new(parsed.trace_id(), parsed.parent_id(), parsed.is_sampled());
+        prop_assert_eq!(parsed.is_random(), flags & 2 == 2);
+        // Only the sampled and random bits are kept: the header comes back
+        // with 00 to 03.
+        prop_assert_eq!(parsed.to_string(), header(trace_id, parent_id, flags & 3));
+        let built = TraceParent::new(parsed.trace_id(), parsed.parent_id(), parsed.is_sampled())
+            .map(|built| built.with_random(parsed.is_random()));
         prop_assert_eq!(built, Ok(parsed));
         // Spaces and tabs around the value are allowed (HTTP header OWS).
         let padded = format!(" \t{text}\t ");

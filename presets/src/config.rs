@@ -157,6 +157,10 @@ pub(crate) struct Settings {
     pub(crate) sample_ratio: Option<f64>,
     pub(crate) span_metrics: bool,
     pub(crate) system_metrics: bool,
+    /// What `OTEL_PROPAGATORS` names: autotel always writes and reads the
+    /// W3C fields; B3 and Jaeger are installed as the OpenTelemetry global
+    /// propagator.
+    pub(crate) propagators: Vec<env::Propagator>,
 }
 
 /// The variables that name an OTLP endpoint in the OpenTelemetry convention.
@@ -279,6 +283,7 @@ impl Code {
             sample_ratio,
             span_metrics: self.span_metrics,
             system_metrics: self.system_metrics && !testing,
+            propagators: env::propagators(read)?,
         })
     }
 }

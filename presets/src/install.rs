@@ -142,6 +142,7 @@ fn build_and_install(settings: Settings, given: Given) -> Result<TelemetryGuard,
         user_layers,
     };
     let log_bridge = install_subscriber(layers, filter)?;
+    install_propagators(&settings.propagators);
     let control = TelemetryControl {
         filter: filter_handle,
         switch,
@@ -299,6 +300,55 @@ fn start_sampler(
     Ok(Some(sampler))
 }
 
+/// Installs the propagators that `OTEL_PROPAGATORS` names besides the W3C
+/// ones (which autotel always writes and reads) as the OpenTelemetry global
+/// propagator, which autotel's propagation consults too.
+#[cfg(any(feature = "b3", feature = "jaeger"))]
+fn install_propagators(propagators: &[autotel_exporters::env::Propagator]) {
+    use autotel_exporters::env::Propagator;
+    #[cfg(feature = "b3")]
+    use autotel_layers::propagation::{B3Encoding, B3Propagator};
+    use opentelemetry::propagation::TextMapPropagator;
+    let mut others: Vec<Box<dyn TextMapPropagator + Send + Sync>> = Vec::new();
+    for propagator in propagators {
+        match propagator {
+            #[cfg(feature = "b3")]
+            Propagator::B3 => others.push(Box::new(B3Propagator::new(B3Encoding::Single))),
+            #[cfg(feature = "b3")]
+            Propagator::B3Multi => {
+                others.push(Box::new(B3Propagator::new(B3Encoding::Multiple)));
+            }
+            #[cfg(feature = "jaeger")]
+            Propagator::Jaeger => others.push(Box::new(
+                autotel_layers::propagation::JaegerPropagator::new(),
+            )),
+            _ => {}
+        }
+    }
+    if !others.is_empty() {
+        opentelemetry::global::set_text_map_propagator(
+            opentelemetry::propagation::TextMapCompositePropagator::new(others),
+        );
+    }
+}
+
+/// Without the `b3` and `jaeger` features there is nothing to install: the
+/// configuration refused their names already.
+#[cfg(not(any(feature = "b3", feature = "jaeger")))]
+fn install_propagators(_: &[autotel_exporters::env::Propagator]) {}
+
+/// The propagators' names, comma-separated; `none` for none.
+fn propagator_names(propagators: &[autotel_exporters::env::Propagator]) -> String {
+    if propagators.is_empty() {
+        return "none".to_owned();
+    }
+    propagators
+        .iter()
+        .map(|propagator| propagator.name())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The one INFO line that records the effective configuration.
 fn log_start(guard: &TelemetryGuard, log_bridge: bool) {
     let settings = &guard.settings;
@@ -340,6 +390,7 @@ fn log_start(guard: &TelemetryGuard, log_bridge: bool) {
         span_metrics = settings.span_metrics,
         system_metrics = settings.system_metrics,
         console_export = settings.console_export,
+        propagators = %propagator_names(&settings.propagators),
         "telemetry started"
     );
 }

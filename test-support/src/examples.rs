@@ -6,6 +6,8 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 /// A command that runs the example binary `name`, built alongside the tests,
 /// with none of the variables that configure telemetry set.
@@ -183,4 +185,116 @@ fn serve_traffic(name: &str, port_variable: &str) -> (Child, SocketAddr) {
     // Keep reading, so that the service never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     (child, metrics)
+}
+
+/// A running `http_service --serve`: its HTTP and `/metrics` addresses and
+/// the lines it writes on standard output; killed when dropped.
+#[derive(Debug)]
+pub struct HttpService {
+    child: Child,
+    /// Standard output, one line at a time (JSON log lines in production).
+    pub lines: mpsc::Receiver<String>,
+    /// Where it serves HTTP.
+    pub http: SocketAddr,
+    /// Where it serves `/metrics`.
+    pub metrics: SocketAddr,
+}
+
+impl HttpService {
+    /// Runs `http_service --serve` in production with free ports and `vars`,
+    /// and waits until it says where it serves.
+    ///
+    /// # Panics
+    ///
+    /// When the example does not start or ends before saying where it
+    /// serves.
+    pub fn start(vars: &[(&str, &str)]) -> Self {
+        let mut child = example("http_service")
+            .envs([
+                ("ENVIRONMENT", "production"),
+                ("PROMETHEUS_PORT", "0"),
+                ("HTTP_PORT", "0"),
+            ])
+            .envs(vars.iter().copied())
+            .arg("--serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("http_service starts");
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let (mut http, mut metrics) = (None, None);
+        let mut line = String::new();
+        while http.is_none() || metrics.is_none() {
+            line.clear();
+            if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+                panic!("http_service ended before saying where it serves");
+            }
+            http = http.or(address_after(line.trim(), "serving http://"));
+            metrics = metrics.or(address_after(line.trim(), "metrics on http://"));
+        }
+        // Keep reading, so that the service never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            http: http.unwrap(),
+            metrics: metrics.unwrap(),
+        }
+    }
+
+    /// The JSON log lines written so far and within `wait` more, until
+    /// `done` accepts the ones collected.
+    ///
+    /// # Panics
+    ///
+    /// When `done` accepts nothing within `wait`.
+    pub fn json_lines_until(
+        &self,
+        wait: Duration,
+        mut done: impl FnMut(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut seen = Vec::new();
+        while !done(&seen) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("the log lines expected did not come: {seen:#?}"));
+            if let Ok(json) = serde_json::from_str(&line) {
+                seen.push(json);
+            }
+        }
+        seen
+    }
+
+    /// Stops the service now.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for HttpService {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The address after `prefix` in a line such as `serving http://ADDRESS/...`.
+fn address_after(line: &str, prefix: &str) -> Option<SocketAddr> {
+    line.strip_prefix(prefix)?
+        .split(['/', ','])
+        .next()?
+        .parse()
+        .ok()
 }

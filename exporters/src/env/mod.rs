@@ -14,7 +14,7 @@
 //! - Typed readers take each variable from a [`ReadVar`] source ([`var`], or
 //!   a map in tests) and check it: [`service_name`], [`service_version`]
 //!   (and [`check_identity`] for names given in code), [`log_level`],
-//!   [`json_logs`], [`otlp_endpoint`], [`sdk_disabled`],
+//!   [`json_logs`], [`otlp_endpoint`], [`sdk_disabled`], [`propagators`],
 //!   [`prometheus_address`] and [`prometheus_credentials`].
 //!
 //! Every error is an [`InvalidSetting`] with one wording: the variable (or
@@ -42,6 +42,7 @@ mod error;
 mod logs;
 mod otlp;
 mod prometheus;
+mod propagation;
 mod read;
 mod service;
 mod values;
@@ -57,6 +58,7 @@ pub use prometheus::{
 };
 #[cfg_attr(not(feature = "prometheus"), allow(unused_imports))]
 pub(crate) use prometheus::{basic_auth_problem, bearer_token_problem};
+pub use propagation::{Propagator, propagators};
 pub use read::{ReadVar, VARIABLES, check_text, is_secret, var};
 pub use service::{MAX_IDENTITY_LEN, check_identity, service_name, service_version};
 pub use values::{parse_bool, parse_key_values};

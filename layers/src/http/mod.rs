@@ -1,4 +1,5 @@
-//! HTTP server telemetry as a tower middleware (feature `http`).
+//! HTTP telemetry as tower middleware (feature `http`): [`HttpLayer`] for
+//! servers, [`HttpClientLayer`] for clients.
 //!
 //! [`HttpLayer`] wraps any `tower::Service<http::Request<B>>` (axum, hyper,
 //! tonic) and gives every request:
@@ -9,9 +10,9 @@
 //!   `http.response.status_code`; a 5xx answer or a service error marks it
 //!   `otel.status_code = "ERROR"` with an `error.type`, which
 //!   [`SpanMetricsLayer`](crate::SpanMetricsLayer) counts as an error;
-//! - the trace of the caller, when the request carries a W3C `traceparent`
-//!   header (see
-//!   [`TraceContext::set_remote_parent`](crate::TraceContext::set_remote_parent));
+//! - the trace of the caller, when the request carries one valid W3C
+//!   `traceparent` header, with its `tracestate` and `baggage` kept for the
+//!   calls made while handling it (see [`crate::propagation`]);
 //! - the catalog's HTTP metrics through the `metrics` facade:
 //!   `http_server_request_duration_seconds{http_request_method, http_route,
 //!   http_response_status_code}` and
@@ -88,10 +89,20 @@ use crate::internal::interner::Interner;
 use crate::internal::middleware::continue_trace;
 use crate::internal::series_cap::SeriesCache;
 
+mod client;
 mod future;
+#[cfg(feature = "reqwest")]
+mod middleware;
 
+pub use client::{
+    BoxError, ClientResponseFuture, DEFAULT_MAX_SERVER_ADDRESSES,
+    DEFAULT_REDACTED_QUERY_PARAMETERS, HttpClientLayer, HttpClientService,
+};
 pub use future::ResponseFuture;
 use future::Telemetry;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub use middleware::ReqwestMiddleware;
 
 /// Finds the matched route template of a request in its extensions.
 type RouteFn = dyn for<'a> Fn(&'a http::Extensions) -> Option<&'a str> + Send + Sync;

@@ -1,51 +1,32 @@
 //! What the tower middlewares (HTTP and gRPC) share: continuing the caller's
-//! trace from a `traceparent` header, sending the current one, and the short
-//! names of error types.
+//! trace from its W3C headers, sending the current one, and the short names
+//! of error types.
 
 use http::HeaderMap;
 
-use crate::trace_context::{TraceContext, TraceParent};
+use crate::propagation;
 
-/// The W3C trace context header.
-const TRACEPARENT: &str = "traceparent";
-
-/// Makes `span` continue the trace of the caller when `headers` carry a valid
-/// `traceparent`; an invalid one is ignored, as W3C trace context says.
+/// Makes `span` continue the trace of the caller when `headers` carry one
+/// valid `traceparent` (with its `tracestate` and `baggage`); an invalid or
+/// repeated one is ignored, as W3C trace context says.
 pub(crate) fn continue_trace(span: &tracing::Span, headers: &HeaderMap) {
     if span.is_disabled() {
         return;
     }
-    if let Some(parent) = headers
-        .get(TRACEPARENT)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| TraceParent::parse(value).ok())
-    {
-        // A span already started elsewhere keeps its own trace.
-        let _ = TraceContext::set_remote_parent(span, &parent);
-    }
+    // A span already started elsewhere keeps its own trace.
+    let _ = propagation::extract(headers).set_as_parent_of(span);
 }
 
-/// Puts the `traceparent` naming `span` as the parent into `headers`,
-/// replacing any there; leaves them as they are when `span` has no ids (it is
-/// disabled, or the subscriber is not built on the registry).
+/// Puts the context of `span` (its `traceparent`, and the `tracestate` and
+/// `baggage` it carries) into `headers`, replacing any there; leaves them as
+/// they are when `span` has no ids (it is disabled, or the subscriber is not
+/// built on the registry).
 #[cfg(feature = "grpc")]
 pub(crate) fn inject_trace(span: &tracing::Span, headers: &mut HeaderMap) {
     if span.is_disabled() {
         return;
     }
-    let Some(context) = TraceContext::of_span(span) else {
-        return;
-    };
-    // A version-00 traceparent is 55 characters: written on the stack, and
-    // copied once into the header value.
-    let mut text = [0u8; 55];
-    let mut rest = &mut text[..];
-    if std::io::Write::write_fmt(&mut rest, format_args!("{}", context.traceparent())).is_ok()
-        && rest.is_empty()
-        && let Ok(value) = http::HeaderValue::from_bytes(&text)
-    {
-        headers.insert(TRACEPARENT, value);
-    }
+    propagation::inject_span(span, headers);
 }
 
 /// The last path segment of a type's name (`Elapsed` for

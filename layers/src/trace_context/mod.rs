@@ -12,20 +12,37 @@
 //! exported traces agree. A remote parent (a W3C `traceparent` value) can be
 //! set on a span with [`TraceContext::set_remote_parent`].
 
+mod baggage;
 mod ids;
+mod list;
 #[cfg(feature = "opentelemetry")]
 mod otel;
 mod random;
 mod resolve;
 mod traceparent;
+mod tracestate;
 
 use tracing::Dispatch;
 use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
+pub use self::baggage::{Baggage, BaggageError};
 pub use self::ids::{SpanId, TraceId};
 use self::random::new_span_id;
 pub(crate) use self::resolve::{assign, resolve};
+use self::traceparent::{RANDOM, SAMPLED};
 pub use self::traceparent::{TraceParent, TraceParentError};
+pub use self::tracestate::{TraceState, TraceStateError};
+
+/// What a span received from its remote parent and passes on to the spans
+/// inside it: the `random` flag, the `tracestate` and the `baggage`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Carried {
+    /// The parent's `random` flag; `None` when the span has no remote
+    /// parent (only baggage).
+    pub(crate) random: Option<bool>,
+    pub(crate) trace_state: TraceState,
+    pub(crate) baggage: Baggage,
+}
 
 /// Where the ids of a span came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,12 +93,14 @@ impl TraceContext {
     }
 
     /// The `traceparent` value to send to a downstream service, naming this
-    /// span as the parent.
+    /// span as the parent, with the `sampled` flag only; the
+    /// [`propagation`](crate::propagation) functions also send the `random`
+    /// flag, `tracestate` and `baggage`.
     pub const fn traceparent(&self) -> TraceParent {
         TraceParent {
             trace_id: self.trace_id,
             parent_id: self.span_id,
-            sampled: self.sampled,
+            flags: if self.sampled { SAMPLED } else { 0 },
         }
     }
 
@@ -140,21 +159,79 @@ impl TraceContext {
         span: &tracing::Span,
         parent: &TraceParent,
     ) -> Result<(), SetParentError> {
+        Self::set_remote(
+            span,
+            Some(parent),
+            Carried {
+                random: Some(parent.is_random()),
+                ..Carried::default()
+            },
+        )
+    }
+
+    /// Sets the remote parent (when there is one) and what the span passes
+    /// on to the spans inside it and to the services it calls.
+    pub(crate) fn set_remote(
+        span: &tracing::Span,
+        parent: Option<&TraceParent>,
+        carried: Carried,
+    ) -> Result<(), SetParentError> {
         #[cfg(feature = "opentelemetry")]
-        otel::set_parent(span, parent)?;
+        if let Some(parent) = parent {
+            otel::set_parent(span, parent, &carried.trace_state)?;
+        }
         span.with_subscriber(|(id, dispatch)| {
             let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
             let span = registry.span(id)?;
-            span.extensions_mut().replace(TraceContext {
-                trace_id: parent.trace_id,
-                span_id: new_span_id(),
-                sampled: parent.sampled,
-                origin: Origin::Own,
-            });
+            let mut extensions = span.extensions_mut();
+            if let Some(parent) = parent {
+                extensions.replace(TraceContext {
+                    trace_id: parent.trace_id,
+                    span_id: new_span_id(),
+                    sampled: parent.is_sampled(),
+                    origin: Origin::Own,
+                });
+            }
+            extensions.replace(carried);
             Some(())
         })
         .flatten()
         .ok_or(SetParentError::SpanDisabled)
+    }
+
+    /// What `span` sends to a service it calls: its ids as the parent, the
+    /// flags, and the `tracestate` and `baggage` it received. `None` when
+    /// the span is disabled or the subscriber is not built on
+    /// [`tracing_subscriber::Registry`].
+    ///
+    /// The `random` flag is the remote parent's; a trace started here has it
+    /// when autotel drew the trace id (an OpenTelemetry SDK's id generator
+    /// may be configured to be anything, so its trace ids do not claim it).
+    pub(crate) fn outgoing(span: &tracing::Span) -> Option<(TraceParent, Carried)> {
+        let (context, carried) = span
+            .with_subscriber(|(id, dispatch)| {
+                let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
+                let span = registry.span(id)?;
+                let context = Self::for_span_ref(&span, Some(dispatch));
+                let carried = span
+                    .scope()
+                    .find_map(|span| span.extensions().get::<Carried>().cloned());
+                Some((context, carried.unwrap_or_default()))
+            })
+            .flatten()?;
+        let random = carried
+            .random
+            .unwrap_or(context.origin != Origin::OpenTelemetry);
+        let mut flags = if context.sampled { SAMPLED } else { 0 };
+        if random {
+            flags |= RANDOM;
+        }
+        let parent = TraceParent {
+            trace_id: context.trace_id,
+            parent_id: context.span_id,
+            flags,
+        };
+        Some((parent, carried))
     }
 }
 

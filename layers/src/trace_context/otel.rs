@@ -23,18 +23,25 @@ pub(super) fn context_of(id: &Id, dispatch: &Dispatch) -> Option<TraceContext> {
     })
 }
 
-pub(super) fn set_parent(span: &tracing::Span, parent: &TraceParent) -> Result<(), SetParentError> {
-    let flags = if parent.sampled {
-        TraceFlags::SAMPLED
-    } else {
-        TraceFlags::default()
-    };
+/// Sets `parent` as the remote parent of the OpenTelemetry span, with the
+/// `tracestate` it came with (which the exported span then carries).
+pub(super) fn set_parent(
+    span: &tracing::Span,
+    parent: &TraceParent,
+    trace_state: &super::TraceState,
+) -> Result<(), SetParentError> {
+    // OpenTelemetry's parser knows an older key grammar; a state it refuses
+    // still travels through autotel, just not on the exported span.
+    let trace_state = trace_state
+        .as_str()
+        .parse::<TraceState>()
+        .unwrap_or_default();
     let span_context = SpanContext::new(
         opentelemetry::TraceId::from_bytes(parent.trace_id.to_bytes()),
         opentelemetry::SpanId::from_bytes(parent.parent_id.to_bytes()),
-        flags,
+        TraceFlags::new(parent.flags),
         true,
-        TraceState::default(),
+        trace_state,
     );
     let context = opentelemetry::Context::new().with_remote_span_context(span_context);
     match span.set_parent(context) {

@@ -4,17 +4,25 @@ use std::fmt;
 
 use super::ids::{SpanId, TraceId};
 
+/// The `sampled` bit of the trace flags.
+pub(super) const SAMPLED: u8 = 0x01;
+/// The `random` bit of the trace flags (W3C Trace Context Level 2): the
+/// trace id's right-most 7 bytes are random.
+pub(super) const RANDOM: u8 = 0x02;
+
 /// A W3C `traceparent` value: the trace id, the id of the parent span and the
-/// sampled flag.
+/// trace flags (`sampled`, and Level 2's `random`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TraceParent {
     pub(super) trace_id: TraceId,
     pub(super) parent_id: SpanId,
-    pub(super) sampled: bool,
+    /// Only the bits this version of W3C Trace Context defines.
+    pub(super) flags: u8,
 }
 
 impl TraceParent {
-    /// A traceparent from its parts.
+    /// A traceparent from its parts, without the `random` flag (see
+    /// [`TraceParent::with_random`]).
     ///
     /// # Errors
     ///
@@ -33,13 +41,27 @@ impl TraceParent {
         Ok(Self {
             trace_id,
             parent_id,
-            sampled,
+            flags: if sampled { SAMPLED } else { 0 },
         })
+    }
+
+    /// The same traceparent with the W3C Level 2 `random` flag set or
+    /// cleared: set, it tells that the trace id's right-most 7 bytes are
+    /// random.
+    #[must_use]
+    pub const fn with_random(mut self, random: bool) -> Self {
+        self.flags = if random {
+            self.flags | RANDOM
+        } else {
+            self.flags & !RANDOM
+        };
+        self
     }
 
     /// Parses a `traceparent` header value (`00-<trace id>-<parent id>-<flags>`),
     /// following the W3C rules: lowercase hex, no all-zero ids, version `ff`
-    /// rejected, and later versions read by their version-00 prefix.
+    /// rejected, and later versions read by their version-00 prefix. Of the
+    /// flags, `sampled` and `random` are kept and any other bit is dropped.
     ///
     /// # Errors
     ///
@@ -72,11 +94,15 @@ impl TraceParent {
             "the parent id is not 16 lowercase hex digits",
         ))?;
         let flags = parse_hex(&bytes[53..55]).ok_or(TraceParentError("the flags are not hex"))?;
-        Self::new(
+        let parent = Self::new(
             TraceId::from_u128(trace_id),
             SpanId::from_u64(u64::try_from(parent_id).unwrap_or_default()),
-            flags & 1 == 1,
-        )
+            false,
+        )?;
+        Ok(Self {
+            flags: flags as u8 & (SAMPLED | RANDOM),
+            ..parent
+        })
     }
 
     /// The trace id.
@@ -91,14 +117,28 @@ impl TraceParent {
 
     /// Whether the parent sampled the trace.
     pub const fn is_sampled(&self) -> bool {
-        self.sampled
+        self.flags & SAMPLED != 0
+    }
+
+    /// Whether the W3C Level 2 `random` flag is set: the trace id's
+    /// right-most 7 bytes are random.
+    pub const fn is_random(&self) -> bool {
+        self.flags & RANDOM != 0
+    }
+
+    /// The trace flags as sent: `sampled` (`0x01`) and `random` (`0x02`).
+    pub const fn flags(&self) -> u8 {
+        self.flags
     }
 }
 
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let flags = if self.sampled { "01" } else { "00" };
-        write!(f, "00-{}-{}-{flags}", self.trace_id, self.parent_id)
+        write!(
+            f,
+            "00-{}-{}-{:02x}",
+            self.trace_id, self.parent_id, self.flags
+        )
     }
 }
 
@@ -165,5 +205,18 @@ mod tests {
         let future = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-more";
         let parent = TraceParent::parse(future).unwrap();
         assert!(!parent.is_sampled());
+    }
+
+    #[test]
+    fn the_random_flag_is_kept_and_unknown_flags_dropped() {
+        let value = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff";
+        let parent = TraceParent::parse(value).unwrap();
+        assert!(parent.is_sampled() && parent.is_random());
+        assert_eq!(parent.flags(), 0x03);
+        assert!(parent.to_string().ends_with("-03"));
+        let random_only = TraceParent::parse(&value.replace("-ff", "-02")).unwrap();
+        assert!(!random_only.is_sampled() && random_only.is_random());
+        assert_eq!(random_only.with_random(false).flags(), 0);
+        assert_eq!(random_only.with_random(true), random_only);
     }
 }

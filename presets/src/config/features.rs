@@ -81,6 +81,25 @@ impl Settings {
         if let Some(namespace) = read("CLOUDWATCH_NAMESPACE")? {
             return Err(missing("CLOUDWATCH_NAMESPACE", namespace, CLOUDWATCH));
         }
+        #[cfg(not(feature = "b3"))]
+        if self.propagators.iter().any(|p| {
+            matches!(
+                p,
+                autotel_exporters::env::Propagator::B3
+                    | autotel_exporters::env::Propagator::B3Multi
+            )
+        }) {
+            let value = read("OTEL_PROPAGATORS")?.unwrap_or_default();
+            return Err(missing("OTEL_PROPAGATORS", value, B3));
+        }
+        #[cfg(not(feature = "jaeger"))]
+        if self
+            .propagators
+            .contains(&autotel_exporters::env::Propagator::Jaeger)
+        {
+            let value = read("OTEL_PROPAGATORS")?.unwrap_or_default();
+            return Err(missing("OTEL_PROPAGATORS", value, JAEGER));
+        }
         Ok(self)
     }
 }
@@ -101,6 +120,12 @@ const CONSOLE: &str = "needs the `console` feature of autotel-presets: enable it
 #[cfg(not(feature = "cloudwatch"))]
 const CLOUDWATCH: &str = "needs the `cloudwatch` feature of autotel-presets: enable it (it is \
      off by default, as the AWS SDK is a heavy build) or unset the variable";
+#[cfg(not(feature = "b3"))]
+const B3: &str = "names B3, which needs the `b3` feature of autotel-presets: enable it, \
+     or leave b3 and b3multi out (W3C trace context is always propagated)";
+#[cfg(not(feature = "jaeger"))]
+const JAEGER: &str = "names Jaeger, which needs the `jaeger` feature of autotel-presets: \
+     enable it, or leave jaeger out (W3C trace context is always propagated)";
 
 /// The error of a setting whose part was left out at build time.
 #[cfg(not(all(
@@ -108,7 +133,9 @@ const CLOUDWATCH: &str = "needs the `cloudwatch` feature of autotel-presets: ena
     feature = "prometheus",
     feature = "otlp",
     feature = "console",
-    feature = "cloudwatch"
+    feature = "cloudwatch",
+    feature = "b3",
+    feature = "jaeger"
 )))]
 fn missing(setting: &'static str, value: impl Into<String>, expected: &'static str) -> Error {
     Error::invalid(setting, value, expected)
