@@ -11,9 +11,9 @@ use std::convert::Infallible;
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll, Waker};
 
-use autotel_layers::TraceContext;
 use autotel_layers::grpc::GrpcLayer;
 use autotel_layers::testing::{FieldValue, Harness, Run};
+use autotel_layers::{TraceContext, TraceParent};
 use autotel_test_support::task::{block_on, poll_once};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body::{Body, Frame};
@@ -400,9 +400,14 @@ fn the_server_continues_the_callers_trace_and_the_client_sends_its_own() {
         "4bf92f3577b34da6a3ce929d0e0e4736"
     );
     assert_ne!(server_context.span_id().to_string(), "00f067aa0ba902b8");
+    let sent = sent
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| TraceParent::parse(v).ok())
+        .expect("a valid traceparent replaces the stale one");
     assert_eq!(
-        sent.as_ref().and_then(|v| v.to_str().ok()),
-        Some(client_span.traceparent().to_string().as_str()),
+        (sent.trace_id(), sent.parent_id(), sent.is_sampled()),
+        (client_span.trace_id(), client_span.span_id(), true),
         "the client span is the parent the server hears of"
     );
     let run = harness.finish();
