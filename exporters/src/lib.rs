@@ -45,6 +45,8 @@ mod global_tags;
 #[cfg(any(feature = "otlp", feature = "datadog"))]
 mod https;
 mod service;
+#[cfg(any(feature = "otlp", feature = "push"))]
+mod throttle;
 
 #[cfg(feature = "console")]
 pub mod console;

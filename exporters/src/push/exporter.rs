@@ -1,8 +1,8 @@
 //! What a push exporter is, and how its failures are counted and reported.
 
-use std::time::{Duration, Instant};
-
 use autotel_layers::catalog;
+
+use crate::throttle::{Throttle, note_suppressed};
 
 use super::snapshot::Snapshot;
 
@@ -75,21 +75,18 @@ impl ExportError {
     }
 }
 
-/// How often one kind of failure of one exporter is reported at most.
-const REPORT_INTERVAL: Duration = Duration::from_secs(60);
-
 /// Counts every failure and writes one warning per reason per minute.
 #[derive(Debug)]
 pub(super) struct Reporter {
     exporter: &'static str,
-    lines: Vec<(&'static str, Instant, u64)>,
+    throttle: Throttle,
 }
 
 impl Reporter {
     pub(super) fn new(exporter: &'static str) -> Self {
         Self {
             exporter,
-            lines: Vec::new(),
+            throttle: Throttle::default(),
         }
     }
 
@@ -101,27 +98,11 @@ impl Reporter {
             "reason" => error.reason()
         )
         .increment(error.failures());
-        let now = Instant::now();
-        let suppressed = match self.lines.iter_mut().find(|l| l.0 == error.reason()) {
-            None => {
-                self.lines.push((error.reason(), now, 0));
-                0
-            }
-            Some(line) if now.duration_since(line.1) >= REPORT_INTERVAL => {
-                line.1 = now;
-                std::mem::take(&mut line.2)
-            }
-            Some(line) => {
-                line.2 += error.failures();
-                return;
-            }
+        let Some(suppressed) = self.throttle.due(error.reason(), error.failures()) else {
+            return;
         };
         let mut message = error.message().to_owned();
-        if suppressed > 0 {
-            message.push_str(&format!(
-                " ({suppressed} more failures of this kind since the last report)"
-            ));
-        }
+        note_suppressed(&mut message, suppressed);
         tracing::warn!(
             target: "autotel::push",
             exporter = self.exporter,

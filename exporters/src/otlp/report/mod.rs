@@ -11,8 +11,8 @@
 mod cause;
 mod classify;
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
 
 use autotel_layers::catalog;
 
@@ -21,9 +21,7 @@ use self::classify::classify;
 use super::protocol::{Protocol, Signal};
 use super::transport::SignalConfig;
 use crate::env;
-
-/// How often one kind of failure of one signal is reported at most.
-pub(crate) const REPORT_INTERVAL: Duration = Duration::from_secs(60);
+use crate::throttle::{Throttle, note_suppressed};
 
 /// Reports the export failures of one signal.
 pub(crate) struct Reporter {
@@ -39,7 +37,7 @@ pub(crate) struct Reporter {
     base: String,
     last_cause: Mutex<Option<String>>,
     last_report: Mutex<Option<(Instant, String)>>,
-    lines: Mutex<Vec<Line>>,
+    throttle: Mutex<Throttle>,
 }
 
 impl std::fmt::Debug for Reporter {
@@ -50,13 +48,6 @@ impl std::fmt::Debug for Reporter {
             .field("protocol", &self.protocol)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Debug)]
-struct Line {
-    reason: &'static str,
-    last: Instant,
-    suppressed: u64,
 }
 
 impl Reporter {
@@ -71,7 +62,7 @@ impl Reporter {
             base: config.endpoint.redacted(),
             last_cause: Mutex::new(None),
             last_report: Mutex::new(None),
-            lines: Mutex::new(Vec::new()),
+            throttle: Mutex::new(Throttle::default()),
         }
     }
 
@@ -137,14 +128,15 @@ impl Reporter {
         if let Ok(mut last) = self.last_report.lock() {
             *last = Some((Instant::now(), message.clone()));
         }
-        let Some(suppressed) = self.due(reason) else {
+        let due = self
+            .throttle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .due(reason, 1);
+        let Some(suppressed) = due else {
             return reason;
         };
-        if suppressed > 0 {
-            message.push_str(&format!(
-                " ({suppressed} more failures of this kind since the last report)"
-            ));
-        }
+        note_suppressed(&mut message, suppressed);
         let _quiet = opentelemetry::Context::enter_telemetry_suppressed_scope();
         tracing::warn!(
             target: "autotel::otlp",
@@ -156,30 +148,6 @@ impl Reporter {
         );
         reason
     }
-
-    /// `Some(failures not reported)` when `reason` is due for a report.
-    fn due(&self, reason: &'static str) -> Option<u64> {
-        let mut lines = self.lines.lock().ok()?;
-        let now = Instant::now();
-        match lines.iter_mut().find(|line| line.reason == reason) {
-            None => {
-                lines.push(Line {
-                    reason,
-                    last: now,
-                    suppressed: 0,
-                });
-                Some(0)
-            }
-            Some(line) if now.duration_since(line.last) >= REPORT_INTERVAL => {
-                line.last = now;
-                Some(std::mem::take(&mut line.suppressed))
-            }
-            Some(line) => {
-                line.suppressed += 1;
-                None
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -190,10 +158,19 @@ mod tests {
     fn one_line_per_reason_per_interval() {
         let config = crate::otlp::transport::tests_support::config("http://u:pw@c:4318");
         let reporter = Reporter::new(&config);
-        assert_eq!(reporter.due("unavailable"), Some(0));
-        assert_eq!(reporter.due("unavailable"), None);
-        assert_eq!(reporter.due("unavailable"), None);
-        assert_eq!(reporter.due("tls"), Some(0));
+        assert_eq!(
+            reporter.throttle.lock().unwrap().due("unavailable", 1),
+            Some(0)
+        );
+        assert_eq!(
+            reporter.throttle.lock().unwrap().due("unavailable", 1),
+            None
+        );
+        assert_eq!(
+            reporter.throttle.lock().unwrap().due("unavailable", 1),
+            None
+        );
+        assert_eq!(reporter.throttle.lock().unwrap().due("tls", 1), Some(0));
         reporter.transport_failed(
             "error sending request for url (http://u:pw@c:4318/v1/traces)".into(),
         );
