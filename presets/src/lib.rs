@@ -146,6 +146,7 @@
 //! | `cloudwatch-emf` | on | CloudWatch embedded metric format lines, started when `AWS_EMF_NAMESPACE` or `AWS_EMF_AGENT_ENDPOINT` is set |
 //! | `cloudwatch` | off | CloudWatch PutMetricData through the AWS SDK (a heavy build), started when `CLOUDWATCH_NAMESPACE` is set; without the feature, that variable is an error |
 //! | `push` | with any of the four above | the push recorder they share |
+//! | `b3`, `jaeger` | off | B3 and Jaeger propagation named in `OTEL_PROPAGATORS` |
 //! | `testing` | off | [`testing`] and [`TelemetryGuard::captured`] (enable it in `[dev-dependencies]`) |
 //!
 //! Without one, its part is off, and asking for it (`PROMETHEUS_PORT`, an
