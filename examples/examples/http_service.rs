@@ -33,6 +33,18 @@
 //! curl localhost:3000/orders/slow      # the users service is too slow
 //! ```
 //!
+//! With `GREETER_URL` it also greets each order's user through a gRPC
+//! greeter (`grpc_greeter -- --serve`), with `GrpcLayer::client()` on the
+//! tonic channel, so that one trace goes across three services, over HTTP
+//! and gRPC:
+//!
+//! ```text
+//! GRPC_PORT=50051 cargo run -p autotel-examples --example grpc_greeter -- --serve
+//! SERVICE_NAME=orders BACKEND_URL=http://127.0.0.1:3001 GREETER_URL=http://127.0.0.1:50051 \
+//!   cargo run -p autotel-examples --example http_service -- --serve
+//! curl localhost:3000/orders/42        # orders, then users, then the greeter
+//! ```
+//!
 //! With `-- --serve --traffic` it also sends itself a few requests a second
 //! (one in five fails), so that dashboards and alerts have data to show.
 //!
@@ -59,18 +71,26 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
+use autotel_examples::greeter::{GreeterClient, HelloRequest};
+use autotel_presets::autotel_layers::grpc::{GrpcLayer, GrpcService};
 use autotel_presets::autotel_layers::http::{HttpLayer, ReqwestMiddleware};
 use axum::Router;
 use axum::extract::{MatchedPath, Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use reqwest_middleware::ClientWithMiddleware;
+use tonic::transport::{Channel, Endpoint};
+use tower::ServiceBuilder;
 use tracing::{info, instrument, warn};
 
-/// How orders reach the user service.
+/// The greeter's client, every call of it through `GrpcLayer::client()`.
+type Greeter = GreeterClient<GrpcService<Channel>>;
+
+/// How orders reach the user service, and the greeter when there is one.
 struct Backend {
     client: ClientWithMiddleware,
     url: String,
+    greeter: Option<Greeter>,
 }
 
 #[instrument]
@@ -91,7 +111,34 @@ async fn slow() -> &'static str {
 }
 
 async fn order(State(backend): State<Arc<Backend>>, Path(id): Path<u64>) -> (StatusCode, String) {
-    ask(&backend, &format!("/users/{id}")).await
+    let (status, text) = ask(&backend, &format!("/users/{id}")).await;
+    match &backend.greeter {
+        Some(greeter) if status == StatusCode::OK => {
+            let greeting = greet(greeter.clone(), id).await;
+            (status, format!("{text}{greeting}"))
+        }
+        _ => (status, text),
+    }
+}
+
+/// Asks the greeter to greet user `id`; the client span and the
+/// `traceparent` metadata come from `GrpcLayer::client()`.
+#[instrument(skip(greeter))]
+async fn greet(mut greeter: Greeter, id: u64) -> String {
+    let request = HelloRequest {
+        name: format!("user {id}"),
+        count: 0,
+    };
+    match greeter.say_hello(request).await {
+        Ok(reply) => {
+            info!("the greeter answered");
+            format!("{}\n", reply.message)
+        }
+        Err(status) => {
+            warn!(code = ?status.code(), reason = status.message(), "the greeter failed");
+            String::new()
+        }
+    }
 }
 
 async fn order_fail(State(backend): State<Arc<Backend>>) -> (StatusCode, String) {
@@ -172,6 +219,21 @@ fn main() {
             .with(ReqwestMiddleware::new())
             .build(),
         url: std::env::var("BACKEND_URL").unwrap_or_else(|_| format!("http://{address}")),
+        greeter: std::env::var("GREETER_URL").ok().map(|url| {
+            // A lazy channel connects on its first call, on this runtime.
+            let _runtime = runtime.enter();
+            let channel = Endpoint::from_shared(url.clone())
+                .unwrap_or_else(|e| {
+                    eprintln!("GREETER_URL='{url}' is not a gRPC endpoint: {e}");
+                    std::process::exit(2);
+                })
+                .connect_lazy();
+            GreeterClient::new(
+                ServiceBuilder::new()
+                    .layer(GrpcLayer::client())
+                    .service(channel),
+            )
+        }),
     });
     let app = Router::new()
         .route("/users/{id}", get(user))

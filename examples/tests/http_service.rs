@@ -6,13 +6,13 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::process::Stdio;
 
-use autotel_test_support::examples::HttpService;
+use autotel_test_support::examples::Service;
 use autotel_test_support::http::{get, get_with};
 use autotel_test_support::peers::{PEER_DEADLINE, peer_bin};
 use autotel_test_support::scrape::value;
 
-fn start() -> HttpService {
-    HttpService::start(&[])
+fn start() -> Service {
+    Service::http(&[])
 }
 
 /// `GET path` with extra headers; the status code and body.
@@ -27,15 +27,20 @@ fn requests_are_traced_and_measured_by_route() {
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let traceparent = format!("00-{trace}-00f067aa0ba902b8-01");
     assert_eq!(
-        call(service.http, "/users/42", &[]),
+        call(service.address, "/users/42", &[]),
         (200, "user 42\n".into())
     );
     assert_eq!(
-        call(service.http, "/users/7", &[("traceparent", &traceparent)]).0,
+        call(
+            service.address,
+            "/users/7",
+            &[("traceparent", &traceparent)]
+        )
+        .0,
         200
     );
-    assert_eq!(call(service.http, "/fail", &[]).0, 503);
-    assert_eq!(call(service.http, "/no/such/page", &[]).0, 404);
+    assert_eq!(call(service.address, "/fail", &[]).0, 503);
+    assert_eq!(call(service.address, "/no/such/page", &[]).0, 404);
 
     let text = get(service.metrics, "/metrics").unwrap().body;
     let count = |labels: &str| {

@@ -157,9 +157,9 @@ pub(crate) struct Settings {
     pub(crate) sample_ratio: Option<f64>,
     pub(crate) span_metrics: bool,
     pub(crate) system_metrics: bool,
-    /// What `OTEL_PROPAGATORS` names: autotel always writes and reads the
-    /// W3C fields; B3 and Jaeger are installed as the OpenTelemetry global
-    /// propagator.
+    /// What `OTEL_PROPAGATORS` names: autotel writes and reads the W3C
+    /// fields named there itself; B3 and Jaeger are installed as the
+    /// OpenTelemetry global propagator.
     pub(crate) propagators: Vec<env::Propagator>,
 }
 

@@ -142,6 +142,7 @@ fn build_and_install(settings: Settings, given: Given) -> Result<TelemetryGuard,
         user_layers,
     };
     let log_bridge = install_subscriber(layers, filter)?;
+    set_w3c_fields(&settings.propagators);
     install_propagators(&settings.propagators);
     let control = TelemetryControl {
         filter: filter_handle,
@@ -300,9 +301,21 @@ fn start_sampler(
     Ok(Some(sampler))
 }
 
+/// Makes autotel's propagation write and read the W3C fields that
+/// `OTEL_PROPAGATORS` names, and those alone: `tracecontext` for
+/// `traceparent` and `tracestate`, `baggage` for `baggage`.
+fn set_w3c_fields(propagators: &[autotel_exporters::env::Propagator]) {
+    use autotel_exporters::env::Propagator;
+    autotel_layers::propagation::set_w3c_fields(autotel_layers::propagation::W3cFields {
+        trace_context: propagators.contains(&Propagator::TraceContext),
+        baggage: propagators.contains(&Propagator::Baggage),
+    });
+}
+
 /// Installs the propagators that `OTEL_PROPAGATORS` names besides the W3C
-/// ones (which autotel always writes and reads) as the OpenTelemetry global
-/// propagator, which autotel's propagation consults too.
+/// ones (which autotel writes and reads itself, see [`set_w3c_fields`]) as
+/// the OpenTelemetry global propagator, which autotel's propagation consults
+/// too.
 #[cfg(any(feature = "b3", feature = "jaeger"))]
 fn install_propagators(propagators: &[autotel_exporters::env::Propagator]) {
     use autotel_exporters::env::Propagator;

@@ -68,7 +68,7 @@
 //! | [`trace_sample_ratio`](Preset::trace_sample_ratio) | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` |
 //! | [`console_export`](Preset::console_export) | |
 //! | [`without_otlp`](Preset::without_otlp) | `OTEL_SDK_DISABLED=true` |
-//! | | `OTEL_PROPAGATORS`: `b3`, `b3multi` (feature `b3`) and `jaeger` (feature `jaeger`) are written and read beside W3C trace context and baggage, which always are |
+//! | | `OTEL_PROPAGATORS`: the fields written on outgoing calls and read on incoming ones, `tracecontext,baggage` by default; `b3`, `b3multi` (feature `b3`) and `jaeger` (feature `jaeger`) too, and `none` for none |
 //!
 //! OTLP also reads the other standard variables (`OTEL_EXPORTER_OTLP_PROTOCOL`,
 //! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_CERTIFICATE`,

@@ -1,7 +1,8 @@
 //! `OTEL_PROPAGATORS` in a real process: the B3 and Jaeger propagators it
 //! names write their headers beside the W3C ones, with the same ids, and
-//! continue a trace that arrives with only theirs; an unknown name is an
-//! error naming the variable. Each case runs in a child process (this test
+//! continue a trace that arrives with only theirs; the W3C fields travel
+//! only when named (`b3` alone sends B3 alone, `none` nothing); an unknown
+//! name is an error naming the variable. Each case runs in a child process (this test
 //! binary, running only [`child`]), since telemetry is global.
 
 use std::collections::HashMap;
@@ -55,10 +56,13 @@ fn child() {
     let own = TraceContext::current().unwrap();
     let (trace, span) = (own.trace_id().to_string(), own.span_id().to_string());
     let carrier = sent();
-    assert!(
-        carrier["traceparent"].contains(&format!("{trace}-{span}")),
-        "{carrier:?}"
-    );
+    let w3c = format!("00-{TRACE}-00f067aa0ba902b7-01");
+    if !["b3_alone", "none"].contains(&case.as_str()) {
+        assert!(
+            carrier["traceparent"].contains(&format!("{trace}-{span}")),
+            "{carrier:?}"
+        );
+    }
     match case.as_str() {
         "b3multi_jaeger" => {
             assert_eq!(carrier["x-b3-traceid"], trace, "{carrier:?}");
@@ -103,6 +107,23 @@ fn child() {
                 TRACE
             );
         }
+        "b3_alone" => {
+            let keys: Vec<&String> = carrier.keys().collect();
+            assert_eq!(keys, ["b3"], "B3 alone: {carrier:?}");
+            assert_eq!(carrier["b3"], format!("{trace}-{span}-1"));
+            assert_ne!(continued(&[("traceparent", &w3c)]), TRACE);
+            assert_eq!(
+                continued(&[("b3", &format!("{TRACE}-e457b5a2e4d86bd1-1"))]),
+                TRACE
+            );
+        }
+        "none" => {
+            assert!(carrier.is_empty(), "nothing travels: {carrier:?}");
+            assert_ne!(
+                continued(&[("traceparent", &w3c), ("baggage", "tenant=acme")]),
+                TRACE
+            );
+        }
         other => panic!("no case {other}"),
     }
 }
@@ -131,6 +152,16 @@ fn a_single_b3_header_is_written_and_read() {
 #[test]
 fn without_the_variable_only_w3c_travels() {
     run("default", None);
+}
+
+#[test]
+fn b3_alone_sends_no_w3c_field_and_ignores_them() {
+    run("b3_alone", Some("b3"));
+}
+
+#[test]
+fn none_sends_and_continues_nothing() {
+    run("none", Some("none"));
 }
 
 #[test]

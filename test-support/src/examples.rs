@@ -187,20 +187,21 @@ fn serve_traffic(name: &str, port_variable: &str) -> (Child, SocketAddr) {
     (child, metrics)
 }
 
-/// A running `http_service --serve`: its HTTP and `/metrics` addresses and
-/// the lines it writes on standard output; killed when dropped.
+/// A running example that serves (`http_service --serve` or `grpc_greeter
+/// --serve`): where it serves and where its `/metrics` are, and the lines it
+/// writes on standard output; killed when dropped.
 #[derive(Debug)]
-pub struct HttpService {
+pub struct Service {
     child: Child,
     /// Standard output, one line at a time (JSON log lines in production).
     pub lines: mpsc::Receiver<String>,
-    /// Where it serves HTTP.
-    pub http: SocketAddr,
+    /// Where it serves HTTP or gRPC.
+    pub address: SocketAddr,
     /// Where it serves `/metrics`.
     pub metrics: SocketAddr,
 }
 
-impl HttpService {
+impl Service {
     /// Runs `http_service --serve` in production with free ports and `vars`,
     /// and waits until it says where it serves.
     ///
@@ -208,28 +209,48 @@ impl HttpService {
     ///
     /// When the example does not start or ends before saying where it
     /// serves.
-    pub fn start(vars: &[(&str, &str)]) -> Self {
-        let mut child = example("http_service")
+    pub fn http(vars: &[(&str, &str)]) -> Self {
+        Self::start("http_service", "HTTP_PORT", "serving http://", vars)
+    }
+
+    /// Runs `grpc_greeter --serve` (the greeter's server alone) in
+    /// production with free ports and `vars`, and waits until it says where
+    /// it serves.
+    ///
+    /// # Panics
+    ///
+    /// When the example does not start or ends before saying where it
+    /// serves.
+    pub fn grpc_greeter(vars: &[(&str, &str)]) -> Self {
+        Self::start("grpc_greeter", "GRPC_PORT", "serving grpc://", vars)
+    }
+
+    /// Runs example `name` with `--serve`, any free port in `port_variable`
+    /// and for its metrics, and reads its addresses from the lines
+    /// `{serving}ADDRESS` and `metrics on http://ADDRESS/metrics` on
+    /// standard error.
+    fn start(name: &str, port_variable: &str, serving: &str, vars: &[(&str, &str)]) -> Self {
+        let mut child = example(name)
             .envs([
                 ("ENVIRONMENT", "production"),
                 ("PROMETHEUS_PORT", "0"),
-                ("HTTP_PORT", "0"),
+                (port_variable, "0"),
             ])
             .envs(vars.iter().copied())
             .arg("--serve")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("http_service starts");
+            .unwrap_or_else(|e| panic!("{name} does not start: {e}"));
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let (mut http, mut metrics) = (None, None);
+        let (mut address, mut metrics) = (None, None);
         let mut line = String::new();
-        while http.is_none() || metrics.is_none() {
+        while address.is_none() || metrics.is_none() {
             line.clear();
             if stderr.read_line(&mut line).unwrap_or(0) == 0 {
-                panic!("http_service ended before saying where it serves");
+                panic!("{name} ended before saying where it serves");
             }
-            http = http.or(address_after(line.trim(), "serving http://"));
+            address = address.or(address_after(line.trim(), serving));
             metrics = metrics.or(address_after(line.trim(), "metrics on http://"));
         }
         // Keep reading, so that the service never blocks on a full pipe.
@@ -246,7 +267,7 @@ impl HttpService {
         Self {
             child,
             lines,
-            http: http.unwrap(),
+            address: address.unwrap(),
             metrics: metrics.unwrap(),
         }
     }
@@ -284,7 +305,7 @@ impl HttpService {
     }
 }
 
-impl Drop for HttpService {
+impl Drop for Service {
     fn drop(&mut self) {
         self.stop();
     }

@@ -20,9 +20,13 @@
 //! [`JaegerPropagator`], ...) also writes its fields
 //! on injection, and is read on extraction when there is no valid
 //! `traceparent`; autotel-presets installs them from `OTEL_PROPAGATORS`.
-//! autotel always writes and reads the three W3C fields itself, so that the
-//! Level 2 `random` flag and the `tracestate` grammar hold whatever is
-//! installed there.
+//! autotel writes and reads the W3C fields itself, so that the Level 2
+//! `random` flag and the `tracestate` grammar hold whatever is installed
+//! there. Which of them it writes and reads is set process-wide with
+//! [`set_w3c_fields`]: both trace context and baggage by default, as
+//! `OTEL_PROPAGATORS=tracecontext,baggage`; autotel-presets sets them from
+//! that variable, so that `OTEL_PROPAGATORS=b3` sends B3 alone and
+//! `OTEL_PROPAGATORS=none` sends nothing.
 //!
 //! # A trace across a channel and a task
 //!
@@ -89,6 +93,8 @@ pub use self::carrier::{Extractor, Injector};
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 pub use self::jaeger::JaegerPropagator;
 pub use crate::trace_context::{Baggage, BaggageError, TraceState, TraceStateError};
+use std::sync::atomic::{AtomicU8, Ordering};
+
 use crate::trace_context::{Carried, SetParentError, TraceContext, TraceParent};
 
 /// The `traceparent` field.
@@ -97,6 +103,74 @@ pub const TRACEPARENT: &str = "traceparent";
 pub const TRACESTATE: &str = "tracestate";
 /// The `baggage` field.
 pub const BAGGAGE: &str = "baggage";
+
+/// Which W3C fields [`inject`] writes and [`extract`] reads, process-wide
+/// (see [`set_w3c_fields`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct W3cFields {
+    /// `traceparent` and `tracestate` (W3C Trace Context, `tracecontext` in
+    /// `OTEL_PROPAGATORS`).
+    pub trace_context: bool,
+    /// `baggage` (W3C Baggage, `baggage` in `OTEL_PROPAGATORS`).
+    pub baggage: bool,
+}
+
+impl W3cFields {
+    /// Both trace context and baggage: the default.
+    pub const ALL: Self = Self {
+        trace_context: true,
+        baggage: true,
+    };
+
+    /// Neither: only a propagator installed globally writes and reads
+    /// fields.
+    pub const NONE: Self = Self {
+        trace_context: false,
+        baggage: false,
+    };
+
+    fn bits(self) -> u8 {
+        u8::from(self.trace_context) | (u8::from(self.baggage) << 1)
+    }
+
+    fn from_bits(bits: u8) -> Self {
+        Self {
+            trace_context: bits & 1 != 0,
+            baggage: bits & 2 != 0,
+        }
+    }
+}
+
+impl Default for W3cFields {
+    fn default() -> Self {
+        Self::ALL
+    }
+}
+
+static W3C_FIELDS: AtomicU8 = AtomicU8::new(0b11);
+
+/// Sets which W3C fields [`inject`], [`inject_span`], [`inject_context`] and
+/// [`extract`] write and read in this process, and so what the HTTP and
+/// gRPC middleware send and continue. Both by default.
+///
+/// ```
+/// use autotel_layers::propagation::{self, W3cFields};
+///
+/// // Baggage only: trace context goes through a propagator installed with
+/// // `opentelemetry::global::set_text_map_propagator`, or not at all.
+/// propagation::set_w3c_fields(W3cFields { trace_context: false, baggage: true });
+/// assert_eq!(propagation::w3c_fields(), W3cFields { trace_context: false, baggage: true });
+/// # propagation::set_w3c_fields(W3cFields::ALL);
+/// ```
+pub fn set_w3c_fields(fields: W3cFields) {
+    W3C_FIELDS.store(fields.bits(), Ordering::Relaxed);
+}
+
+/// The W3C fields written and read in this process (see
+/// [`set_w3c_fields`]).
+pub fn w3c_fields() -> W3cFields {
+    W3cFields::from_bits(W3C_FIELDS.load(Ordering::Relaxed))
+}
 
 /// What a request or message carries from its sender: the parent span's ids
 /// and flags (when it had a valid `traceparent`), the `tracestate` and the
@@ -252,22 +326,46 @@ pub fn inject_span<I: Injector + ?Sized>(span: &tracing::Span, carrier: &mut I) 
     }
 }
 
-/// Writes `context` into `carrier`: the W3C fields and, with the
-/// `opentelemetry` feature, those of the globally installed propagator.
+/// Writes `context` into `carrier`: the W3C fields that [`w3c_fields`]
+/// names and, with the `opentelemetry` feature, those of the globally
+/// installed propagator.
 pub fn inject_context<I: Injector + ?Sized>(context: &RemoteContext, carrier: &mut I) {
-    context.inject_w3c(carrier);
+    let fields = w3c_fields();
+    if fields == W3cFields::ALL {
+        context.inject_w3c(carrier);
+    } else {
+        let mut only = context.clone();
+        if !fields.trace_context {
+            only.parent = None;
+        }
+        if !fields.baggage {
+            only.baggage = Baggage::default();
+        }
+        only.inject_w3c(carrier);
+    }
     #[cfg(feature = "opentelemetry")]
     otel::inject(context, carrier);
 }
 
-/// Reads a caller's context from `carrier`: the W3C fields (see
-/// [`RemoteContext::extract_w3c`]) and, with the `opentelemetry` feature and
-/// no valid `traceparent`, the parent that the globally installed
-/// propagator finds. Nothing here fails: what is malformed or oversized is
-/// left out.
+/// Reads a caller's context from `carrier`: the W3C fields that
+/// [`w3c_fields`] names (see [`RemoteContext::extract_w3c`]) and, with the
+/// `opentelemetry` feature and no valid `traceparent`, the parent that the
+/// globally installed propagator finds. Nothing here fails: what is
+/// malformed or oversized is left out.
 pub fn extract<E: Extractor + ?Sized>(carrier: &E) -> RemoteContext {
-    #[allow(unused_mut)]
-    let mut context = RemoteContext::extract_w3c(carrier);
+    let fields = w3c_fields();
+    let mut context = if fields == W3cFields::NONE {
+        RemoteContext::default()
+    } else {
+        RemoteContext::extract_w3c(carrier)
+    };
+    if !fields.trace_context {
+        context.parent = None;
+        context.trace_state = TraceState::new();
+    }
+    if !fields.baggage {
+        context.baggage = Baggage::default();
+    }
     #[cfg(feature = "opentelemetry")]
     if context.parent.is_none() {
         otel::extract(carrier, &mut context);
