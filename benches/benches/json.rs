@@ -81,6 +81,29 @@ fn subscribers() -> Vec<(&'static str, Dispatch)> {
             ),
         ),
         (
+            "tracing-subscriber fmt().json(), current span only",
+            Dispatch::new(
+                tracing_subscriber::registry().with(
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .with_current_span(true)
+                        .with_span_list(false)
+                        .with_writer(Memory),
+                ),
+            ),
+        ),
+        (
+            "json-subscriber, current span only",
+            Dispatch::new(
+                tracing_subscriber::registry().with(
+                    json_subscriber::fmt::layer()
+                        .with_current_span(true)
+                        .with_span_list(false)
+                        .with_writer(Memory),
+                ),
+            ),
+        ),
+        (
             "json-subscriber",
             Dispatch::new(
                 tracing_subscriber::registry().with(
