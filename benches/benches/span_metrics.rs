@@ -17,6 +17,10 @@
 //!
 //! `span_with_dimension` adds a configured dimension (a string field that
 //! becomes a label), and `pipeline_run` a pipeline run with one step inside.
+//! `span_lifecycle_threads` runs the lifecycle on one thread, then on two
+//! threads at once (each as many spans as the one did), under the floor and
+//! under the layer: the time per iteration is that of one span per thread,
+//! so two threads that do not get in each other's way take as long as one.
 //!
 //! ```text
 //! cargo bench -p autotel-benches --bench span_metrics -- --warm-up-time 2 --measurement-time 5
@@ -234,6 +238,50 @@ fn pipeline_run(c: &mut Criterion) {
     group.finish();
 }
 
+/// Runs `iters` span lifecycles on each of `threads` threads at once, each
+/// under `dispatch` and the no-op recorder; the time until all are done.
+fn spans_on_threads(dispatch: &Dispatch, threads: usize, iters: u64) -> Duration {
+    let start = std::sync::Barrier::new(threads + 1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                tracing::dispatcher::with_default(dispatch, || {
+                    metrics::with_local_recorder(&NoopRecorder, || {
+                        // Warm this thread's caches before the clock starts.
+                        one_span();
+                        start.wait();
+                        for _ in 0..iters {
+                            one_span();
+                        }
+                    });
+                });
+            });
+        }
+        start.wait();
+        let began = Instant::now();
+        // The scope joins every thread before it returns.
+        (began, ())
+    })
+    .0
+    .elapsed()
+}
+
+/// One thread against two at once, on the floor and with the layer.
+fn span_lifecycle_threads(c: &mut Criterion) {
+    let mut group = c.benchmark_group("span_lifecycle_threads");
+    for (name, dispatch) in [
+        ("floor", floor()),
+        ("span_metrics_noop", with_layer(SpanMetricsLayer::new())),
+    ] {
+        for threads in [1, 2] {
+            group.bench_function(format!("{name}/{threads} thread(s)"), |b| {
+                b.iter_custom(|iters| spans_on_threads(&dispatch, threads, iters));
+            });
+        }
+    }
+    group.finish();
+}
+
 /// The timing layer people write by hand: the start time in the span's
 /// extensions, and the `metrics` macros (which build and hash a key on every
 /// call) when the span closes.
@@ -272,6 +320,6 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(2))
         .measurement_time(Duration::from_secs(5));
-    targets = span_lifecycle, span_with_dimension, pipeline_run
+    targets = span_lifecycle, span_with_dimension, pipeline_run, span_lifecycle_threads
 }
 criterion_main!(benches);
