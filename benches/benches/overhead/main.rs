@@ -149,8 +149,14 @@ fn parent(mode: Mode) {
     let per_us = workloads::calibrate();
     let dir = out_dir();
     let mut results: Vec<Vec<Value>> = vec![Vec::new(); SETUPS.len()];
+    // For profiling one set-up: `AUTOTEL_OVERHEAD_ONLY=preset` runs that
+    // one alone, and reports nothing.
+    let only = std::env::var("AUTOTEL_OVERHEAD_ONLY").ok();
     for round in 0..mode.rounds {
         for (i, setup) in SETUPS.iter().enumerate() {
+            if only.as_ref().is_some_and(|only| only != setup.name) {
+                continue;
+            }
             let before = sink.counts.snapshot();
             let mut result = run_child(setup, &mode, per_us, sink.address, &dir);
             let after = sink.counts.snapshot();
@@ -174,7 +180,9 @@ fn parent(mode: Mode) {
             results[i].push(result);
         }
     }
-    report::report(&results, per_us, mode.full, &dir);
+    if only.is_none() {
+        report::report(&results, per_us, mode.full, &dir);
+    }
 }
 
 /// Runs one set-up in a child process and returns its results, with the

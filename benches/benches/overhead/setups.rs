@@ -11,6 +11,8 @@ use autotel_layers::http::HttpLayer;
 use autotel_layers::writer::NonBlocking;
 use autotel_layers::{JsonLayer, SpanMetricsLayer};
 use axum::extract::MatchedPath;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse};
+use tracing::Level;
 use tracing::span::{Attributes, Id};
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -100,10 +102,16 @@ fn autotel_http(router: axum::Router) -> axum::Router {
     )
 }
 
+/// `TraceLayer` with its span and response event at `INFO` (its defaults,
+/// `DEBUG`, would be filtered out), and the hand-written histogram.
 fn by_hand_http(router: axum::Router) -> axum::Router {
     router
         .route_layer(axum::middleware::from_fn(request_histogram))
-        .route_layer(tower_http::trace::TraceLayer::new_for_http())
+        .route_layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
 }
 
 /// The request-duration histogram as people write it by hand.
