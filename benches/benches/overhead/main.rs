@@ -10,7 +10,8 @@
 //! `cargo bench -p autotel-benches --bench overhead` prints a table, writes
 //! `target/overhead/results.json` and `target/overhead/overhead.svg`.
 //! Without `--bench` (as `cargo test --all-targets` runs it) it makes one
-//! short round and checks that every set-up emitted what it should.
+//! short round, checks that every set-up emitted what it should, and writes
+//! `test-results.json` and `test-overhead.svg` (figures too short to read).
 
 mod report;
 mod setups;

@@ -122,13 +122,15 @@ pub fn report(results: &[Vec<Value>], per_us: f64, full: bool, dir: &Path) {
             .iter().map(|(part, ns)| json!({"part": part, "ns": ns})).collect::<Vec<_>>(),
         "http": http, "raw": results,
     });
-    let json_path = dir.join("results.json");
+    // A test-mode run does not overwrite the figures of the last full run.
+    let prefix = if full { "" } else { "test-" };
+    let json_path = dir.join(format!("{prefix}results.json"));
     std::fs::write(
         &json_path,
         serde_json::to_string_pretty(&document).expect("JSON"),
     )
     .expect("results.json is writable");
-    let svg_path = dir.join("overhead.svg");
+    let svg_path = dir.join(format!("{prefix}overhead.svg"));
     plot(results, &svg_path).expect("the plot is drawn");
     println!("\nwrote {} and {}", json_path.display(), svg_path.display());
 }
