@@ -107,6 +107,7 @@ mod error;
 pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
+mod instrument_all;
 mod internal;
 pub mod json;
 pub mod propagation;
@@ -123,7 +124,11 @@ pub mod testing;
 mod trace_context;
 pub mod writer;
 
+pub use autotel_macros::instrument_all_layers as instrument_all;
 pub use error::Error;
+#[doc(hidden)]
+pub use instrument_all::__private;
+pub use instrument_all::ErrorType;
 pub use json::{Clock, JsonLayer, KeyStyle, SpanFields, SystemClock};
 pub use resources::{ResourceScope, SpanResources, SpanResourcesLayer};
 pub use span_metrics::{MetricsSwitch, SpanMetricsLayer};

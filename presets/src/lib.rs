@@ -176,6 +176,10 @@ mod text;
 
 pub use autotel_exporters;
 pub use autotel_layers;
+#[doc(hidden)]
+pub use autotel_layers::__private;
+pub use autotel_layers::ErrorType;
+pub use autotel_macros::instrument_all;
 pub use config::Environment;
 pub use control::TelemetryControl;
 pub use error::Error;
