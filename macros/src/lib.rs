@@ -164,11 +164,12 @@
 //! ```
 //! use autotel_layers as telemetry;
 //!
-//! #[telemetry::instrument_all(crate = telemetry)]
+//! // The path is resolved inside the module, hence `crate::`.
+//! #[telemetry::instrument_all(crate = crate::telemetry)]
 //! mod jobs {
 //!     pub fn nightly() {}
 //! }
-//! # jobs::nightly();
+//! # fn main() { jobs::nightly(); }
 //! ```
 //!
 //! # Cost

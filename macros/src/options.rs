@@ -181,8 +181,8 @@ impl Options {
 /// The options of a `#[autotel(...)]` marker on one item.
 #[derive(Default)]
 pub(crate) struct Marker {
-    /// Where the marker is, for errors about it.
-    pub(crate) span: Option<Span>,
+    /// The marker as written, for errors about it.
+    pub(crate) attr: Option<Attribute>,
     pub(crate) skip: bool,
     pub(crate) name: Option<LitStr>,
     pub(crate) level: Option<Level>,
@@ -209,13 +209,13 @@ impl Marker {
     }
 
     fn read(&mut self, attr: &Attribute) -> syn::Result<()> {
-        if self.span.is_some() {
-            return Err(syn::Error::new(
-                attr.span(),
+        if self.attr.is_some() {
+            return Err(syn::Error::new_spanned(
+                attr,
                 "#[autotel(...)] is given twice here: write its options in one attribute",
             ));
         }
-        self.span = Some(attr.span());
+        self.attr = Some(attr.clone());
         attr.parse_nested_meta(|meta| {
             if meta.path.is_ident("skip") {
                 self.skip = true;
@@ -236,6 +236,13 @@ impl Marker {
             }
             Ok(())
         })
+    }
+
+    /// An error about this marker, pointing at all of it.
+    pub(crate) fn error(&self, message: &str) -> Option<syn::Error> {
+        self.attr
+            .as_ref()
+            .map(|attr| syn::Error::new_spanned(attr, message))
     }
 
     /// Whether the marker asks for anything but `skip`.

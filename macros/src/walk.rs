@@ -149,15 +149,19 @@ impl Walk {
                     }
                 }
                 other => {
-                    if let Some(attr) = item_attrs(other)
-                        .iter()
-                        .find(|attr| attr.path().is_ident(options::MARKER))
-                    {
-                        let span = attr.span();
-                        self.error(
-                            span,
-                            "#[autotel(...)] goes on functions, impl blocks and modules inside #[instrument_all]",
-                        );
+                    if let Some(attrs) = item_attrs(other) {
+                        let mut misplaced = Vec::new();
+                        attrs.retain(|attr| {
+                            let marker = attr.path().is_ident(options::MARKER);
+                            if marker {
+                                misplaced.push(syn::Error::new_spanned(
+                                    attr,
+                                    "#[autotel(...)] goes on functions, impl blocks and modules inside #[instrument_all]",
+                                ));
+                            }
+                            !marker
+                        });
+                        self.errors.extend(misplaced);
                     }
                 }
             }
@@ -166,13 +170,10 @@ impl Walk {
 
     /// Checks the marker of a module or impl block, which only `skip` suits.
     fn container_marker(&mut self, marker: &Marker) {
-        if marker.has_options()
-            && let Some(span) = marker.span
-        {
-            self.error(
-                span,
+        if marker.has_options() {
+            self.errors.extend(marker.error(
                 "on a module or impl block, #[autotel(...)] takes only `skip`: put the other options on its functions, or give the block its own #[instrument_all(...)]",
-            );
+            ));
         }
     }
 
@@ -222,10 +223,10 @@ impl Walk {
         block: &mut Block,
     ) {
         if marker.skip {
-            if marker.has_options()
-                && let Some(span) = marker.span
-            {
-                self.error(span, "#[autotel(skip)] leaves the function untraced: it takes no other option");
+            if marker.has_options() {
+                self.errors.extend(marker.error(
+                    "#[autotel(skip)] leaves the function untraced: it takes no other option",
+                ));
             }
             return;
         }
@@ -237,9 +238,7 @@ impl Walk {
             None
         };
         if let Some(why_not) = why_not {
-            if let Some(span) = marker.span {
-                self.error(span, why_not);
-            }
+            self.errors.extend(marker.error(why_not));
             return;
         }
         let arguments: Vec<String> = expand::arguments(sig)
@@ -343,20 +342,20 @@ fn item_kind(item: &Item) -> &'static str {
     }
 }
 
-fn item_attrs(item: &Item) -> &[Attribute] {
-    match item {
-        Item::Const(item) => &item.attrs,
-        Item::Enum(item) => &item.attrs,
-        Item::ExternCrate(item) => &item.attrs,
-        Item::ForeignMod(item) => &item.attrs,
-        Item::Macro(item) => &item.attrs,
-        Item::Static(item) => &item.attrs,
-        Item::Struct(item) => &item.attrs,
-        Item::Trait(item) => &item.attrs,
-        Item::TraitAlias(item) => &item.attrs,
-        Item::Type(item) => &item.attrs,
-        Item::Union(item) => &item.attrs,
-        Item::Use(item) => &item.attrs,
-        _ => &[],
-    }
+fn item_attrs(item: &mut Item) -> Option<&mut Vec<Attribute>> {
+    Some(match item {
+        Item::Const(item) => &mut item.attrs,
+        Item::Enum(item) => &mut item.attrs,
+        Item::ExternCrate(item) => &mut item.attrs,
+        Item::ForeignMod(item) => &mut item.attrs,
+        Item::Macro(item) => &mut item.attrs,
+        Item::Static(item) => &mut item.attrs,
+        Item::Struct(item) => &mut item.attrs,
+        Item::Trait(item) => &mut item.attrs,
+        Item::TraitAlias(item) => &mut item.attrs,
+        Item::Type(item) => &mut item.attrs,
+        Item::Union(item) => &mut item.attrs,
+        Item::Use(item) => &mut item.attrs,
+        _ => return None,
+    })
 }
