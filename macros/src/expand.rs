@@ -127,6 +127,18 @@ pub(crate) fn wrap(plan: &Plan<'_>, sig: &Signature, block: &mut Block) {
     let make_span = quote! {
         #private::tracing::span!(#level, #name, #(#fields),*)
     };
+    // As `#[tracing::instrument]` does: when no subscriber wants the level,
+    // no span is made, entered or dropped.
+    let enter = quote! {
+        let #span_ident;
+        let #entered;
+        if #private::tracing::level_enabled!(#level)
+            || #private::tracing::if_log_enabled!(#level, { true } else { false })
+        {
+            #span_ident = #make_span;
+            #entered = #span_ident.enter();
+        }
+    };
     let body = &*block;
     let result_type = result_type(sig).filter(|_| plan.record_err);
     let record_error = quote! {
@@ -145,13 +157,11 @@ pub(crate) fn wrap(plan: &Plan<'_>, sig: &Signature, block: &mut Block) {
     };
     let new_body = match (sig.asyncness.is_some(), result_type) {
         (false, None) => quote! {{
-            let #span_ident = #make_span;
-            let #entered = #span_ident.enter();
+            #enter
             #body
         }},
         (false, Some(ty)) => quote! {{
-            let #span_ident = #make_span;
-            let #entered = #span_ident.enter();
+            #enter
             #[allow(clippy::redundant_closure_call)]
             let #result: #ty = (move || #body)();
             #record_error

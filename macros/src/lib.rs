@@ -193,9 +193,9 @@ pub fn instrument_all(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(args, item, "::autotel_presets")
 }
 
-/// `autotel_layers::instrument_all`: the same attribute, whose generated
-/// code names `::autotel_layers` unless `crate = path` says otherwise.
-#[doc(hidden)]
+/// The same attribute, re-exported as `autotel_layers::instrument_all`:
+/// its generated code names `::autotel_layers` unless `crate = path` says
+/// otherwise. See the [crate docs](crate).
 #[proc_macro_attribute]
 pub fn instrument_all_layers(args: TokenStream, item: TokenStream) -> TokenStream {
     expand(args, item, "::autotel_layers")
