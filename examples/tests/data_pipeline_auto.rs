@@ -75,7 +75,10 @@ fn both_pipelines_give_the_same_spans_and_metrics() {
         r#"span_calls_total[("span_name", "load"), ("status", "ok")] counter 3"#,
         r#"items_processed_total[("pipeline_name", "daily_import")] counter 11300"#,
     ] {
-        assert!(series.iter().any(|line| line == expected), "{expected} in {series:#?}");
+        assert!(
+            series.iter().any(|line| line == expected),
+            "{expected} in {series:#?}"
+        );
     }
 }
 

@@ -191,6 +191,8 @@ impl fmt::Debug for __private::ErrorText<'_> {
 }
 
 #[cfg(test)]
+// The borrows choose the tier, as in the generated code.
+#[allow(clippy::needless_borrow)]
 mod tests {
     use super::__private::*;
 

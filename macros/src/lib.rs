@@ -210,10 +210,7 @@ fn expand(args: TokenStream, item: TokenStream, default_crate: &str) -> TokenStr
         Ok(options) => walk::Walk::new(options),
         // The item is still walked with the default options, so that its
         // `#[autotel]` markers go and the only errors are the real ones.
-        Err(error) => walk::Walk::with_error(
-            options::Options::default_for(default_crate),
-            error,
-        ),
+        Err(error) => walk::Walk::with_error(options::Options::default_for(default_crate), error),
     };
     walk.run(item).into()
 }

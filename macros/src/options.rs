@@ -123,7 +123,9 @@ fn parse_fields(meta: &ParseNestedMeta<'_>) -> syn::Result<Vec<FieldSpec>> {
 
 fn unknown(meta: &ParseNestedMeta<'_>, known: &str) -> syn::Error {
     let name = meta.path.to_token_stream().to_string().replace(' ', "");
-    meta.error(format!("unknown option `{name}`: the options here are {known}"))
+    meta.error(format!(
+        "unknown option `{name}`: the options here are {known}"
+    ))
 }
 
 /// The options of `#[instrument_all(...)]`.

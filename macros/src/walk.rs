@@ -231,9 +231,13 @@ impl Walk {
             return;
         }
         let why_not = if sig.constness.is_some() {
-            Some("a const fn cannot be traced (a span cannot be entered in a const context), so #[instrument_all] leaves it alone")
+            Some(
+                "a const fn cannot be traced (a span cannot be entered in a const context), so #[instrument_all] leaves it alone",
+            )
         } else if attrs.iter().any(options::is_tracing_instrument) {
-            Some("this function has its own #[instrument], which #[instrument_all] leaves alone: put the options there")
+            Some(
+                "this function has its own #[instrument], which #[instrument_all] leaves alone: put the options there",
+            )
         } else {
             None
         };

@@ -148,7 +148,10 @@ fn errors_without_error_type_are_named_by_their_type() {
     assert_eq!(
         run.counter(
             "span_errors_total",
-            &[("span_name", "store::opaque"), ("error_type", "errors::Opaque")]
+            &[
+                ("span_name", "store::opaque"),
+                ("error_type", "errors::Opaque")
+            ]
         ),
         1
     );
@@ -204,7 +207,10 @@ fn the_json_line_and_the_otlp_span_show_the_error() {
     assert_eq!(line["data"]["error"], "locked by 7");
 
     let spans = exporter.get_finished_spans().unwrap();
-    let span = spans.iter().find(|span| span.name == "store::lock").unwrap();
+    let span = spans
+        .iter()
+        .find(|span| span.name == "store::lock")
+        .unwrap();
     assert_eq!(span.status, Status::error("locked by 7"));
 }
 

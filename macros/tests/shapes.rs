@@ -170,6 +170,7 @@ impl Counter {
         self.count
     }
 
+    #[allow(clippy::boxed_local)] // the receiver is the shape under test
     pub fn boxed(self: Box<Self>) -> u64 {
         self.count
     }
@@ -370,7 +371,10 @@ fn methods_of_every_receiver_are_traced() {
     assert_eq!(
         run.counter(
             "span_errors_total",
-            &[("span_name", "Counter::fallible"), ("error_type", "invalid_input")]
+            &[
+                ("span_name", "Counter::fallible"),
+                ("error_type", "invalid_input")
+            ]
         ),
         1
     );
