@@ -156,10 +156,15 @@ pub(crate) fn wrap(plan: &Plan<'_>, sig: &Signature, block: &mut Block) {
         }
     };
     let new_body = match (sig.asyncness.is_some(), result_type) {
-        (false, None) => quote! {{
-            #enter
-            #body
-        }},
+        // The body's statements, not the body as a block, which would make
+        // rustc warn of unnecessary braces around a one-expression body.
+        (false, None) => {
+            let statements = &block.stmts;
+            quote! {{
+                #enter
+                #(#statements)*
+            }}
+        }
         (false, Some(ty)) => quote! {{
             #enter
             #[allow(clippy::redundant_closure_call)]

@@ -5,6 +5,8 @@
 // The unsafe fn below is a shape to support; the generated code adds no
 // `unsafe` of its own, which `forbid` would reject.
 #![deny(unsafe_code)]
+// The expansion adds no warning of its own to the code it wraps.
+#![deny(unused)]
 
 use std::fmt::Display;
 use std::pin::Pin;
@@ -15,6 +17,10 @@ use autotel_presets::instrument_all;
 #[instrument_all]
 mod shapes {
     use std::fmt::{Debug, Display};
+
+    // On one line, as rustc's unused-braces lint looks at such bodies.
+    #[rustfmt::skip]
+    pub fn one_expression(n: u64) -> u64 { n.wrapping_mul(3) }
 
     pub fn generic<T: Display + Clone>(value: &T) -> String {
         value.to_string()
@@ -249,6 +255,7 @@ fn names(run: &Run) -> Vec<&str> {
 #[test]
 fn free_functions_of_every_shape_are_traced() {
     let run = capture(|| {
+        assert_eq!(shapes::one_expression(2), 6);
         assert_eq!(shapes::generic(&5), "5");
         assert_eq!(shapes::generic_where(vec![1, 2]), 2);
         assert_eq!(shapes::impl_trait_argument(3), "<3>");
@@ -281,6 +288,7 @@ fn free_functions_of_every_shape_are_traced() {
         assert_eq!(shapes::inner::deeper::nested_twice(), 2);
     });
     let expected = [
+        "shapes::one_expression",
         "shapes::generic",
         "shapes::generic_where",
         "shapes::impl_trait_argument",
