@@ -6,8 +6,9 @@
 #   instrument_all   #[instrument_all] on the module
 #   instrument       #[tracing::instrument(skip_all)] on each function
 #                    (`err` on those that return a `Result`)
-# Each build is run RUNS times (default 3) after touching the source; the
-# median is printed. Usage: scripts/macro_compile_time.sh [N] [RUNS]
+# Each build is run RUNS times (default 3) after touching the source, without
+# incremental compilation (each build compiles the whole crate, as a first
+# build or CI does); the median is printed. Usage: scripts/macro_compile_time.sh [N] [RUNS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -30,6 +31,7 @@ tracing = "0.1"
 EOF
 cp Cargo.lock "$dir/Cargo.lock"
 export CARGO_TARGET_DIR=$dir/target
+export CARGO_INCREMENTAL=0
 
 generate() {
     local variant=$1
