@@ -36,4 +36,4 @@ step "doctests"
 cargo test --workspace --all-features --doc
 
 step "cargo package (the published crates)"
-cargo package -p autotel-layers -p autotel-exporters -p autotel-presets --no-verify --allow-dirty
+cargo package -p autotel-macros -p autotel-layers -p autotel-exporters -p autotel-presets --no-verify --allow-dirty

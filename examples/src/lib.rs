@@ -2,3 +2,4 @@
 
 pub mod greeter;
 pub mod pipeline;
+pub mod pipeline_auto;

@@ -28,6 +28,26 @@
 //! # Ok::<(), autotel_layers::Error>(())
 //! ```
 //!
+//! # Trace every function
+//!
+//! [`instrument_all`] (from autotel-macros) on an inline module or an impl
+//! block wraps each function inside it in a span named `module::function`
+//! or `Type::method`, so that the span metrics above follow with no
+//! attribute per function; an `Err` is recorded with its [`ErrorType`].
+//! Through this crate, the generated code names `::autotel_layers`; the
+//! same attribute is `autotel_presets::instrument_all` for users of the
+//! presets.
+//!
+//! ```
+//! #[autotel_layers::instrument_all]
+//! mod billing {
+//!     pub fn charge(cents: u64) -> u64 {
+//!         cents
+//!     }
+//! }
+//! # billing::charge(1);
+//! ```
+//!
 //! # System metrics
 //!
 //! [`SystemSampler`] publishes process and system metrics on an interval,
@@ -107,6 +127,7 @@ mod error;
 pub mod grpc;
 #[cfg(feature = "http")]
 pub mod http;
+mod instrument_all;
 mod internal;
 pub mod json;
 pub mod propagation;
@@ -123,7 +144,11 @@ pub mod testing;
 mod trace_context;
 pub mod writer;
 
+pub use autotel_macros::instrument_all_layers as instrument_all;
 pub use error::Error;
+#[doc(hidden)]
+pub use instrument_all::__private;
+pub use instrument_all::ErrorType;
 pub use json::{Clock, JsonLayer, KeyStyle, SpanFields, SystemClock};
 pub use resources::{ResourceScope, SpanResources, SpanResourcesLayer};
 pub use span_metrics::{MetricsSwitch, SpanMetricsLayer};

@@ -32,6 +32,23 @@
 //! Every part is an ordinary layer or recorder of [`autotel_layers`] and
 //! [`autotel_exporters`], to compose by hand when a preset does not fit.
 //!
+//! # Trace every function
+//!
+//! [`instrument_all`] on an inline module or an impl block traces each
+//! function inside it (spans named `module::function` or `Type::method`,
+//! errors of `Result`s recorded with their [`ErrorType`]), with no attribute
+//! per function:
+//!
+//! ```
+//! #[autotel_presets::instrument_all]
+//! mod billing {
+//!     pub fn charge(cents: u64) -> Result<u64, std::io::Error> {
+//!         Ok(cents)
+//!     }
+//! }
+//! # billing::charge(1).unwrap();
+//! ```
+//!
 //! # What each preset turns on
 //!
 //! | | [`production`] | [`staging`] | [`development`] | [`testing`] |
@@ -176,6 +193,10 @@ mod text;
 
 pub use autotel_exporters;
 pub use autotel_layers;
+#[doc(hidden)]
+pub use autotel_layers::__private;
+pub use autotel_layers::ErrorType;
+pub use autotel_macros::instrument_all;
 pub use config::Environment;
 pub use control::TelemetryControl;
 pub use error::Error;

@@ -1,0 +1,6 @@
+use autotel_presets::instrument_all;
+
+#[instrument_all]
+fn charge() {}
+
+fn main() {}
