@@ -102,6 +102,7 @@ pub mod benchmark;
 pub mod catalog;
 pub mod cpu_clock;
 mod error;
+pub mod exemplar;
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;

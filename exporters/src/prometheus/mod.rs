@@ -79,7 +79,9 @@
 //! ```
 
 mod auth;
+mod exemplars;
 mod labels;
+mod openmetrics;
 mod recorder;
 mod server;
 
@@ -187,6 +189,7 @@ pub struct Prometheus {
     buckets: Vec<(String, Vec<f64>)>,
     fractional: HashSet<String>,
     redaction: Redaction,
+    exemplars: bool,
 }
 
 impl Default for Prometheus {
@@ -213,6 +216,7 @@ impl Prometheus {
             buckets: Vec::new(),
             fractional: HashSet::new(),
             redaction: Redaction::default(),
+            exemplars: true,
         }
     }
 
@@ -380,6 +384,16 @@ impl Prometheus {
     #[must_use]
     pub fn with_fractional_counter(mut self, metric: impl Into<String>) -> Self {
         self.fractional.insert(metric.into());
+        self
+    }
+
+    /// Keeps exemplars for the histogram buckets (one per bucket per
+    /// series, see [`autotel_layers::exemplar`]) and shows them in the
+    /// OpenMetrics exposition. Without them, histograms record straight into
+    /// metrics-exporter-prometheus. Defaults to `true`.
+    #[must_use]
+    pub fn with_exemplars(mut self, exemplars: bool) -> Self {
+        self.exemplars = exemplars;
         self
     }
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use http::header::{
-    ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, VARY, WWW_AUTHENTICATE,
+    ACCEPT, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, VARY, WWW_AUTHENTICATE,
 };
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -35,6 +35,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The content type of the Prometheus text format 0.0.4.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The content type of the OpenMetrics text format 1.0.0.
+const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The content type of the endpoint's own messages.
 const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
@@ -292,7 +295,17 @@ impl Shared {
                 "not found: metrics are at /metrics\n",
             );
         }
-        let text = self.handle.render();
+        let openmetrics = request
+            .headers()
+            .get_all(ACCEPT)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .any(prefers_openmetrics);
+        let (text, content_type) = if openmetrics {
+            (self.handle.render_openmetrics(), OPENMETRICS_CONTENT_TYPE)
+        } else {
+            (self.handle.render(), METRICS_CONTENT_TYPE)
+        };
         let gzip = request
             .headers()
             .get_all(ACCEPT_ENCODING)
@@ -301,8 +314,8 @@ impl Shared {
             .any(accepts_gzip);
         let mut response = Response::new(Full::new(Bytes::new()));
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
-        headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
         let body = match gzip.then(|| compress(text.as_bytes())).flatten() {
             Some(compressed) => {
                 headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -331,6 +344,61 @@ fn compress(data: &[u8]) -> Option<Vec<u8>> {
     let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 4), Compression::default());
     encoder.write_all(data).ok()?;
     encoder.finish().ok()
+}
+
+/// Whether an `Accept` value prefers the OpenMetrics text format to the
+/// Prometheus one, as Prometheus negotiates: each format takes the weight
+/// (`q`) of the most specific media range that matches it, and OpenMetrics
+/// is served when its weight is above zero and above the text format's.
+/// Prometheus asks `application/openmetrics-text;version=1.0.0,...,
+/// text/plain;version=0.0.4;q=0.5,*/*;q=0.1`.
+fn prefers_openmetrics(value: &str) -> bool {
+    // (specificity, weight) of the best match of each format.
+    let mut openmetrics: Option<(u8, f32)> = None;
+    let mut text: Option<(u8, f32)> = None;
+    for range in value.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut weight = 1.0;
+        let mut version = None;
+        for param in parts {
+            let Some((name, value)) = param.split_once('=') else {
+                continue;
+            };
+            let value = value.trim().trim_matches('"');
+            match name.trim().to_ascii_lowercase().as_str() {
+                "q" => weight = value.parse::<f32>().unwrap_or(0.0),
+                "version" => version = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+        let better = |best: &mut Option<(u8, f32)>, specificity: u8| {
+            if best.is_none_or(|(known, _)| specificity > known) {
+                *best = Some((specificity, weight));
+            }
+        };
+        match media.as_str() {
+            "application/openmetrics-text"
+                if version
+                    .as_deref()
+                    .is_none_or(|v| v == "1.0.0" || v == "0.0.1") =>
+            {
+                better(&mut openmetrics, 2);
+            }
+            "application/*" => better(&mut openmetrics, 1),
+            "text/plain" if version.as_deref().is_none_or(|v| v == "0.0.4") => {
+                better(&mut text, 2);
+            }
+            "text/*" => better(&mut text, 1),
+            "*/*" => {
+                better(&mut openmetrics, 0);
+                better(&mut text, 0);
+            }
+            _ => {}
+        }
+    }
+    let weight = |best: Option<(u8, f32)>| best.map_or(0.0, |(_, weight)| weight);
+    weight(openmetrics) > 0.0 && weight(openmetrics) > weight(text)
 }
 
 /// Whether an `Accept-Encoding` value allows gzip: `gzip` (or `x-gzip`) or
@@ -364,7 +432,7 @@ fn accepts_gzip(value: &str) -> bool {
 mod tests {
     use std::net::{SocketAddr, TcpListener};
 
-    use super::accepts_gzip;
+    use super::{accepts_gzip, prefers_openmetrics};
     use crate::prometheus::{Prometheus, PrometheusError};
 
     #[test]
@@ -398,6 +466,30 @@ mod tests {
                 .unwrap();
             drop(server);
         });
+    }
+
+    #[test]
+    fn openmetrics_is_served_when_the_scraper_prefers_it() {
+        assert!(prefers_openmetrics(
+            "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,\
+             text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        ));
+        assert!(prefers_openmetrics("application/openmetrics-text"));
+        assert!(prefers_openmetrics(
+            "text/plain;q=0.3, Application/OpenMetrics-Text; version=\"1.0.0\"; q=0.9"
+        ));
+        assert!(!prefers_openmetrics(
+            "text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+        ));
+        assert!(!prefers_openmetrics("*/*"));
+        assert!(!prefers_openmetrics(""));
+        assert!(!prefers_openmetrics("application/openmetrics-text;q=0"));
+        assert!(!prefers_openmetrics(
+            "application/openmetrics-text;version=2.0.0,text/plain;q=0.1"
+        ));
+        assert!(!prefers_openmetrics(
+            "application/openmetrics-text;q=0.5,text/plain"
+        ));
     }
 
     #[test]
