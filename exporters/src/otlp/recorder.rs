@@ -13,6 +13,8 @@ use metrics::{
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
 
+use super::exemplars::OtlpExemplars;
+use crate::exemplar_reservoir::Reservoir;
 use crate::{buckets, is_fractional_counter};
 
 /// A `metrics` recorder that records into OpenTelemetry instruments, so that
@@ -42,6 +44,9 @@ struct Inner {
     fractional: Mutex<HashMap<Key, Arc<OtelFractional>>>,
     histograms: Mutex<HashMap<Key, Arc<OtelHistogram>>>,
     redaction: Redaction,
+    /// Where the pipeline's histograms keep their exemplars; `None` for a
+    /// meter of the program's own, whose export autotel does not see.
+    exemplars: Option<Arc<OtlpExemplars>>,
 }
 
 /// OpenTelemetry semantic-convention names of catalog metrics that have one.
@@ -121,12 +126,21 @@ impl OtelRecorder {
     /// Label values whose names match [`Redaction::default`] (the rule of
     /// the JSON logs and the OTLP span and log attributes) leave as
     /// `"[REDACTED]"`.
+    ///
+    /// Its histograms keep no exemplars: the OpenTelemetry SDK 0.33 carries
+    /// none, and only the OTLP pipeline of [`Otlp`](super::Otlp) adds them
+    /// to what it sends.
     pub fn new(meter: Meter) -> Self {
-        Self::with_redaction(meter, Redaction::default())
+        Self::with_redaction(meter, Redaction::default(), None)
     }
 
-    /// [`OtelRecorder::new`] with another redaction rule.
-    pub(crate) fn with_redaction(meter: Meter, redaction: Redaction) -> Self {
+    /// [`OtelRecorder::new`] with another redaction rule, and the exemplar
+    /// reservoirs of the pipeline's metrics.
+    pub(crate) fn with_redaction(
+        meter: Meter,
+        redaction: Redaction,
+        exemplars: Option<Arc<OtlpExemplars>>,
+    ) -> Self {
         let descriptions = catalog::ALL
             .iter()
             .map(|def| {
@@ -145,6 +159,7 @@ impl OtelRecorder {
                 fractional: Mutex::default(),
                 histograms: Mutex::default(),
                 redaction,
+                exemplars,
             }),
         }
     }
@@ -242,18 +257,26 @@ impl Recorder for OtelRecorder {
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
         let handle = cached(&self.inner.histograms, key, || {
             let name = key.name();
+            let bounds = buckets::for_metric(name);
             let histogram = instrument!(
                 self,
                 self.inner
                     .meter
                     .f64_histogram(otel_name(name))
-                    .with_boundaries(buckets::for_metric(name).to_vec()),
+                    .with_boundaries(bounds.to_vec()),
                 name
             )
             .build();
+            let attributes = attributes(key, &self.inner.redaction);
+            let reservoir = self
+                .inner
+                .exemplars
+                .as_ref()
+                .map(|exemplars| exemplars.reservoir(otel_name(name), &attributes, bounds));
             OtelHistogram {
                 histogram,
-                attributes: attributes(key, &self.inner.redaction),
+                attributes,
+                reservoir,
             }
         });
         Histogram::from_arc(handle)
@@ -360,11 +383,17 @@ impl GaugeFn for OtelFractional {
 struct OtelHistogram {
     histogram: opentelemetry::metrics::Histogram<f64>,
     attributes: Vec<KeyValue>,
+    reservoir: Option<Arc<Reservoir>>,
 }
 
 impl HistogramFn for OtelHistogram {
     fn record(&self, value: f64) {
         self.histogram.record(value, &self.attributes);
+        if let Some(reservoir) = &self.reservoir
+            && let Some(exemplar) = autotel_layers::exemplar::current()
+        {
+            reservoir.offer(value, exemplar);
+        }
     }
 }
 

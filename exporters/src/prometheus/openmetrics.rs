@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use super::exemplars::{Kept, SeriesExemplars};
+use super::exemplars::SeriesExemplars;
+use crate::exemplar_reservoir::Kept;
 
 /// The exemplars of the series, by metric name and label text.
 pub(super) type Exemplars = HashMap<(String, String), Arc<SeriesExemplars>>;
@@ -32,7 +33,7 @@ pub(super) fn from_prometheus_text(text: &str, exemplars: &Exemplars) -> String 
         .collect();
     let kept: HashMap<&(String, String), Vec<Option<Kept>>> = exemplars
         .iter()
-        .map(|(key, series)| (key, series.kept(true)))
+        .map(|(key, series)| (key, series.reservoir.kept(true)))
         .collect();
     let mut out = String::with_capacity(text.len() + text.len() / 8 + 8);
     for line in text.lines() {
@@ -112,10 +113,10 @@ fn bucket_exemplar(
     let key = (name.to_owned(), labels.to_owned());
     let series = exemplars.get(&key)?;
     let index = if le == "+Inf" {
-        series.bounds.len()
+        series.reservoir.bounds.len()
     } else {
         let le: f64 = le.parse().ok()?;
-        series.bounds.iter().position(|bound| *bound == le)?
+        series.reservoir.bounds.iter().position(|bound| *bound == le)?
     };
     kept.get(&key)?.get(index).copied().flatten()
 }
