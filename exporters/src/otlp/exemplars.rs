@@ -182,6 +182,7 @@ mod tests {
             value: Some(AnyValue {
                 value: Some(any_value::Value::StringValue(value.into())),
             }),
+            ..ProtoKeyValue::default()
         };
         let body = request(vec![attribute("span_name", "a"), attribute("status", "ok")]);
         let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
