@@ -106,6 +106,7 @@ impl Reservoir {
 }
 
 impl Reservoir {
+    #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
     /// The exemplars kept since the last call, which are forgotten: each
     /// bucket's next exemplar starts a new interval.
     pub(crate) fn take(&self) -> Vec<Option<Kept>> {

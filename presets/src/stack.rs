@@ -52,13 +52,6 @@ impl Layers<'_> {
         // One flat list: nesting a layer per part makes the subscriber's type
         // grow with each part.
         let mut stack: UserLayers = Vec::new();
-        #[cfg(feature = "otlp")]
-        if let Some(layer) = otlp.and_then(OtlpGuard::trace_layer) {
-            stack.push(Box::new(layer));
-        }
-        if let Some(layer) = span_metrics {
-            stack.push(Box::new(layer));
-        }
         if !settings.json_logs {
             stack.push(Box::new(
                 tracing_subscriber::fmt::layer()
@@ -80,9 +73,18 @@ impl Layers<'_> {
             stack.push(Box::new(capture.layer()));
         }
         stack.extend(user_layers);
+        #[cfg(feature = "otlp")]
+        let trace_layer = otlp.and_then(OtlpGuard::trace_layer);
+        #[cfg(not(feature = "otlp"))]
+        let trace_layer: Option<tracing_subscriber::layer::Identity> = None;
         tracing_subscriber::registry()
             .with(filter)
             .with(stack)
+            // The span metrics layer reads the dispatcher it runs in, and
+            // sees each span close before the OpenTelemetry layer does, while
+            // the span's OpenTelemetry ids can still be read for exemplars.
+            .with(Registered(span_metrics))
+            .with(trace_layer)
             // These two read the dispatcher they run in, which a `Vec` of
             // layers does not pass on.
             .with(Registered(
