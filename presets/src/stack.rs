@@ -2,6 +2,7 @@
 //! preset asks for, in one flat list.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 #[cfg(feature = "console")]
 use autotel_exporters::console::ConsoleLayer;
@@ -19,7 +20,7 @@ use crate::UserLayers;
 use crate::config::Settings;
 use crate::filter::LogFilter;
 use crate::output::Output;
-use crate::registered::Registered;
+use crate::registered::{DispatchOnly, Registered, Shared};
 
 /// The layers of the subscriber, gathered before it is built.
 pub(crate) struct Layers<'a> {
@@ -52,6 +53,16 @@ impl Layers<'_> {
         // One flat list: nesting a layer per part makes the subscriber's type
         // grow with each part.
         let mut stack: UserLayers = Vec::new();
+        // First: it sees each span close before the OpenTelemetry layer does,
+        // while the span's OpenTelemetry ids can still be read for exemplars.
+        let span_metrics = span_metrics.map(Arc::new);
+        if let Some(layer) = &span_metrics {
+            stack.push(Box::new(Shared(layer.clone())));
+        }
+        #[cfg(feature = "otlp")]
+        if let Some(layer) = otlp.and_then(OtlpGuard::trace_layer) {
+            stack.push(Box::new(layer));
+        }
         if !settings.json_logs {
             stack.push(Box::new(
                 tracing_subscriber::fmt::layer()
@@ -73,18 +84,11 @@ impl Layers<'_> {
             stack.push(Box::new(capture.layer()));
         }
         stack.extend(user_layers);
-        #[cfg(feature = "otlp")]
-        let trace_layer = otlp.and_then(OtlpGuard::trace_layer);
-        #[cfg(not(feature = "otlp"))]
-        let trace_layer: Option<tracing_subscriber::layer::Identity> = None;
         tracing_subscriber::registry()
             .with(filter)
             .with(stack)
-            // The span metrics layer reads the dispatcher it runs in, and
-            // sees each span close before the OpenTelemetry layer does, while
-            // the span's OpenTelemetry ids can still be read for exemplars.
-            .with(Registered(span_metrics))
-            .with(trace_layer)
+            // The span metrics layer reads the dispatcher it runs in.
+            .with(DispatchOnly(span_metrics))
             // These two read the dispatcher they run in, which a `Vec` of
             // layers does not pass on.
             .with(Registered(
