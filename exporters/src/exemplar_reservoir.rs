@@ -157,7 +157,10 @@ mod tests {
         let kept = series.kept(true);
         assert_eq!(kept.len(), 3);
         let first = kept[0].unwrap();
-        assert!(first.exemplar == ids(1) || first.exemplar == ids(2), "{first:?}");
+        assert!(
+            first.exemplar == ids(1) || first.exemplar == ids(2),
+            "{first:?}"
+        );
         assert!(first.value <= 0.1);
         assert!(kept[1].is_none());
         assert_eq!(kept[2].unwrap().exemplar, ids(3));

@@ -26,10 +26,8 @@ fn steady_state_recording_with_exemplars_allocates_nothing() {
         Label::new("span_name", "checkout"),
         Label::new("status", "ok"),
     ];
-    let histogram = recorder.register_histogram(
-        &Key::from_parts("span_duration_seconds", labels),
-        &METADATA,
-    );
+    let histogram =
+        recorder.register_histogram(&Key::from_parts("span_duration_seconds", labels), &METADATA);
     let handle = recorder.handle();
     let record = |n: u64, with: bool| {
         for i in 0..n {

@@ -56,11 +56,27 @@ fn histogram_data_points_carry_the_ids_of_an_exported_span() {
     let exemplars = point["exemplars"].as_array().expect("exemplars");
     assert_eq!(exemplars.len(), 1, "{duration}");
     let exemplar = &exemplars[0];
-    assert_eq!(hex(&exemplar["trace_id"]), hex(&span["trace_id"]), "{exemplar}");
-    assert_eq!(hex(&exemplar["span_id"]), hex(&span["span_id"]), "{exemplar}");
+    assert_eq!(
+        hex(&exemplar["trace_id"]),
+        hex(&span["trace_id"]),
+        "{exemplar}"
+    );
+    assert_eq!(
+        hex(&exemplar["span_id"]),
+        hex(&span["span_id"]),
+        "{exemplar}"
+    );
     let value = exemplar["as_double"].as_f64().expect("a value");
-    assert!(value >= 0.0 && value <= point["sum"].as_f64().unwrap_or(0.0), "{point}");
-    assert!(exemplar["time_unix_nano"].as_str().is_some_and(|t| t.len() >= 19), "{exemplar}");
+    assert!(
+        value >= 0.0 && value <= point["sum"].as_f64().unwrap_or(0.0),
+        "{point}"
+    );
+    assert!(
+        exemplar["time_unix_nano"]
+            .as_str()
+            .is_some_and(|t| t.len() >= 19),
+        "{exemplar}"
+    );
 
     otlp.shutdown().expect("a clean shutdown");
 }

@@ -26,7 +26,12 @@ const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Runs one span named `name` (`charge` or `off`) that lasts at least
 /// `millis` ms, and returns its trace context (read inside it, which gives
 /// it its ids).
-fn span(recorder: &PrometheusRecorder, layer: SpanMetricsLayer, name: &str, millis: u64) -> TraceContext {
+fn span(
+    recorder: &PrometheusRecorder,
+    layer: SpanMetricsLayer,
+    name: &str,
+    millis: u64,
+) -> TraceContext {
     let subscriber = tracing_subscriber::registry().with(layer);
     metrics::with_local_recorder(recorder, || {
         tracing::subscriber::with_default(subscriber, || {
@@ -70,7 +75,13 @@ fn bucket_of(value: f64) -> String {
         .map_or("+Inf".to_owned(), |bound| bound.to_string())
 }
 
-fn endpoint(builder: Prometheus) -> (PrometheusRecorder, autotel_exporters::prometheus::PrometheusGuard, SocketAddr) {
+fn endpoint(
+    builder: Prometheus,
+) -> (
+    PrometheusRecorder,
+    autotel_exporters::prometheus::PrometheusGuard,
+    SocketAddr,
+) {
     let (recorder, guard) = builder
         .with_listen_address(SocketAddr::from(([127, 0, 0, 1], 0)))
         .build()
@@ -84,7 +95,8 @@ fn openmetrics_scrape_carries_the_ids_of_the_span_in_its_bucket() {
     let (recorder, _guard, address) = endpoint(Prometheus::new().with_global_label("region", "eu"));
     let context = span(&recorder, SpanMetricsLayer::new(), "charge", 30);
 
-    let response = get_with(address, "/metrics", &[("Accept", PROMETHEUS_ACCEPT)]).expect("a scrape");
+    let response =
+        get_with(address, "/metrics", &[("Accept", PROMETHEUS_ACCEPT)]).expect("a scrape");
     assert_eq!(response.header("content-type"), Some(OPENMETRICS));
     let text = response.body;
     assert!(text.ends_with("# EOF\n"), "{text}");
@@ -144,9 +156,13 @@ fn unsampled_traces_and_a_filter_turned_off_give_no_exemplar() {
         "off",
         1,
     );
-    let text = get_with(address, "/metrics", &[("Accept", "application/openmetrics-text")])
-        .expect("a scrape")
-        .body;
+    let text = get_with(
+        address,
+        "/metrics",
+        &[("Accept", "application/openmetrics-text")],
+    )
+    .expect("a scrape")
+    .body;
     assert!(text.contains("span_name=\"unsampled\""), "{text}");
     assert!(text.contains("span_name=\"off\""), "{text}");
     assert!(exemplar_lines(&text).is_empty(), "{text}");
@@ -154,9 +170,13 @@ fn unsampled_traces_and_a_filter_turned_off_give_no_exemplar() {
     // A recorder built without exemplars keeps none.
     let (recorder, _guard, address) = endpoint(Prometheus::new().with_exemplars(false));
     span(&recorder, SpanMetricsLayer::new(), "charge", 1);
-    let text = get_with(address, "/metrics", &[("Accept", "application/openmetrics-text")])
-        .expect("a scrape")
-        .body;
+    let text = get_with(
+        address,
+        "/metrics",
+        &[("Accept", "application/openmetrics-text")],
+    )
+    .expect("a scrape")
+    .body;
     assert!(text.contains("span_name=\"charge\""), "{text}");
     assert!(exemplar_lines(&text).is_empty(), "{text}");
 }
@@ -169,7 +189,8 @@ fn openmetrics_goes_through_gzip_and_authentication() {
             .expect("a token"),
     );
     let context = span(&recorder, SpanMetricsLayer::new(), "charge", 1);
-    let refused = get_with(address, "/metrics", &[("Accept", PROMETHEUS_ACCEPT)]).expect("an answer");
+    let refused =
+        get_with(address, "/metrics", &[("Accept", PROMETHEUS_ACCEPT)]).expect("an answer");
     assert_eq!(refused.status, 401, "{refused:?}");
     let mut response = agent()
         .get(url(address, "/metrics"))
@@ -178,7 +199,12 @@ fn openmetrics_goes_through_gzip_and_authentication() {
         .header("Authorization", "Bearer s3cret")
         .call()
         .expect("an authenticated scrape");
-    let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
     assert_eq!(header("content-type").as_deref(), Some(OPENMETRICS));
     assert_eq!(header("content-encoding").as_deref(), Some("gzip"));
     assert_eq!(header("vary").as_deref(), Some("Accept, Accept-Encoding"));
@@ -245,5 +271,8 @@ fn prometheus_ingests_the_openmetrics_scrape_and_keeps_its_exemplars() {
     assert_eq!(series["le"], bucket_of(*value).as_str());
     assert!(*value >= 0.02, "{value}");
     // Samples are stored as from the text format.
-    assert_eq!(prometheus.value("span_calls_total{span_name=\"charge\",status=\"ok\"}"), 1.0);
+    assert_eq!(
+        prometheus.value("span_calls_total{span_name=\"charge\",status=\"ok\"}"),
+        1.0
+    );
 }

@@ -268,32 +268,31 @@ impl PrometheusPeer {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
-        self.peer
-            .wait_for(&format!("exemplars of `{promql}`"), || {
-                let path = format!(
-                    "/api/v1/query_exemplars?query={}&start={}&end={}",
-                    encode(promql),
-                    now - 3600,
-                    now + 3600
-                );
-                let answer = get_json(address, &path)?;
-                let found: Vec<_> = answer["data"]
-                    .as_array()?
-                    .iter()
-                    .flat_map(|series| {
-                        let labels = series["seriesLabels"].clone();
-                        series["exemplars"]
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(move |exemplar| {
-                                let value = exemplar["value"].as_str()?.parse().ok()?;
-                                Some((labels.clone(), exemplar["labels"].clone(), value))
-                            })
-                    })
-                    .collect();
-                done(&found).then_some(found)
-            })
+        self.peer.wait_for(&format!("exemplars of `{promql}`"), || {
+            let path = format!(
+                "/api/v1/query_exemplars?query={}&start={}&end={}",
+                encode(promql),
+                now - 3600,
+                now + 3600
+            );
+            let answer = get_json(address, &path)?;
+            let found: Vec<_> = answer["data"]
+                .as_array()?
+                .iter()
+                .flat_map(|series| {
+                    let labels = series["seriesLabels"].clone();
+                    series["exemplars"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(move |exemplar| {
+                            let value = exemplar["value"].as_str()?.parse().ok()?;
+                            Some((labels.clone(), exemplar["labels"].clone(), value))
+                        })
+                })
+                .collect();
+            done(&found).then_some(found)
+        })
     }
 
     fn start_configured(

@@ -61,8 +61,14 @@ mod tests {
     #[test]
     fn the_exemplar_filter_is_one_of_three_names() {
         let filter = |value| exemplar_filter(&vars(&[("OTEL_METRICS_EXEMPLAR_FILTER", value)]));
-        assert_eq!(filter("always_off").unwrap(), Some(ExemplarFilter::AlwaysOff));
-        assert_eq!(filter("TRACE_BASED").unwrap(), Some(ExemplarFilter::TraceBased));
+        assert_eq!(
+            filter("always_off").unwrap(),
+            Some(ExemplarFilter::AlwaysOff)
+        );
+        assert_eq!(
+            filter("TRACE_BASED").unwrap(),
+            Some(ExemplarFilter::TraceBased)
+        );
         assert_eq!(exemplar_filter(&vars(&[])).unwrap(), None);
         assert_eq!(
             filter("off").unwrap_err().to_string(),

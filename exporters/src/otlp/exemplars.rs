@@ -172,7 +172,10 @@ mod tests {
         let exemplars = OtlpExemplars::default();
         let reservoir = exemplars.reservoir(
             "span_duration_seconds".into(),
-            &[KeyValue::new("status", "ok"), KeyValue::new("span_name", "a")],
+            &[
+                KeyValue::new("status", "ok"),
+                KeyValue::new("span_name", "a"),
+            ],
             &[0.1, 1.0],
         );
         let ids = Ids::new(TraceId::from_u128(7), SpanId::from_u64(9));

@@ -97,10 +97,7 @@ impl ExemplarStore {
             .filter(|handle| handle.exemplars.reservoir.is_used())
             .map(|handle| {
                 let series = &handle.exemplars;
-                (
-                    (series.name.clone(), series.labels.clone()),
-                    series.clone(),
-                )
+                ((series.name.clone(), series.labels.clone()), series.clone())
             })
             .collect()
     }

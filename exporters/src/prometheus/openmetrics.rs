@@ -116,7 +116,11 @@ fn bucket_exemplar(
         series.reservoir.bounds.len()
     } else {
         let le: f64 = le.parse().ok()?;
-        series.reservoir.bounds.iter().position(|bound| *bound == le)?
+        series
+            .reservoir
+            .bounds
+            .iter()
+            .position(|bound| *bound == le)?
     };
     kept.get(&key)?.get(index).copied().flatten()
 }

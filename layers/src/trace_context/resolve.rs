@@ -94,7 +94,10 @@ where
 /// when the span has no ids. Call it while the span is open for the
 /// OpenTelemetry layer: once that layer has closed the span, its ids can no
 /// longer be read and autotel's own would be taken instead.
-pub(crate) fn peek<'a, S>(span: &SpanRef<'a, S>, dispatch: Option<&Dispatch>) -> Option<TraceContext>
+pub(crate) fn peek<'a, S>(
+    span: &SpanRef<'a, S>,
+    dispatch: Option<&Dispatch>,
+) -> Option<TraceContext>
 where
     S: LookupSpan<'a>,
 {
