@@ -28,6 +28,11 @@
 //! # Ok::<(), autotel_layers::Error>(())
 //! ```
 //!
+//! The duration histograms carry [exemplars](exemplar): around each
+//! observation the layers set the trace and span ids of the span measured
+//! (of a sampled trace) as the thread's current exemplar, which a recorder
+//! reads with [`exemplar::current`].
+//!
 //! # System metrics
 //!
 //! [`SystemSampler`] publishes process and system metrics on an interval,

@@ -11,6 +11,12 @@
 //! - publishes fractional counters (`pipeline_cost_usd_total`), which the
 //!   facade records as a gauge holding the running total, as `TYPE counter`;
 //! - publishes `autotel_build_info` with the [`ServiceInfo`] labels;
+//! - keeps an exemplar per histogram bucket (the trace and span ids of a
+//!   sampled span that fell into it, see [`autotel_layers::exemplar`]), chosen
+//!   by reservoir sampling among the observations between two OpenMetrics
+//!   scrapes, and shows them in the OpenMetrics exposition
+//!   ([`PrometheusHandle::render_openmetrics`]; off with
+//!   [`Prometheus::with_exemplars`]);
 //! - serves `/metrics` over HTTP/1.1 with hyper, on its own thread and tokio
 //!   runtime (the program needs none), bound when [`Prometheus::build`]
 //!   returns, so that an address in use is an error you can handle.
@@ -29,10 +35,15 @@
 //!
 //! # The endpoint
 //!
-//! - `GET /metrics` answers the scrape with `Content-Type: text/plain;
-//!   version=0.0.4; charset=utf-8`, gzip-compressed when the scraper's
-//!   `Accept-Encoding` allows gzip (Prometheus always does); `HEAD /metrics`
-//!   answers the same head without the body. Other paths get 404; other
+//! - `GET /metrics` answers the scrape in the OpenMetrics text format 1.0.0
+//!   (`Content-Type: application/openmetrics-text; version=1.0.0;
+//!   charset=utf-8`, with exemplars) when the scraper's `Accept` prefers it,
+//!   as Prometheus's does, weighing `q` values as Prometheus's own
+//!   negotiation does; otherwise in the text format 0.0.4 (`text/plain;
+//!   version=0.0.4; charset=utf-8`, without exemplars). Either is
+//!   gzip-compressed when the scraper's `Accept-Encoding` allows gzip
+//!   (Prometheus always does), and `Vary: Accept, Accept-Encoding` says so;
+//!   `HEAD /metrics` answers the same head without the body. Other paths get 404; other
 //!   methods get 405 with `Allow: GET, HEAD`.
 //! - Connections are served concurrently and kept alive between requests.
 //!   At most [`DEFAULT_MAX_CONNECTIONS`] are open at once
