@@ -69,7 +69,12 @@ impl Reservoir {
             }
         });
         let index = self.bounds.partition_point(|bound| *bound < value);
-        let seen = slots.seen[index].fetch_add(1, Ordering::Relaxed) + 1;
+        // A load and a store rather than an atomic add: two threads may
+        // count one offer between them, which only nudges the odds of a
+        // replacement, and the hot path takes no locked instruction.
+        let counter = &slots.seen[index];
+        let seen = counter.load(Ordering::Relaxed).saturating_add(1);
+        counter.store(seen, Ordering::Relaxed);
         if seen > 1 && random_below(seen) != 0 {
             return;
         }
