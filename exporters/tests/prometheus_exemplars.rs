@@ -90,6 +90,17 @@ fn endpoint(
     (recorder, guard, address)
 }
 
+/// The body of an OpenMetrics scrape of `address`.
+fn openmetrics_scrape(address: SocketAddr) -> String {
+    get_with(
+        address,
+        "/metrics",
+        &[("Accept", "application/openmetrics-text")],
+    )
+    .expect("a scrape")
+    .body
+}
+
 #[test]
 fn openmetrics_scrape_carries_the_ids_of_the_span_in_its_bucket() {
     let (recorder, _guard, address) = endpoint(Prometheus::new().with_global_label("region", "eu"));
@@ -156,13 +167,7 @@ fn unsampled_traces_and_a_filter_turned_off_give_no_exemplar() {
         "off",
         1,
     );
-    let text = get_with(
-        address,
-        "/metrics",
-        &[("Accept", "application/openmetrics-text")],
-    )
-    .expect("a scrape")
-    .body;
+    let text = openmetrics_scrape(address);
     assert!(text.contains("span_name=\"unsampled\""), "{text}");
     assert!(text.contains("span_name=\"off\""), "{text}");
     assert!(exemplar_lines(&text).is_empty(), "{text}");
@@ -170,13 +175,7 @@ fn unsampled_traces_and_a_filter_turned_off_give_no_exemplar() {
     // A recorder built without exemplars keeps none.
     let (recorder, _guard, address) = endpoint(Prometheus::new().with_exemplars(false));
     span(&recorder, SpanMetricsLayer::new(), "charge", 1);
-    let text = get_with(
-        address,
-        "/metrics",
-        &[("Accept", "application/openmetrics-text")],
-    )
-    .expect("a scrape")
-    .body;
+    let text = openmetrics_scrape(address);
     assert!(text.contains("span_name=\"charge\""), "{text}");
     assert!(exemplar_lines(&text).is_empty(), "{text}");
 }
