@@ -131,6 +131,30 @@ fn every_dashboard_is_complete_and_laid_out() {
 }
 
 #[test]
+fn latency_graphs_show_the_exemplars_of_duration_histograms() {
+    let mut graphs = 0;
+    for (file, dashboard) in dashboards() {
+        for panel in panels(&dashboard) {
+            if panel["type"] != "timeseries" {
+                continue;
+            }
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = target["expr"].as_str().unwrap_or_default();
+                if expr.contains("_duration_seconds_bucket") {
+                    graphs += 1;
+                    assert_eq!(
+                        target["exemplar"], true,
+                        "{file}: panel {} does not ask for exemplars",
+                        panel["title"]
+                    );
+                }
+            }
+        }
+    }
+    assert!(graphs >= 10, "{graphs} latency graphs");
+}
+
+#[test]
 fn grafana_types_accept_the_dashboards() {
     let Some(grafana) = peer_dir("AUTOTEL_GRAFANA_SCHEMA_DIR") else {
         return;

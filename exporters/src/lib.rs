@@ -39,6 +39,8 @@ pub mod buckets;
 #[cfg(any(feature = "cloudwatch-emf", feature = "cloudwatch"))]
 pub mod cloudwatch;
 pub mod env;
+#[cfg(any(feature = "prometheus", feature = "otlp"))]
+mod exemplar_reservoir;
 pub mod fanout;
 #[cfg(any(feature = "statsd", feature = "datadog"))]
 mod global_tags;

@@ -111,13 +111,14 @@ fn prometheus_server_stores_what_the_program_recorded() {
     assert_eq!(labels["region"], "eu-west-1");
 
     // Prometheus keeps the type from our TYPE line: a counter, not a gauge.
+    // It scrapes OpenMetrics, where a counter's family drops `_total`.
     let metadata = get_json(
         prometheus.address,
-        "/api/v1/metadata?metric=pipeline_cost_usd_total",
+        "/api/v1/metadata?metric=pipeline_cost_usd",
     )
     .expect("metadata answer");
     assert_eq!(
-        metadata["data"]["pipeline_cost_usd_total"][0]["type"], "counter",
+        metadata["data"]["pipeline_cost_usd"][0]["type"], "counter",
         "{metadata}"
     );
 }
@@ -153,7 +154,7 @@ fn gzip_when_the_scraper_accepts_it_and_plain_text_otherwise() {
     let header = |name: &str| response.headers().get(name).map(|v| v.to_str().unwrap());
     assert_eq!(header("content-encoding"), Some("gzip"));
     assert_eq!(header("content-type"), Some(CONTENT_TYPE));
-    assert_eq!(header("vary"), Some("Accept-Encoding"));
+    assert_eq!(header("vary"), Some("Accept, Accept-Encoding"));
     let compressed = response.body_mut().read_to_vec().expect("a body");
     assert_ne!(compressed, plain.as_bytes());
     let mut decoded = String::new();

@@ -28,6 +28,11 @@
 //! # Ok::<(), autotel_layers::Error>(())
 //! ```
 //!
+//! The duration histograms carry [exemplars](exemplar): around each
+//! observation the layers set the trace and span ids of the span measured
+//! (of a sampled trace) as the thread's current exemplar, which a recorder
+//! reads with [`exemplar::current`].
+//!
 //! # Trace every function
 //!
 //! [`instrument_all`] (from autotel-macros) on an inline module or an impl
@@ -122,6 +127,7 @@ pub mod benchmark;
 pub mod catalog;
 pub mod cpu_clock;
 mod error;
+pub mod exemplar;
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;

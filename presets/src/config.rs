@@ -8,6 +8,7 @@ use std::str::FromStr;
 use autotel_exporters::env::{self, PrometheusCredentials, ReadVar};
 #[cfg(feature = "otlp")]
 use autotel_exporters::otlp::Sampling;
+use autotel_layers::exemplar::ExemplarFilter;
 use tracing_subscriber::EnvFilter;
 
 use crate::Error;
@@ -101,6 +102,7 @@ pub(crate) struct Code {
     pub(crate) console_export: Option<bool>,
     pub(crate) log_level: Option<String>,
     pub(crate) sample_ratio: Option<f64>,
+    pub(crate) exemplars: Option<bool>,
     pub(crate) prometheus: bool,
     pub(crate) otlp: bool,
     pub(crate) span_metrics: bool,
@@ -157,6 +159,8 @@ pub(crate) struct Settings {
     pub(crate) sample_ratio: Option<f64>,
     pub(crate) span_metrics: bool,
     pub(crate) system_metrics: bool,
+    /// Which spans give exemplars to the duration histograms.
+    pub(crate) exemplars: ExemplarFilter,
     /// What `OTEL_PROPAGATORS` names: autotel writes and reads the W3C
     /// fields named there itself; B3 and Jaeger are installed as the
     /// OpenTelemetry global propagator.
@@ -283,6 +287,11 @@ impl Code {
             sample_ratio,
             span_metrics: self.span_metrics,
             system_metrics: self.system_metrics && !testing,
+            exemplars: match self.exemplars {
+                Some(true) => ExemplarFilter::TraceBased,
+                Some(false) => ExemplarFilter::AlwaysOff,
+                None => env::exemplar_filter(read)?.unwrap_or_default(),
+            },
             propagators: env::propagators(read)?,
         })
     }

@@ -149,7 +149,8 @@ fn prometheus(
     }
     let mut prometheus = Prometheus::new()
         .with_service(service.clone())
-        .with_redaction(redaction.clone());
+        .with_redaction(redaction.clone())
+        .with_exemplars(settings.exemplars.is_enabled());
     if let Some(layer) = span_metrics {
         for (name, def) in layer.metric_names() {
             if def.kind() == MetricKind::Histogram {
@@ -178,7 +179,8 @@ fn otlp(
         OtlpTarget::Off => return Ok(None),
         _ => Otlp::new()
             .with_service(service.clone())
-            .with_redaction(redaction.clone()),
+            .with_redaction(redaction.clone())
+            .with_exemplars(settings.exemplars.is_enabled()),
     };
     if let OtlpTarget::Endpoint(endpoint) = &settings.otlp {
         otlp = otlp.with_endpoint(endpoint)?;

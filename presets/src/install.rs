@@ -245,9 +245,12 @@ fn span_metrics_layer(
     layer: Option<SpanMetricsLayer>,
     redaction: &Redaction,
 ) -> Option<SpanMetricsLayer> {
-    settings
-        .span_metrics
-        .then(|| layer.unwrap_or_default().with_redaction(redaction.clone()))
+    settings.span_metrics.then(|| {
+        layer
+            .unwrap_or_default()
+            .with_redaction(redaction.clone())
+            .with_exemplar_filter(settings.exemplars)
+    })
 }
 
 /// Standard output through the non-blocking writer (and the guard of its

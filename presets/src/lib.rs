@@ -84,6 +84,7 @@
 //! | [`log_level`](Preset::log_level) | `RUST_LOG`, then `LOG_LEVEL` |
 //! | [`trace_sample_ratio`](Preset::trace_sample_ratio) | `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG` |
 //! | [`console_export`](Preset::console_export) | |
+//! | [`exemplars`](Preset::exemplars) | `OTEL_METRICS_EXEMPLAR_FILTER` (`trace_based`, `always_on`, `always_off`) |
 //! | [`without_otlp`](Preset::without_otlp) | `OTEL_SDK_DISABLED=true` |
 //! | | `OTEL_PROPAGATORS`: the fields written on outgoing calls and read on incoming ones, `tracecontext,baggage` by default; `b3`, `b3multi` (feature `b3`) and `jaeger` (feature `jaeger`) too, and `none` for none |
 //!
@@ -352,6 +353,17 @@ impl Preset {
     /// Defaults to `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`, then to 1.0.
     pub fn trace_sample_ratio(mut self, ratio: f64) -> Self {
         self.code.sample_ratio = Some(ratio);
+        self
+    }
+
+    /// Attaches exemplars (the trace and span ids of a sampled span) to the
+    /// duration histograms, shown by the OpenMetrics scrape of `/metrics`
+    /// and sent with OTLP/HTTP metrics; `false` turns them off in the span
+    /// metrics layer and both exporters. Defaults to
+    /// `OTEL_METRICS_EXEMPLAR_FILTER` (`trace_based`, `always_on`,
+    /// `always_off`), then to on for sampled traces.
+    pub fn exemplars(mut self, enabled: bool) -> Self {
+        self.code.exemplars = Some(enabled);
         self
     }
 

@@ -2,6 +2,7 @@
 //! preset asks for, in one flat list.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 
 #[cfg(feature = "console")]
 use autotel_exporters::console::ConsoleLayer;
@@ -19,7 +20,7 @@ use crate::UserLayers;
 use crate::config::Settings;
 use crate::filter::LogFilter;
 use crate::output::Output;
-use crate::registered::Registered;
+use crate::registered::{DispatchOnly, Registered, Shared};
 
 /// The layers of the subscriber, gathered before it is built.
 pub(crate) struct Layers<'a> {
@@ -52,11 +53,14 @@ impl Layers<'_> {
         // One flat list: nesting a layer per part makes the subscriber's type
         // grow with each part.
         let mut stack: UserLayers = Vec::new();
+        // First: it sees each span close before the OpenTelemetry layer does,
+        // while the span's OpenTelemetry ids can still be read for exemplars.
+        let span_metrics = span_metrics.map(Arc::new);
+        if let Some(layer) = &span_metrics {
+            stack.push(Box::new(Shared(layer.clone())));
+        }
         #[cfg(feature = "otlp")]
         if let Some(layer) = otlp.and_then(OtlpGuard::trace_layer) {
-            stack.push(Box::new(layer));
-        }
-        if let Some(layer) = span_metrics {
             stack.push(Box::new(layer));
         }
         if !settings.json_logs {
@@ -83,6 +87,8 @@ impl Layers<'_> {
         tracing_subscriber::registry()
             .with(filter)
             .with(stack)
+            // The span metrics layer reads the dispatcher it runs in.
+            .with(DispatchOnly(span_metrics))
             // These two read the dispatcher they run in, which a `Vec` of
             // layers does not pass on.
             .with(Registered(

@@ -218,7 +218,7 @@ impl PrometheusPeer {
     ///
     /// As [`start`](Self::start).
     pub fn start_with_rules(target: SocketAddr, rule_files: &[PathBuf]) -> Option<Self> {
-        Self::start_configured(&[target], rule_files, "")
+        Self::start_configured(&[target], rule_files, "", &[])
     }
 
     /// [`start_with_rules`](Self::start_with_rules), scraping every one of
@@ -228,7 +228,7 @@ impl PrometheusPeer {
     ///
     /// As [`start`](Self::start).
     pub fn start_with_targets(targets: &[SocketAddr], rule_files: &[PathBuf]) -> Option<Self> {
-        Self::start_configured(targets, rule_files, "")
+        Self::start_configured(targets, rule_files, "", &[])
     }
 
     /// [`start`](Self::start), with more settings of the scrape job:
@@ -238,13 +238,68 @@ impl PrometheusPeer {
     ///
     /// As [`start`](Self::start).
     pub fn start_with_scrape_settings(target: SocketAddr, settings: &str) -> Option<Self> {
-        Self::start_configured(&[target], &[], settings)
+        Self::start_configured(&[target], &[], settings, &[])
+    }
+
+    /// [`start`](Self::start) with exemplar storage
+    /// (`--enable-feature=exemplar-storage`): the exemplars of OpenMetrics
+    /// scrapes are kept, and read with [`exemplars`](Self::exemplars).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_with_exemplars(target: SocketAddr) -> Option<Self> {
+        Self::start_configured(&[target], &[], "", &["--enable-feature=exemplar-storage"])
+    }
+
+    /// The exemplars `/api/v1/query_exemplars` gives for `promql` over the
+    /// last hour, as (series labels, exemplar labels, value) triples; waits
+    /// until `done` accepts them.
+    ///
+    /// # Panics
+    ///
+    /// When `done` accepts nothing within [`PEER_DEADLINE`].
+    pub fn exemplars(
+        &mut self,
+        promql: &str,
+        mut done: impl FnMut(&[(serde_json::Value, serde_json::Value, f64)]) -> bool,
+    ) -> Vec<(serde_json::Value, serde_json::Value, f64)> {
+        let address = self.address;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        self.peer.wait_for(&format!("exemplars of `{promql}`"), || {
+            let path = format!(
+                "/api/v1/query_exemplars?query={}&start={}&end={}",
+                encode(promql),
+                now - 3600,
+                now + 3600
+            );
+            let answer = get_json(address, &path)?;
+            let found: Vec<_> = answer["data"]
+                .as_array()?
+                .iter()
+                .flat_map(|series| {
+                    let labels = series["seriesLabels"].clone();
+                    series["exemplars"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(move |exemplar| {
+                            let value = exemplar["value"].as_str()?.parse().ok()?;
+                            Some((labels.clone(), exemplar["labels"].clone(), value))
+                        })
+                })
+                .collect();
+            done(&found).then_some(found)
+        })
     }
 
     fn start_configured(
         targets: &[SocketAddr],
         rule_files: &[PathBuf],
         scrape_settings: &str,
+        flags: &[&str],
     ) -> Option<Self> {
         let bin = peer_bin("AUTOTEL_PROMETHEUS_BIN")?;
         let dir = temp_dir("prometheus-config");
@@ -267,15 +322,13 @@ impl PrometheusPeer {
         let (peer, address) = start_listening(
             || {
                 let address = loopback(free_port());
-                let peer = Peer::start(
-                    "prometheus",
-                    &bin,
-                    &[
-                        format!("--config.file={}", config.display()),
-                        format!("--storage.tsdb.path={}", dir.join("data").display()),
-                        format!("--web.listen-address={address}"),
-                    ],
-                );
+                let mut args = vec![
+                    format!("--config.file={}", config.display()),
+                    format!("--storage.tsdb.path={}", dir.join("data").display()),
+                    format!("--web.listen-address={address}"),
+                ];
+                args.extend(flags.iter().map(|flag| (*flag).to_owned()));
+                let peer = Peer::start("prometheus", &bin, &args);
                 (peer, address)
             },
             |peer, &address| {

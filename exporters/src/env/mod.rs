@@ -52,7 +52,7 @@ pub(crate) use endpoint::split_host_port;
 pub use endpoint::{Endpoint, parse_endpoint, redact_url};
 pub use error::{InvalidSetting, REDACTED};
 pub use logs::{json_logs, log_level};
-pub use otlp::{otlp_endpoint, sdk_disabled};
+pub use otlp::{exemplar_filter, otlp_endpoint, sdk_disabled};
 pub use prometheus::{
     PrometheusAddress, PrometheusCredentials, prometheus_address, prometheus_credentials,
 };

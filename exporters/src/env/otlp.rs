@@ -1,5 +1,7 @@
 //! Whether OTLP runs, and where to: `OTLP_ENDPOINT` and `OTEL_SDK_DISABLED`.
 
+use autotel_layers::exemplar::ExemplarFilter;
+
 use super::read::text;
 use super::{Endpoint, InvalidSetting, ReadVar, parse_bool, parse_endpoint};
 
@@ -29,10 +31,51 @@ pub fn sdk_disabled(read: ReadVar<'_>) -> Result<bool, InvalidSetting> {
     }
 }
 
+/// Which spans give exemplars to the histograms, from the OpenTelemetry
+/// variable `OTEL_METRICS_EXEMPLAR_FILTER`: `trace_based` (sampled traces),
+/// `always_on` or `always_off`; `None` when unset.
+///
+/// # Errors
+///
+/// When the value is none of the three, or `read` could not read it.
+pub fn exemplar_filter(read: ReadVar<'_>) -> Result<Option<ExemplarFilter>, InvalidSetting> {
+    const NAME: &str = "OTEL_METRICS_EXEMPLAR_FILTER";
+    text(read, NAME)?
+        .map(|value| {
+            ExemplarFilter::from_name(&value).ok_or_else(|| {
+                InvalidSetting::new(
+                    NAME,
+                    value,
+                    "is not an exemplar filter (trace_based, always_on or always_off)",
+                )
+            })
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::env::read::tests_support::vars;
+
+    #[test]
+    fn the_exemplar_filter_is_one_of_three_names() {
+        let filter = |value| exemplar_filter(&vars(&[("OTEL_METRICS_EXEMPLAR_FILTER", value)]));
+        assert_eq!(
+            filter("always_off").unwrap(),
+            Some(ExemplarFilter::AlwaysOff)
+        );
+        assert_eq!(
+            filter("TRACE_BASED").unwrap(),
+            Some(ExemplarFilter::TraceBased)
+        );
+        assert_eq!(exemplar_filter(&vars(&[])).unwrap(), None);
+        assert_eq!(
+            filter("off").unwrap_err().to_string(),
+            "OTEL_METRICS_EXEMPLAR_FILTER='off' is not an exemplar filter \
+             (trace_based, always_on or always_off)"
+        );
+    }
 
     #[test]
     fn the_endpoint_and_the_switch_are_checked() {

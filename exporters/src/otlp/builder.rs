@@ -36,6 +36,7 @@ pub struct Otlp {
     batch_delay: Option<Duration>,
     redaction: Redaction,
     value_length_limit: Option<usize>,
+    exemplars: bool,
 }
 
 impl std::fmt::Debug for Otlp {
@@ -87,6 +88,7 @@ impl Otlp {
             batch_delay: None,
             redaction: Redaction::default(),
             value_length_limit: None,
+            exemplars: true,
         }
     }
 
@@ -312,6 +314,17 @@ impl Otlp {
         Ok(self)
     }
 
+    /// Adds exemplars (the trace and span ids of a sampled span, see
+    /// [`autotel_layers::exemplar`]) to the histogram data points of the
+    /// metrics export: one per bucket per series, among the observations
+    /// since the previous export. They travel with OTLP/HTTP; over gRPC the
+    /// data points leave without them. Defaults to `true`.
+    #[must_use]
+    pub fn with_exemplars(mut self, exemplars: bool) -> Self {
+        self.exemplars = exemplars;
+        self
+    }
+
     /// Sets how often metrics are exported. Defaults to
     /// `OTEL_METRIC_EXPORT_INTERVAL`, then to 60 seconds.
     ///
@@ -390,6 +403,7 @@ impl Otlp {
             shutdown_timeout: self.shutdown_timeout,
             metrics_interval: self.metrics_interval,
             batch_delay: self.batch_delay,
+            exemplars: self.exemplars,
         };
         OtlpGuard::start(parts)
     }

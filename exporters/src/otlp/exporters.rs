@@ -7,6 +7,7 @@ use std::sync::Arc;
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 
 use super::OtlpError;
+use super::exemplars::OtlpExemplars;
 use super::http_client::DiagnosingClient;
 use super::protocol::Protocol;
 use super::report::Reporter;
@@ -14,7 +15,10 @@ use super::transport::SignalConfig;
 
 /// Builds the exporter of one signal for the chosen protocol.
 macro_rules! build_exporter {
-    ($config:expr, $reporter:expr, $kind:ident) => {{
+    ($config:expr, $reporter:expr, $kind:ident) => {
+        build_exporter!($config, $reporter, $kind, None)
+    };
+    ($config:expr, $reporter:expr, $kind:ident, $exemplars:expr) => {{
         let config: &SignalConfig = $config;
         let built = match config.protocol {
             Protocol::Grpc => {
@@ -32,7 +36,7 @@ macro_rules! build_exporter {
                 builder.build()
             }
             Protocol::HttpProtobuf => {
-                let client = DiagnosingClient::new(config, $reporter)?;
+                let client = DiagnosingClient::new(config, $reporter)?.with_exemplars($exemplars);
                 let mut builder = opentelemetry_otlp::$kind::builder()
                     .with_http()
                     .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
@@ -69,11 +73,14 @@ pub(crate) fn log_exporter(
 }
 
 /// The metric exporter of `config`.
+/// The metrics exporter; over HTTP, its requests carry the exemplars of
+/// `exemplars`.
 pub(crate) fn metric_exporter(
     config: &SignalConfig,
     reporter: &Arc<Reporter>,
+    exemplars: Option<Arc<OtlpExemplars>>,
 ) -> Result<opentelemetry_otlp::MetricExporter, OtlpError> {
-    build_exporter!(config, reporter, MetricExporter)
+    build_exporter!(config, reporter, MetricExporter, exemplars)
 }
 
 /// A gRPC interceptor that sets the headers, replacing any of the same name

@@ -11,6 +11,7 @@ use opentelemetry_http::{Bytes, HttpClient, HttpError, Request, Response};
 use reqwest::header::{HeaderName, HeaderValue};
 
 use super::OtlpError;
+use super::exemplars::OtlpExemplars;
 use super::report::Reporter;
 use super::transport::SignalConfig;
 use crate::https::error_chain;
@@ -21,6 +22,8 @@ pub(crate) struct DiagnosingClient {
     inner: reqwest::blocking::Client,
     headers: Vec<(HeaderName, HeaderValue)>,
     reporter: Arc<Reporter>,
+    /// The exemplars added to metrics requests.
+    exemplars: Option<Arc<OtlpExemplars>>,
 }
 
 impl DiagnosingClient {
@@ -63,7 +66,14 @@ impl DiagnosingClient {
             inner,
             headers,
             reporter: reporter.clone(),
+            exemplars: None,
         })
+    }
+
+    /// Adds the exemplars of `exemplars` to the metrics requests it sends.
+    pub(crate) fn with_exemplars(mut self, exemplars: Option<Arc<OtlpExemplars>>) -> Self {
+        self.exemplars = exemplars;
+        self
     }
 }
 
@@ -79,6 +89,16 @@ impl HttpClient for DiagnosingClient {
         Box::pin(async move {
             for (key, value) in &self.headers {
                 request.headers_mut().insert(key.clone(), value.clone());
+            }
+            if let Some(exemplars) = &self.exemplars {
+                let gzip = request
+                    .headers()
+                    .get(http::header::CONTENT_ENCODING)
+                    .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"gzip"));
+                if let Some(body) = exemplars.fill_body(request.body(), gzip) {
+                    request.headers_mut().remove(http::header::CONTENT_LENGTH);
+                    *request.body_mut() = Bytes::from(body);
+                }
             }
             let result = HttpClient::send_bytes(&self.inner, request).await;
             match &result {

@@ -101,6 +101,7 @@
 mod builder;
 mod counting;
 mod error;
+mod exemplars;
 mod exporters;
 mod http_client;
 mod limits;

@@ -13,6 +13,8 @@ use metrics::{
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
 
+use super::exemplars::OtlpExemplars;
+use crate::exemplar_reservoir::Reservoir;
 use crate::{buckets, is_fractional_counter};
 
 /// A `metrics` recorder that records into OpenTelemetry instruments, so that
@@ -42,6 +44,9 @@ struct Inner {
     fractional: Mutex<HashMap<Key, Arc<OtelFractional>>>,
     histograms: Mutex<HashMap<Key, Arc<OtelHistogram>>>,
     redaction: Redaction,
+    /// Where the pipeline's histograms keep their exemplars; `None` for a
+    /// meter of the program's own, whose export autotel does not see.
+    exemplars: Option<Arc<OtlpExemplars>>,
 }
 
 /// OpenTelemetry semantic-convention names of catalog metrics that have one.
@@ -121,12 +126,21 @@ impl OtelRecorder {
     /// Label values whose names match [`Redaction::default`] (the rule of
     /// the JSON logs and the OTLP span and log attributes) leave as
     /// `"[REDACTED]"`.
+    ///
+    /// Its histograms keep no exemplars: the OpenTelemetry SDK 0.33 carries
+    /// none, and only the OTLP pipeline of [`Otlp`](super::Otlp) adds them
+    /// to what it sends.
     pub fn new(meter: Meter) -> Self {
-        Self::with_redaction(meter, Redaction::default())
+        Self::with_redaction(meter, Redaction::default(), None)
     }
 
-    /// [`OtelRecorder::new`] with another redaction rule.
-    pub(crate) fn with_redaction(meter: Meter, redaction: Redaction) -> Self {
+    /// [`OtelRecorder::new`] with another redaction rule, and the exemplar
+    /// reservoirs of the pipeline's metrics.
+    pub(crate) fn with_redaction(
+        meter: Meter,
+        redaction: Redaction,
+        exemplars: Option<Arc<OtlpExemplars>>,
+    ) -> Self {
         let descriptions = catalog::ALL
             .iter()
             .map(|def| {
@@ -145,6 +159,7 @@ impl OtelRecorder {
                 fractional: Mutex::default(),
                 histograms: Mutex::default(),
                 redaction,
+                exemplars,
             }),
         }
     }
@@ -242,18 +257,26 @@ impl Recorder for OtelRecorder {
     fn register_histogram(&self, key: &Key, _metadata: &Metadata<'_>) -> Histogram {
         let handle = cached(&self.inner.histograms, key, || {
             let name = key.name();
+            let bounds = buckets::for_metric(name);
             let histogram = instrument!(
                 self,
                 self.inner
                     .meter
                     .f64_histogram(otel_name(name))
-                    .with_boundaries(buckets::for_metric(name).to_vec()),
+                    .with_boundaries(bounds.to_vec()),
                 name
             )
             .build();
+            let attributes = attributes(key, &self.inner.redaction);
+            let reservoir = self
+                .inner
+                .exemplars
+                .as_ref()
+                .map(|exemplars| exemplars.reservoir(otel_name(name), &attributes, bounds));
             OtelHistogram {
                 histogram,
-                attributes: attributes(key, &self.inner.redaction),
+                attributes,
+                reservoir,
             }
         });
         Histogram::from_arc(handle)
@@ -360,114 +383,19 @@ impl GaugeFn for OtelFractional {
 struct OtelHistogram {
     histogram: opentelemetry::metrics::Histogram<f64>,
     attributes: Vec<KeyValue>,
+    reservoir: Option<Arc<Reservoir>>,
 }
 
 impl HistogramFn for OtelHistogram {
     fn record(&self, value: f64) {
         self.histogram.record(value, &self.attributes);
+        if let Some(reservoir) = &self.reservoir
+            && let Some(exemplar) = autotel_layers::exemplar::current()
+        {
+            reservoir.offer(value, exemplar);
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use opentelemetry::metrics::MeterProvider as _;
-    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData, ResourceMetrics};
-    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
-
-    fn collect(record: impl FnOnce()) -> Vec<ResourceMetrics> {
-        let exporter = InMemoryMetricExporter::default();
-        let provider = SdkMeterProvider::builder()
-            .with_reader(PeriodicReader::builder(exporter.clone()).build())
-            .build();
-        let recorder = OtelRecorder::new(provider.meter("test"));
-        metrics::with_local_recorder(&recorder, record);
-        provider.force_flush().unwrap();
-        exporter.get_finished_metrics().unwrap()
-    }
-
-    #[test]
-    fn secret_looking_label_values_are_redacted() {
-        let exported = collect(|| {
-            metrics::counter!("logins_total", "api_key" => "k-123", "user" => "alice").increment(1);
-        });
-        let last = exported.last().expect("one collection");
-        let mut labels = Vec::new();
-        for scope in last.scope_metrics() {
-            for metric in scope.metrics() {
-                if let AggregatedMetrics::U64(MetricData::Sum(sum)) = metric.data() {
-                    for point in sum.data_points() {
-                        for kv in point.attributes() {
-                            labels.push((kv.key.to_string(), kv.value.to_string()));
-                        }
-                    }
-                }
-            }
-        }
-        labels.sort();
-        assert_eq!(
-            labels,
-            vec![
-                ("api_key".to_owned(), "[REDACTED]".to_owned()),
-                ("user".to_owned(), "alice".to_owned()),
-            ]
-        );
-    }
-
-    #[test]
-    fn facade_metrics_become_otel_instruments() {
-        let exported = collect(|| {
-            metrics::counter!("span_calls_total", "span_name" => "a").increment(2);
-            metrics::counter!("span_calls_total", "span_name" => "a").increment(3);
-            metrics::gauge!("pipeline_cost_usd_total", "pipeline_name" => "p").set(0.25);
-            metrics::gauge!("pipeline_cost_usd_total", "pipeline_name" => "p").set(0.75);
-            metrics::gauge!("active_pipelines").increment(2.0);
-            metrics::gauge!("active_pipelines").decrement(1.0);
-            metrics::histogram!("http_server_request_duration_seconds").record(0.003);
-        });
-        let last = exported.last().expect("one collection");
-        let mut seen = HashMap::new();
-        for scope in last.scope_metrics() {
-            for metric in scope.metrics() {
-                let summary = match metric.data() {
-                    AggregatedMetrics::U64(MetricData::Sum(sum)) => {
-                        format!(
-                            "u64 sum {}",
-                            sum.data_points().map(|p| p.value()).sum::<u64>()
-                        )
-                    }
-                    AggregatedMetrics::F64(MetricData::Sum(sum)) => {
-                        format!(
-                            "f64 sum {}",
-                            sum.data_points().map(|p| p.value()).sum::<f64>()
-                        )
-                    }
-                    AggregatedMetrics::F64(MetricData::Gauge(gauge)) => {
-                        format!(
-                            "gauge {}",
-                            gauge.data_points().map(|p| p.value()).sum::<f64>()
-                        )
-                    }
-                    AggregatedMetrics::F64(MetricData::Histogram(h)) => {
-                        let point = h.data_points().next().unwrap();
-                        format!(
-                            "histogram {} bounds {} unit {}",
-                            point.count(),
-                            point.bounds().count(),
-                            metric.unit()
-                        )
-                    }
-                    other => format!("{other:?}"),
-                };
-                seen.insert(metric.name().to_owned(), summary);
-            }
-        }
-        assert_eq!(seen["span_calls_total"], "u64 sum 5");
-        assert_eq!(seen["pipeline_cost_usd_total"], "f64 sum 0.75");
-        assert_eq!(seen["active_pipelines"], "gauge 1");
-        assert_eq!(
-            seen["http.server.request.duration"],
-            format!("histogram 1 bounds {} unit s", buckets::SECONDS.len())
-        );
-    }
-}
+mod tests;

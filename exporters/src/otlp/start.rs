@@ -11,6 +11,7 @@ use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
 
 use super::counting::{Counting, CountingLogProcessor, CountingSpanProcessor, Counts};
+use super::exemplars::OtlpExemplars;
 use super::exporters;
 use super::limits::Limits;
 use super::pipeline::OtlpGuard;
@@ -59,6 +60,7 @@ pub(crate) struct Parts {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) metrics_interval: Option<Duration>,
     pub(crate) batch_delay: Option<Duration>,
+    pub(crate) exemplars: bool,
 }
 
 impl OtlpGuard {
@@ -141,10 +143,12 @@ impl OtlpGuard {
             None => None,
         };
 
+        let exemplars = (parts.exemplars && parts.metrics.is_some())
+            .then(|| Arc::new(OtlpExemplars::default()));
         let meter_provider = match &parts.metrics {
             Some(config) => {
                 let reporter = reporter(config);
-                let exporter = exporters::metric_exporter(config, &reporter)?;
+                let exporter = exporters::metric_exporter(config, &reporter, exemplars.clone())?;
                 let mut reader = PeriodicReader::builder(Counting {
                     inner: exporter,
                     counts: counts.clone(),
@@ -163,7 +167,11 @@ impl OtlpGuard {
             None => None,
         };
         let recorder = meter_provider.as_ref().map(|provider| {
-            OtelRecorder::with_redaction(provider.meter(SCOPE), parts.span_limits.redaction.clone())
+            OtelRecorder::with_redaction(
+                provider.meter(SCOPE),
+                parts.span_limits.redaction.clone(),
+                exemplars.clone(),
+            )
         });
 
         drop(_entered);

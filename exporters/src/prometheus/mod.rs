@@ -11,6 +11,12 @@
 //! - publishes fractional counters (`pipeline_cost_usd_total`), which the
 //!   facade records as a gauge holding the running total, as `TYPE counter`;
 //! - publishes `autotel_build_info` with the [`ServiceInfo`] labels;
+//! - keeps an exemplar per histogram bucket (the trace and span ids of a
+//!   sampled span that fell into it, see [`autotel_layers::exemplar`]), chosen
+//!   by reservoir sampling among the observations between two OpenMetrics
+//!   scrapes, and shows them in the OpenMetrics exposition
+//!   ([`PrometheusHandle::render_openmetrics`]; off with
+//!   [`Prometheus::with_exemplars`]);
 //! - serves `/metrics` over HTTP/1.1 with hyper, on its own thread and tokio
 //!   runtime (the program needs none), bound when [`Prometheus::build`]
 //!   returns, so that an address in use is an error you can handle.
@@ -29,10 +35,15 @@
 //!
 //! # The endpoint
 //!
-//! - `GET /metrics` answers the scrape with `Content-Type: text/plain;
-//!   version=0.0.4; charset=utf-8`, gzip-compressed when the scraper's
-//!   `Accept-Encoding` allows gzip (Prometheus always does); `HEAD /metrics`
-//!   answers the same head without the body. Other paths get 404; other
+//! - `GET /metrics` answers the scrape in the OpenMetrics text format 1.0.0
+//!   (`Content-Type: application/openmetrics-text; version=1.0.0;
+//!   charset=utf-8`, with exemplars) when the scraper's `Accept` prefers it,
+//!   as Prometheus's does, weighing `q` values as Prometheus's own
+//!   negotiation does; otherwise in the text format 0.0.4 (`text/plain;
+//!   version=0.0.4; charset=utf-8`, without exemplars). Either is
+//!   gzip-compressed when the scraper's `Accept-Encoding` allows gzip
+//!   (Prometheus always does), and `Vary: Accept, Accept-Encoding` says so;
+//!   `HEAD /metrics` answers the same head without the body. Other paths get 404; other
 //!   methods get 405 with `Allow: GET, HEAD`.
 //! - Connections are served concurrently and kept alive between requests.
 //!   At most [`DEFAULT_MAX_CONNECTIONS`] are open at once
@@ -79,7 +90,10 @@
 //! ```
 
 mod auth;
+mod exemplars;
 mod labels;
+mod negotiate;
+mod openmetrics;
 mod recorder;
 mod server;
 
@@ -187,6 +201,7 @@ pub struct Prometheus {
     buckets: Vec<(String, Vec<f64>)>,
     fractional: HashSet<String>,
     redaction: Redaction,
+    exemplars: bool,
 }
 
 impl Default for Prometheus {
@@ -213,6 +228,7 @@ impl Prometheus {
             buckets: Vec::new(),
             fractional: HashSet::new(),
             redaction: Redaction::default(),
+            exemplars: true,
         }
     }
 
@@ -383,6 +399,16 @@ impl Prometheus {
         self
     }
 
+    /// Keeps exemplars for the histogram buckets (one per bucket per
+    /// series, see [`autotel_layers::exemplar`]) and shows them in the
+    /// OpenMetrics exposition. Without them, histograms record straight into
+    /// metrics-exporter-prometheus. Defaults to `true`.
+    #[must_use]
+    pub fn with_exemplars(mut self, exemplars: bool) -> Self {
+        self.exemplars = exemplars;
+        self
+    }
+
     /// Serves `/metrics` on no address: the recorder is only rendered through
     /// [`PrometheusHandle::render`]. Defaults to listening (see
     /// [`with_listen_address`](Self::with_listen_address)).
@@ -440,46 +466,4 @@ impl Prometheus {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bad_buckets_are_errors_that_name_the_metric() {
-        let err = Prometheus::new()
-            .with_buckets("batch_size", &[2.0, 1.0])
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "buckets for metric 'batch_size' are not usable: boundaries must be strictly increasing"
-        );
-    }
-
-    #[test]
-    fn limits_out_of_range_are_errors_naming_the_setting() {
-        let err = Prometheus::new().with_max_connections(0).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "Prometheus::with_max_connections(0) is not usable: at least one connection must be allowed"
-        );
-        let err = Prometheus::new()
-            .with_header_read_timeout(Duration::from_secs(600))
-            .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "Prometheus::with_header_read_timeout(600s) is not usable: \
-             the timeout must be from 100 ms to 60 s"
-        );
-    }
-
-    #[test]
-    fn debug_output_never_shows_credentials() {
-        let basic = Prometheus::new()
-            .with_basic_auth("prom", "hunter2")
-            .unwrap();
-        let bearer = Prometheus::new().with_bearer_token("hunter2").unwrap();
-        for builder in [format!("{basic:?}"), format!("{bearer:?}")] {
-            assert!(!builder.contains("hunter2"), "{builder}");
-            assert!(builder.contains("[REDACTED]"), "{builder}");
-        }
-    }
-}
+mod tests;

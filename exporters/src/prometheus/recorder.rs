@@ -1,7 +1,7 @@
 //! The `metrics` recorder of the Prometheus exporter and the handle that
 //! renders it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use autotel_layers::catalog::{self, MetricKind};
@@ -9,12 +9,15 @@ use autotel_layers::redact::Redaction;
 use metrics::{
     Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
 };
+use metrics_exporter_prometheus::formatting::sanitize_metric_name;
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder as UpstreamBuilder, PrometheusHandle as UpstreamHandle,
     PrometheusRecorder as UpstreamRecorder,
 };
 
+use super::exemplars::ExemplarStore;
 use super::labels::{self, Prepared};
+use super::openmetrics;
 use super::{Prometheus, PrometheusError};
 use crate::{buckets, is_fractional_counter};
 
@@ -37,6 +40,10 @@ pub struct PrometheusRecorder {
     summary_names: HashSet<String>,
     redaction: Redaction,
     handle: PrometheusHandle,
+    /// The global labels as given to the upstream recorder.
+    global_labels: Vec<(String, String)>,
+    /// The buckets of the histograms named with `Prometheus::with_buckets`.
+    buckets: HashMap<String, Arc<[f64]>>,
 }
 
 impl PrometheusRecorder {
@@ -64,12 +71,19 @@ impl PrometheusRecorder {
         summaries = summaries
             .set_quantiles(SUMMARY_QUANTILES)
             .map_err(|e| bucket_error("summaries", e))?;
+        let mut global_labels = Vec::with_capacity(builder.global_labels.len());
         for (key, value) in &builder.global_labels {
             // Backslashes doubled, as for every label value (see `labels`).
             let value = value.replace('\\', "\\\\");
             histograms = histograms.add_global_label(key.clone(), value.clone());
-            summaries = summaries.add_global_label(key.clone(), value);
+            summaries = summaries.add_global_label(key.clone(), value.clone());
+            global_labels.push((key.clone(), value));
         }
+        let buckets = builder
+            .buckets
+            .iter()
+            .map(|(metric, bounds)| (sanitize_metric_name(metric), Arc::from(bounds.as_slice())))
+            .collect();
 
         let main = histograms.build_recorder();
         let summaries_recorder = if builder.summaries.is_empty() {
@@ -77,13 +91,16 @@ impl PrometheusRecorder {
         } else {
             Some(summaries.build_recorder())
         };
-        let recorder = PrometheusRecorder::new(
+        let mut recorder = PrometheusRecorder::new(
             main,
             summaries_recorder,
             builder.summaries,
             builder.fractional,
             builder.redaction,
+            builder.exemplars.then(Arc::default),
         );
+        recorder.global_labels = global_labels;
+        recorder.buckets = buckets;
         let labels: Vec<Label> = builder
             .service
             .build_info_labels()
@@ -107,11 +124,13 @@ impl PrometheusRecorder {
         summary_names: HashSet<String>,
         fractional: HashSet<String>,
         redaction: Redaction,
+        exemplars: Option<Arc<ExemplarStore>>,
     ) -> Self {
         let handle = PrometheusHandle {
             main: main.handle(),
             summaries: summaries.as_ref().map(UpstreamRecorder::handle),
             fractional: Arc::new(Mutex::new(fractional)),
+            exemplars,
         };
         let recorder = Self {
             main,
@@ -119,6 +138,8 @@ impl PrometheusRecorder {
             summary_names,
             redaction,
             handle,
+            global_labels: Vec::new(),
+            buckets: HashMap::new(),
         };
         recorder.describe_catalog();
         recorder
@@ -157,6 +178,16 @@ impl PrometheusRecorder {
         self.summaries
             .as_ref()
             .filter(|_| self.summary_names.contains(name))
+    }
+
+    /// The bucket bounds of the histogram `name`, as the upstream recorder
+    /// was told them.
+    fn bounds(&self, name: &str) -> Arc<[f64]> {
+        let name = sanitize_metric_name(name);
+        match self.buckets.get(&name) {
+            Some(bounds) => bounds.clone(),
+            None => Arc::from(buckets::for_metric(&name)),
+        }
     }
 
     fn note_fractional(&self, name: &str) {
@@ -208,21 +239,34 @@ impl Recorder for PrometheusRecorder {
     }
 
     fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
-        let recorder = self.summary_recorder(key.name()).unwrap_or(&self.main);
-        match self.prepare(key) {
-            Prepared::AsIs => recorder.register_histogram(key, metadata),
-            Prepared::Changed(key) => recorder.register_histogram(&key, metadata),
-            Prepared::Refused => Histogram::noop(),
+        let summary = self.summary_recorder(key.name());
+        let recorder = summary.unwrap_or(&self.main);
+        let prepared = self.prepare(key);
+        let key = match &prepared {
+            Prepared::AsIs => key,
+            Prepared::Changed(key) => key,
+            Prepared::Refused => return Histogram::noop(),
+        };
+        match (&self.handle.exemplars, summary) {
+            (Some(store), None) => store.histogram(
+                key,
+                &self.global_labels,
+                || self.bounds(key.name()),
+                || recorder.register_histogram(key, metadata),
+            ),
+            _ => recorder.register_histogram(key, metadata),
         }
     }
 }
 
-/// Renders the metrics of a [`PrometheusRecorder`] in the Prometheus text format.
+/// Renders the metrics of a [`PrometheusRecorder`] in the Prometheus text
+/// format, or in the OpenMetrics text format with exemplars.
 #[derive(Debug, Clone)]
 pub struct PrometheusHandle {
     main: UpstreamHandle,
     summaries: Option<UpstreamHandle>,
     fractional: Arc<Mutex<HashSet<String>>>,
+    exemplars: Option<Arc<ExemplarStore>>,
 }
 
 impl PrometheusHandle {
@@ -243,6 +287,21 @@ impl PrometheusHandle {
             }
         }
         text
+    }
+
+    /// The current scrape in the OpenMetrics text format 1.0.0, with an
+    /// exemplar on each histogram bucket that received an observation
+    /// carrying one (see [`autotel_layers::exemplar`]). Each bucket's
+    /// exemplar is a uniform pick among those of the observations since the
+    /// previous call.
+    pub fn render_openmetrics(&self) -> String {
+        let text = self.render();
+        let exemplars = self
+            .exemplars
+            .as_ref()
+            .map(|store| store.series())
+            .unwrap_or_default();
+        openmetrics::from_prometheus_text(&text, &exemplars)
     }
 
     /// Folds recent histogram samples into their buckets and summaries.

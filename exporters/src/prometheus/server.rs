@@ -12,7 +12,8 @@ use bytes::Bytes;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use http::header::{
-    ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, VARY, WWW_AUTHENTICATE,
+    ACCEPT, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, VARY,
+    WWW_AUTHENTICATE,
 };
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -24,6 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 
 use super::auth::Auth;
+use super::negotiate::{accepts_gzip, prefers_openmetrics};
 use super::{MAX_REQUEST_HEAD, PrometheusError, PrometheusHandle, PrometheusRecorder};
 
 /// How often histogram samples are folded into their buckets when nobody scrapes.
@@ -35,6 +37,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The content type of the Prometheus text format 0.0.4.
 const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The content type of the OpenMetrics text format 1.0.0.
+const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The content type of the endpoint's own messages.
 const TEXT_CONTENT_TYPE: &str = "text/plain; charset=utf-8";
@@ -292,7 +297,17 @@ impl Shared {
                 "not found: metrics are at /metrics\n",
             );
         }
-        let text = self.handle.render();
+        let openmetrics = request
+            .headers()
+            .get_all(ACCEPT)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .any(prefers_openmetrics);
+        let (text, content_type) = if openmetrics {
+            (self.handle.render_openmetrics(), OPENMETRICS_CONTENT_TYPE)
+        } else {
+            (self.handle.render(), METRICS_CONTENT_TYPE)
+        };
         let gzip = request
             .headers()
             .get_all(ACCEPT_ENCODING)
@@ -301,8 +316,8 @@ impl Shared {
             .any(accepts_gzip);
         let mut response = Response::new(Full::new(Bytes::new()));
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(METRICS_CONTENT_TYPE));
-        headers.insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        headers.insert(VARY, HeaderValue::from_static("Accept, Accept-Encoding"));
         let body = match gzip.then(|| compress(text.as_bytes())).flatten() {
             Some(compressed) => {
                 headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -333,38 +348,10 @@ fn compress(data: &[u8]) -> Option<Vec<u8>> {
     encoder.finish().ok()
 }
 
-/// Whether an `Accept-Encoding` value allows gzip: `gzip` (or `x-gzip`) or
-/// `*` with a non-zero weight, `gzip` itself deciding when both are listed.
-fn accepts_gzip(value: &str) -> bool {
-    let mut gzip = None;
-    let mut any = None;
-    for item in value.split(',') {
-        let mut parts = item.split(';');
-        let coding = parts.next().unwrap_or("").trim();
-        let weight = parts
-            .filter_map(|param| {
-                let (name, value) = param.split_once('=')?;
-                name.trim()
-                    .eq_ignore_ascii_case("q")
-                    .then(|| value.trim().parse::<f32>().ok())
-                    .flatten()
-            })
-            .next()
-            .unwrap_or(1.0);
-        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
-            gzip = Some(weight);
-        } else if coding == "*" {
-            any = Some(weight);
-        }
-    }
-    gzip.or(any).is_some_and(|weight| weight > 0.0)
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::{SocketAddr, TcpListener};
 
-    use super::accepts_gzip;
     use crate::prometheus::{Prometheus, PrometheusError};
 
     #[test]
@@ -398,19 +385,5 @@ mod tests {
                 .unwrap();
             drop(server);
         });
-    }
-
-    #[test]
-    fn gzip_is_accepted_as_the_header_says() {
-        assert!(accepts_gzip("gzip"));
-        assert!(accepts_gzip("deflate, GZIP;q=0.5"));
-        assert!(accepts_gzip("identity, *"));
-        assert!(accepts_gzip("x-gzip"));
-        assert!(!accepts_gzip("gzip;q=0"));
-        assert!(!accepts_gzip("gzip; q=0.0, *"));
-        assert!(!accepts_gzip("*;q=0"));
-        assert!(!accepts_gzip("identity"));
-        assert!(!accepts_gzip(""));
-        assert!(!accepts_gzip("gzipx"));
     }
 }

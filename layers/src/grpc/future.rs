@@ -12,6 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 
 use super::Shared;
 use super::status::{self, CANCELLED, Code, OK, UNKNOWN};
+use crate::exemplar::{self, ExemplarFilter};
 use crate::internal::middleware::short_type_name;
 
 /// What is recorded when the status of a call is known.
@@ -35,7 +36,8 @@ impl Telemetry {
                 error.unwrap_or(status::NAMES[usize::from(code)]),
             );
         }
-        self.shared.record(self.method, code, seconds);
+        let exemplar = exemplar::of_span(span, ExemplarFilter::TraceBased);
+        exemplar::with_exemplar(exemplar, || self.shared.record(self.method, code, seconds));
     }
 }
 

@@ -14,6 +14,7 @@ use super::{Active, METADATA, METHODS, NO_ROUTE, Shared};
 use crate::catalog::{
     HTTP_SERVER_REQUEST_DURATION_SECONDS, HTTP_SERVER_RESPONSE_BODY_SIZE_BYTES, label,
 };
+use crate::exemplar;
 use crate::internal::interner::OVERFLOW;
 use crate::internal::middleware::short_type_name;
 use crate::internal::series_cap::{Series, count_overflow, overflow_labels};
@@ -46,6 +47,7 @@ impl Telemetry {
         let shared = &self.shared;
         let status = status.unwrap_or(0);
         let overflowed = self.route == OVERFLOW;
+        let exemplar = exemplar::of_span(span, shared.exemplars);
         metrics::with_recorder(|recorder| {
             shared.durations.with(
                 recorder,
@@ -64,7 +66,7 @@ impl Telemetry {
                     })
                 },
                 |[duration, body_size], series| {
-                    duration.record(seconds);
+                    exemplar::with_exemplar(exemplar, || duration.record(seconds));
                     if let Some(size) = size {
                         body_size.record(size as f64);
                     }

@@ -78,6 +78,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::{Method, Request, Response};
+
+use crate::exemplar::ExemplarFilter;
 use metrics::{Gauge, Histogram, Key, Label};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -148,16 +150,18 @@ struct Shared {
     durations: SeriesCache<(u8, u32, u16), [Histogram; 2]>,
     active: SeriesCache<u8, Gauge>,
     max_series: usize,
+    exemplars: ExemplarFilter,
 }
 
 impl Shared {
-    fn new(route: Option<Arc<RouteFn>>, max_series: usize) -> Self {
+    fn new(route: Option<Arc<RouteFn>>, max_series: usize, exemplars: ExemplarFilter) -> Self {
         Self {
             route,
             routes: Interner::new(max_series),
             durations: SeriesCache::new(max_series),
             active: SeriesCache::new(METHODS.len()),
             max_series,
+            exemplars,
         }
     }
 }
@@ -166,7 +170,11 @@ impl HttpLayer {
     /// A layer with no route extractor and the default series cap.
     pub fn new() -> Self {
         Self {
-            shared: Arc::new(Shared::new(None, DEFAULT_MAX_SERIES)),
+            shared: Arc::new(Shared::new(
+                None,
+                DEFAULT_MAX_SERIES,
+                ExemplarFilter::default(),
+            )),
         }
     }
 
@@ -177,7 +185,11 @@ impl HttpLayer {
         F: for<'a> Fn(&'a http::Extensions) -> Option<&'a str> + Send + Sync + 'static,
     {
         Self {
-            shared: Arc::new(Shared::new(Some(Arc::new(route)), self.shared.max_series)),
+            shared: Arc::new(Shared::new(
+                Some(Arc::new(route)),
+                self.shared.max_series,
+                self.shared.exemplars,
+            )),
         }
     }
 
@@ -190,8 +202,27 @@ impl HttpLayer {
     pub fn with_max_series(self, max_series: usize) -> Result<Self, Error> {
         let max_series = crate::error::check_max_series("with_max_series", max_series)?;
         Ok(Self {
-            shared: Arc::new(Shared::new(self.shared.route.clone(), max_series)),
+            shared: Arc::new(Shared::new(
+                self.shared.route.clone(),
+                max_series,
+                self.shared.exemplars,
+            )),
         })
+    }
+
+    /// Sets which requests give the ids of their span, as an
+    /// [exemplar](crate::exemplar), to their observation of
+    /// `http_server_request_duration_seconds`. Defaults to
+    /// [`ExemplarFilter::TraceBased`]: requests of sampled traces.
+    #[must_use]
+    pub fn with_exemplar_filter(self, filter: ExemplarFilter) -> Self {
+        Self {
+            shared: Arc::new(Shared::new(
+                self.shared.route.clone(),
+                self.shared.max_series,
+                filter,
+            )),
+        }
     }
 }
 
@@ -206,6 +237,7 @@ impl fmt::Debug for HttpLayer {
         f.debug_struct("HttpLayer")
             .field("route", &self.shared.route.as_ref().map(|_| "fn"))
             .field("max_series", &self.shared.max_series)
+            .field("exemplars", &self.shared.exemplars)
             .finish()
     }
 }

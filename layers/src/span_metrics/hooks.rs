@@ -12,6 +12,7 @@ use super::fields::{Captured, FieldVisitor};
 use super::pipeline::{ParentLink, PipelineRole};
 use super::state::{State, count_invalid};
 use super::store::{Holder, SlotSpan, SpanState};
+use crate::exemplar::{self, Exemplar};
 use crate::internal::interner::ABSENT;
 
 impl SpanMetricsLayer {
@@ -264,7 +265,12 @@ where
         }
     }
 
-    fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
+    #[cfg(feature = "opentelemetry")]
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let state = self.state();
         let key = id.into_u64();
         let span = match state.slots.release(key) {
@@ -278,7 +284,32 @@ where
         // A multiplication costs a fraction of a division; the result differs
         // from `nanos / 1e9` by at most one unit in the last place.
         let seconds = nanos as f64 * 1e-9;
-        metrics::with_recorder(|recorder| self.record_close(recorder, &span, seconds));
+        let exemplar = self.exemplar(&id, &ctx);
+        metrics::with_recorder(|recorder| {
+            exemplar::with_exemplar(exemplar, || self.record_close(recorder, &span, seconds));
+        });
+    }
+}
+
+impl SpanMetricsLayer {
+    /// The exemplar of the closing span `id`, when the filter admits one.
+    fn exemplar<S>(&self, id: &Id, ctx: &Context<'_, S>) -> Option<Exemplar>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let filter = self.config.exemplars;
+        if !filter.is_enabled() {
+            return None;
+        }
+        let span = ctx.span(id)?;
+        #[cfg(feature = "opentelemetry")]
+        let dispatch = self
+            .dispatch
+            .get()
+            .and_then(tracing::dispatcher::WeakDispatch::upgrade);
+        #[cfg(not(feature = "opentelemetry"))]
+        let dispatch: Option<tracing::Dispatch> = None;
+        exemplar::of_span_ref(&span, dispatch.as_ref(), filter)
     }
 }
 

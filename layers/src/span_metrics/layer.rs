@@ -11,6 +11,7 @@ use super::switch::MetricsSwitch;
 use super::{DEFAULT_DURATION_BUCKETS, DEFAULT_MAX_SERIES, MAX_DIMENSIONS};
 use crate::Error;
 use crate::catalog::MetricDef;
+use crate::exemplar::ExemplarFilter;
 use crate::redact::Redaction;
 
 /// A [`Layer`](tracing_subscriber::Layer) that records RED metrics and pipeline metrics for every span
@@ -84,6 +85,10 @@ pub struct SpanMetricsLayer {
     pub(super) config: Arc<Config>,
     pub(super) switch: MetricsSwitch,
     pub(super) state: Arc<State>,
+    /// The dispatcher the layer runs in, to read the ids of OpenTelemetry
+    /// spans for exemplars.
+    #[cfg(feature = "opentelemetry")]
+    pub(super) dispatch: std::sync::OnceLock<tracing::dispatcher::WeakDispatch>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +102,7 @@ pub(super) struct Config {
     pub(super) buckets: Vec<f64>,
     pub(super) max_series: usize,
     pub(super) redaction: Redaction,
+    pub(super) exemplars: ExemplarFilter,
 }
 
 impl Default for Config {
@@ -111,6 +117,7 @@ impl Default for Config {
             buckets: DEFAULT_DURATION_BUCKETS.to_vec(),
             max_series: DEFAULT_MAX_SERIES,
             redaction: Redaction::default(),
+            exemplars: ExemplarFilter::default(),
         }
     }
 }
@@ -157,6 +164,8 @@ impl SpanMetricsLayer {
             config: Arc::new(config),
             switch,
             state,
+            #[cfg(feature = "opentelemetry")]
+            dispatch: std::sync::OnceLock::new(),
         }
     }
 
@@ -304,6 +313,22 @@ impl SpanMetricsLayer {
         Ok(self.reconfigure(|c| c.max_series = max_series))
     }
 
+    /// Sets which spans give their ids, as an [exemplar](crate::exemplar), to
+    /// the observations of `span_duration_seconds`,
+    /// `pipeline_duration_seconds` and `step_duration_seconds` they produce.
+    /// [`ExemplarFilter::AlwaysOff`] saves the look-up of the ids when the
+    /// span closes. Defaults to [`ExemplarFilter::TraceBased`]: spans of
+    /// sampled traces.
+    ///
+    /// With the `opentelemetry` feature and a `tracing-opentelemetry` layer,
+    /// the ids are the OpenTelemetry span's: add this layer *before* that one
+    /// (`registry().with(SpanMetricsLayer::new()).with(otel_layer)`), so that
+    /// it closes the span first, while its ids can still be read.
+    #[must_use]
+    pub fn with_exemplar_filter(self, filter: ExemplarFilter) -> Self {
+        self.reconfigure(|c| c.exemplars = filter)
+    }
+
     /// Uses `switch` to turn metrics on and off, so that one switch controls
     /// several layers. Defaults to a switch of the layer's own.
     #[must_use]
@@ -355,6 +380,7 @@ impl fmt::Debug for SpanMetricsLayer {
             .field("exclude_targets", &self.config.exclude_targets)
             .field("buckets", &self.config.buckets)
             .field("max_series", &self.config.max_series)
+            .field("exemplars", &self.config.exemplars)
             .field("switch", &self.switch)
             .finish()
     }

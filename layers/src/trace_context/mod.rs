@@ -28,7 +28,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 pub use self::baggage::{Baggage, BaggageError};
 pub use self::ids::{SpanId, TraceId};
 use self::random::new_span_id;
-pub(crate) use self::resolve::{assign, resolve};
+pub(crate) use self::resolve::{assign, peek, resolve};
 use self::traceparent::{RANDOM, SAMPLED};
 pub use self::traceparent::{TraceParent, TraceParentError};
 pub use self::tracestate::{TraceState, TraceStateError};

@@ -87,3 +87,31 @@ where
         origin: Origin::Own,
     })
 }
+
+/// The context of `span` when it is known without assigning ids: the
+/// OpenTelemetry span's (with the feature, when `dispatch` is given and an
+/// OpenTelemetry layer holds the span), else the ids cached on it; `None`
+/// when the span has no ids. Call it while the span is open for the
+/// OpenTelemetry layer: once that layer has closed the span, its ids can no
+/// longer be read and autotel's own would be taken instead.
+pub(crate) fn peek<'a, S>(
+    span: &SpanRef<'a, S>,
+    dispatch: Option<&Dispatch>,
+) -> Option<TraceContext>
+where
+    S: LookupSpan<'a>,
+{
+    let cached = span.extensions().get::<TraceContext>().copied();
+    if let Some(cached) = cached
+        && cached.is_settled()
+    {
+        return Some(cached);
+    }
+    #[cfg(feature = "opentelemetry")]
+    if let Some(context) = dispatch.and_then(|dispatch| otel::context_of(&span.id(), dispatch)) {
+        return Some(context);
+    }
+    #[cfg(not(feature = "opentelemetry"))]
+    let _ = dispatch;
+    cached
+}

@@ -12,6 +12,7 @@ use tracing::field::Empty;
 use super::Shared;
 use super::url::redacted;
 use crate::catalog::{HTTP_CLIENT_ACTIVE_REQUESTS, HTTP_CLIENT_REQUEST_DURATION_SECONDS, label};
+use crate::exemplar::ExemplarFilter;
 use crate::http::{METADATA, METHODS, method_index};
 use crate::internal::interner::OVERFLOW;
 use crate::internal::label_cap::cut;
@@ -135,6 +136,7 @@ impl Call {
         let shared = &self.shared;
         let overflowed = self.address == OVERFLOW;
         let (method, address) = (self.method, self.address);
+        let exemplar = crate::exemplar::of_span(&self.span, ExemplarFilter::TraceBased);
         metrics::with_recorder(|recorder| {
             shared.durations.with(
                 recorder,
@@ -161,7 +163,7 @@ impl Call {
                 },
                 |recorder| register_duration(recorder, overflow_labels()),
                 |duration, series| {
-                    duration.record(seconds);
+                    crate::exemplar::with_exemplar(exemplar, || duration.record(seconds));
                     if series == Series::Overflow {
                         count_overflow(
                             recorder,
