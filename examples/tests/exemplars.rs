@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use autotel_test_support::examples::HttpService;
+use autotel_test_support::examples::Service;
 use autotel_test_support::http::get;
 use autotel_test_support::otlp::{base64_to_hex, items};
 use autotel_test_support::peers::{PrometheusPeer, TestAgent};
@@ -19,14 +19,14 @@ fn exemplars_in_prometheus_and_otlp_lead_to_exported_traces() {
         return;
     };
     let endpoint = format!("http://{}", agent.http);
-    let service = HttpService::start(&[
+    let service = Service::http(&[
         ("OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
     ]);
     for id in 0..5 {
-        let response = get(service.http, &format!("/users/{id}")).expect("an answer");
+        let response = get(service.address, &format!("/users/{id}")).expect("an answer");
         assert_eq!(response.status, 200);
     }
     let Some(mut prometheus) = PrometheusPeer::start_with_exemplars(service.metrics) else {
