@@ -10,14 +10,22 @@ use autotel_test_support::otlp::{base64_to_hex, items};
 use autotel_test_support::peers::TestAgent;
 use tracing_subscriber::layer::SubscriberExt;
 
-/// An OTLP/HTTP pipeline to `agent` (with or without exemplars) that has
-/// exported one `checkout` span through `SpanMetricsLayer` and the trace
+/// A pipeline to `agent` over `protocol` (with or without exemplars) that
+/// has exported one `checkout` span through `SpanMetricsLayer` and the trace
 /// layer; the `span_duration_seconds` metric the agent received.
-fn one_span(agent: &mut TestAgent, exemplars: bool) -> (OtlpGuard, serde_json::Value) {
+fn one_span(
+    agent: &mut TestAgent,
+    protocol: Protocol,
+    exemplars: bool,
+) -> (OtlpGuard, serde_json::Value) {
+    let address = match protocol {
+        Protocol::Grpc => agent.grpc,
+        _ => agent.http,
+    };
     let otlp = Otlp::new()
-        .with_endpoint(format!("http://{}", agent.http))
+        .with_endpoint(format!("http://{address}"))
         .expect("a valid endpoint")
-        .with_protocol(Protocol::HttpProtobuf)
+        .with_protocol(protocol)
         .with_exemplars(exemplars)
         .build()
         .expect("the pipeline starts");
@@ -46,12 +54,13 @@ fn one_span(agent: &mut TestAgent, exemplars: bool) -> (OtlpGuard, serde_json::V
     (otlp, duration)
 }
 
-#[test]
-fn histogram_data_points_carry_the_ids_of_an_exported_span() {
+/// The exemplar of the `checkout` span's data point names the span the
+/// agent received over `protocol`.
+fn data_points_carry_the_ids_of_an_exported_span(protocol: Protocol) {
     let Some(mut agent) = TestAgent::start() else {
         return;
     };
-    let (otlp, duration) = one_span(&mut agent, true);
+    let (otlp, duration) = one_span(&mut agent, protocol, true);
     let traces = agent.received("traces", |v| !items(v, "spans", "spans").is_empty());
     let spans = items(&traces, "spans", "spans");
     let (_, span) = spans
@@ -89,15 +98,36 @@ fn histogram_data_points_carry_the_ids_of_an_exported_span() {
 }
 
 #[test]
-fn without_exemplars_the_data_points_have_none() {
+fn histogram_data_points_carry_the_ids_of_an_exported_span() {
+    data_points_carry_the_ids_of_an_exported_span(Protocol::HttpProtobuf);
+}
+
+#[test]
+fn histogram_data_points_carry_the_ids_of_an_exported_span_over_grpc() {
+    data_points_carry_the_ids_of_an_exported_span(Protocol::Grpc);
+}
+
+/// Without exemplars, the data points the agent received over `protocol`
+/// have none.
+fn data_points_have_none_when_off(protocol: Protocol) {
     let Some(mut agent) = TestAgent::start() else {
         return;
     };
-    let (otlp, duration) = one_span(&mut agent, false);
+    let (otlp, duration) = one_span(&mut agent, protocol, false);
     let point = &duration["histogram"]["data_points"][0];
     assert!(
         point["exemplars"].as_array().is_none_or(Vec::is_empty),
         "{duration}"
     );
     otlp.shutdown().expect("a clean shutdown");
+}
+
+#[test]
+fn without_exemplars_the_data_points_have_none() {
+    data_points_have_none_when_off(Protocol::HttpProtobuf);
+}
+
+#[test]
+fn without_exemplars_the_data_points_have_none_over_grpc() {
+    data_points_have_none_when_off(Protocol::Grpc);
 }

@@ -103,6 +103,7 @@ mod counting;
 mod error;
 mod exemplars;
 mod exporters;
+mod grpc_metrics;
 mod http_client;
 mod limits;
 mod pipeline;
