@@ -1,11 +1,16 @@
 //! Exemplars on the OTLP histogram data points: a span recorded through
 //! `SpanMetricsLayer` beside the OpenTelemetry trace layer gives its ids to
 //! the `span_duration_seconds` data point, and a real OTLP receiver (Datadog's
-//! test agent) gets them with the ids of the span it received.
+//! test agent) gets them with the ids of the span it received, over
+//! OTLP/HTTP and gRPC; a failed gRPC metrics export is reported as the
+//! others are.
 #![cfg(feature = "otlp")]
+
+use std::time::Duration;
 
 use autotel_exporters::otlp::{Otlp, OtlpGuard, Protocol};
 use autotel_layers::SpanMetricsLayer;
+use autotel_test_support::net::closed_port;
 use autotel_test_support::otlp::{base64_to_hex, items};
 use autotel_test_support::peers::TestAgent;
 use tracing_subscriber::layer::SubscriberExt;
@@ -130,4 +135,36 @@ fn without_exemplars_the_data_points_have_none() {
 #[test]
 fn without_exemplars_the_data_points_have_none_over_grpc() {
     data_points_have_none_when_off(Protocol::Grpc);
+}
+
+#[test]
+fn a_failed_grpc_metrics_export_is_counted_and_reported() {
+    let otlp = Otlp::new()
+        .with_endpoint(format!("http://{}", closed_port()))
+        .expect("a valid endpoint")
+        .with_protocol(Protocol::Grpc)
+        .with_traces(false)
+        .with_logs(false)
+        .with_export_timeout(Duration::from_millis(100))
+        .expect("a valid setting")
+        .build()
+        .expect("the pipeline starts even though nothing listens");
+    let recorder = otlp.metrics_recorder().expect("metrics are on");
+    metrics::with_local_recorder(&recorder, || {
+        metrics::histogram!("span_duration_seconds", "span_name" => "checkout").record(0.5);
+    });
+    assert!(otlp.force_flush().is_err(), "nothing listens");
+    assert!(otlp.stats().export_errors() >= 1, "{:?}", otlp.stats());
+    let report = otlp.last_export_error().expect("the failure is reported");
+    assert!(
+        report.starts_with("OTLP export of metrics to http://127.0.0.1:"),
+        "{report}"
+    );
+    // Refused, or (on a loaded machine) out of time retrying after refusals.
+    assert!(
+        report.contains("over grpc failed (unavailable)")
+            || report.contains("over grpc failed (timeout)"),
+        "{report}"
+    );
+    let _ = otlp.shutdown();
 }

@@ -317,8 +317,8 @@ impl Otlp {
     /// Adds exemplars (the trace and span ids of a sampled span, see
     /// [`autotel_layers::exemplar`]) to the histogram data points of the
     /// metrics export: one per bucket per series, among the observations
-    /// since the previous export. They travel with OTLP/HTTP; over gRPC the
-    /// data points leave without them. Defaults to `true`.
+    /// since the previous export, over OTLP/HTTP and gRPC alike. Defaults
+    /// to `true`.
     #[must_use]
     pub fn with_exemplars(mut self, exemplars: bool) -> Self {
         self.exemplars = exemplars;

@@ -3,11 +3,12 @@
 //! The OpenTelemetry metrics SDK 0.33 keeps no exemplars, and its data points
 //! cannot be changed from outside. So the [`OtelRecorder`](super::OtelRecorder)
 //! of a pipeline keeps them itself, one per bucket per series
-//! ([`crate::exemplar_reservoir`]), and the OTLP/HTTP client adds them to the
-//! histogram data points of each metrics request it sends: it decodes the
+//! ([`crate::exemplar_reservoir`]), and they are added to the histogram data
+//! points of each metrics request: the OTLP/HTTP client decodes the
 //! `ExportMetricsServiceRequest`, fills the `exemplars` of every histogram
-//! data point whose series has some, and encodes it again (gzip included).
-//! A request with no exemplar to add leaves as it came.
+//! data point whose series has some, and encodes it again (gzip included; a
+//! request with no exemplar to add leaves as it came); the gRPC metrics
+//! exporter fills the request it builds before sending it.
 
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};

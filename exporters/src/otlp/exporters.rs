@@ -219,3 +219,26 @@ fn grpc_headers(
         Ok(request)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_temporality_variable_is_read_or_refused() {
+        assert_eq!(temporality(None).unwrap(), Temporality::Cumulative);
+        assert_eq!(
+            temporality(Some(" ".into())).unwrap(),
+            Temporality::Cumulative
+        );
+        assert_eq!(
+            temporality(Some("Delta".into())).unwrap(),
+            Temporality::Delta
+        );
+        let error = temporality(Some("sometimes".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(TEMPORALITY_VAR), "{error}");
+        assert!(error.contains("sometimes"), "{error}");
+    }
+}

@@ -241,3 +241,18 @@ impl PushMetricExporter for GrpcMetricExporter {
         self.temporality
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_code_and_never_the_collectors_message() {
+        let status = tonic::Status::unauthenticated("bad key sk-12345");
+        let error = export_error(&status).to_string();
+        assert!(error.contains("gRPC code: Unauthenticated"), "{error}");
+        assert!(!error.contains("sk-12345"), "{error}");
+        assert!(worth_retrying(tonic::Code::Unavailable));
+        assert!(!worth_retrying(tonic::Code::Unauthenticated));
+    }
+}
