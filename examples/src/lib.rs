@@ -3,3 +3,4 @@
 pub mod greeter;
 pub mod pipeline;
 pub mod pipeline_auto;
+pub mod pipeline_telemetry;

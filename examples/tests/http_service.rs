@@ -2,13 +2,11 @@
 //! loopback: route templates in the metrics, the caller's trace in the log
 //! lines, server errors counted, and a scrape that promtool accepts.
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::process::Stdio;
 
 use autotel_test_support::examples::Service;
 use autotel_test_support::http::{get, get_with};
-use autotel_test_support::peers::{PEER_DEADLINE, peer_bin};
+use autotel_test_support::peers::{PEER_DEADLINE, promtool_check_metrics};
 use autotel_test_support::scrape::value;
 
 fn start() -> Service {
@@ -86,26 +84,8 @@ fn requests_are_traced_and_measured_by_route() {
         2.0,
         "the runtime handed to the preset is measured"
     );
-    if let Some(promtool) = peer_bin("AUTOTEL_PROMTOOL_BIN") {
-        let mut check = std::process::Command::new(promtool)
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        check
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let result = check.wait_with_output().unwrap();
-        assert!(
-            result.status.success(),
-            "{}",
-            String::from_utf8_lossy(&result.stderr)
-        );
+    if let Some((ok, said)) = promtool_check_metrics(&text) {
+        assert!(ok, "{said}");
     }
 
     // The handler's log lines carry the trace of their request.

@@ -7,7 +7,7 @@ use std::process::Output;
 use autotel_test_support::examples::{example, serve_quickstart, serve_quickstart_with};
 use autotel_test_support::http::{get, get_with};
 use autotel_test_support::otlp::{base64_to_hex, items};
-use autotel_test_support::peers::{TestAgent, peer_bin};
+use autotel_test_support::peers::{TestAgent, promtool_check_metrics};
 use autotel_test_support::scrape::value;
 use serde_json::Value;
 
@@ -125,23 +125,9 @@ fn json_environment(environment: &str) {
 
 /// `promtool check metrics` accepts the text, when promtool is installed.
 fn promtool_accepts(metrics: &str) {
-    let Some(promtool) = peer_bin("AUTOTEL_PROMTOOL_BIN") else {
-        return;
-    };
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool starts");
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), metrics.as_bytes()).unwrap();
-    let result = child.wait_with_output().expect("promtool ends");
-    assert!(
-        result.status.success(),
-        "promtool refused the text: {}\n{metrics}",
-        String::from_utf8_lossy(&result.stderr)
-    );
+    if let Some((ok, said)) = promtool_check_metrics(metrics) {
+        assert!(ok, "promtool refused the text: {said}\n{metrics}");
+    }
 }
 
 #[test]

@@ -14,7 +14,7 @@ use autotel_exporters::prometheus::{Prometheus, PrometheusRecorder};
 use autotel_layers::exemplar::ExemplarFilter;
 use autotel_layers::{SpanMetricsLayer, TraceContext};
 use autotel_test_support::http::{agent, get_with, url};
-use autotel_test_support::peers::{PrometheusPeer, peer_bin};
+use autotel_test_support::peers::{PrometheusPeer, peer_bin, promtool_check_metrics};
 use tracing_subscriber::layer::SubscriberExt;
 
 /// What Prometheus 2.42 sends in `Accept`.
@@ -220,7 +220,7 @@ fn openmetrics_goes_through_gzip_and_authentication() {
 
 #[test]
 fn promtool_accepts_the_text_format_beside_exemplars() {
-    let Some(promtool) = peer_bin("AUTOTEL_PROMTOOL_BIN") else {
+    let Some(_) = peer_bin("AUTOTEL_PROMTOOL_BIN") else {
         return;
     };
     let (recorder, _guard, address) = endpoint(Prometheus::new());
@@ -230,21 +230,8 @@ fn promtool_accepts_the_text_format_beside_exemplars() {
         .body;
     assert_eq!(exemplar_lines(&openmetrics).len(), 1, "{openmetrics}");
     let text = get_with(address, "/metrics", &[]).expect("a scrape").body;
-    let mut child = std::process::Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool starts");
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), text.as_bytes()).unwrap();
-    let output = child.wait_with_output().expect("promtool finishes");
-    assert!(
-        output.status.success(),
-        "{}{}\n{text}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (ok, said) = promtool_check_metrics(&text).expect("promtool is installed");
+    assert!(ok, "{said}\n{text}");
 }
 
 #[test]

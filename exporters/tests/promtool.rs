@@ -2,9 +2,7 @@
 //! label values that need escaping.
 #![cfg(feature = "prometheus")]
 
-use autotel_test_support::peers::peer_bin;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use autotel_test_support::peers::{peer_bin, promtool_check_metrics};
 
 use autotel_exporters::prometheus::Prometheus;
 use autotel_layers::catalog::{self, MetricKind};
@@ -19,32 +17,15 @@ const AWKWARD_VALUES: &[&str] = &[
     "",
 ];
 
-fn check_metrics(bin: &std::path::Path, scrape: &str) -> (bool, String) {
-    let mut child = Command::new(bin)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(scrape.as_bytes())
-        .expect("write the scrape");
-    let output = child.wait_with_output().expect("promtool finishes");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), said)
+/// What promtool says of `scrape`; the tests that call it have checked
+/// that promtool is there.
+fn check_metrics(scrape: &str) -> (bool, String) {
+    promtool_check_metrics(scrape).expect("promtool is installed")
 }
 
 #[test]
 fn promtool_accepts_every_catalog_metric_with_awkward_label_values() {
-    let Some(promtool) = peer_bin("AUTOTEL_PROMTOOL_BIN") else {
+    let Some(_) = peer_bin("AUTOTEL_PROMTOOL_BIN") else {
         return;
     };
     let recorder = Prometheus::new()
@@ -85,7 +66,7 @@ fn promtool_accepts_every_catalog_metric_with_awkward_label_values() {
         );
     }
     assert!(scrape.contains("# TYPE pipeline_cost_usd_total counter\n"));
-    let (ok, said) = check_metrics(&promtool, &scrape);
+    let (ok, said) = check_metrics(&scrape);
     assert!(
         ok,
         "promtool check metrics rejected our scrape:\n{said}\n--- scrape ---\n{scrape}"
@@ -95,12 +76,12 @@ fn promtool_accepts_every_catalog_metric_with_awkward_label_values() {
 #[test]
 fn promtool_rejects_a_gauge_named_like_a_counter() {
     // The check above can fail: promtool flags what we avoid.
-    let Some(promtool) = peer_bin("AUTOTEL_PROMTOOL_BIN") else {
+    let Some(_) = peer_bin("AUTOTEL_PROMTOOL_BIN") else {
         return;
     };
     let scrape =
         "# HELP cost_usd_total Money spent\n# TYPE cost_usd_total gauge\ncost_usd_total 1.5\n";
-    let (ok, said) = check_metrics(&promtool, scrape);
+    let (ok, said) = check_metrics(scrape);
     assert!(!ok, "promtool accepted a gauge ending in _total: {said}");
 }
 
@@ -168,7 +149,7 @@ proptest::proptest! {
         values in proptest::collection::hash_set(label_value(), 1..60),
         host in label_value(),
     ) {
-        let Some(promtool) = peer_bin("AUTOTEL_PROMTOOL_BIN") else {
+        let Some(_) = peer_bin("AUTOTEL_PROMTOOL_BIN") else {
             return Ok(());
         };
         let recorder = Prometheus::new()
@@ -198,7 +179,7 @@ proptest::proptest! {
         let handle = recorder.handle();
         handle.run_upkeep();
         let scrape = handle.render();
-        let (ok, said) = check_metrics(&promtool, &scrape);
+        let (ok, said) = check_metrics(&scrape);
         proptest::prop_assert!(ok, "promtool check metrics rejected the scrape:\n{}\n--- scrape ---\n{}", said, scrape);
 
         let read: std::collections::HashSet<String> =

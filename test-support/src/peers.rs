@@ -476,3 +476,35 @@ impl TestAgent {
             })
     }
 }
+
+/// What `promtool check metrics` says of `text`: whether it passed and what
+/// it printed; `None` (skip) when promtool is not installed outside CI.
+///
+/// # Panics
+///
+/// When promtool is named but does not run, or in CI when it is missing.
+pub fn promtool_check_metrics(text: &str) -> Option<(bool, String)> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let promtool = peer_bin("AUTOTEL_PROMTOOL_BIN")?;
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    child
+        .stdin
+        .take()
+        .expect("promtool's stdin")
+        .write_all(text.as_bytes())
+        .expect("promtool reads the text");
+    let output = child.wait_with_output().expect("promtool finishes");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some((output.status.success(), said))
+}

@@ -167,18 +167,26 @@ fn export_error(status: &tonic::Status) -> OTelSdkError {
 }
 
 /// Sends `outgoing` with `client`, retrying what is worth it while
-/// `timeout` allows.
+/// `timeout` allows; the number of data points the collector rejected when
+/// it accepted the rest (a partial success).
 async fn send(
     client: MetricsServiceClient<Channel>,
     outgoing: Outgoing,
     timeout: Duration,
-) -> Result<(), tonic::Status> {
+) -> Result<i64, tonic::Status> {
     let start = Instant::now();
     let mut backoff = FIRST_BACKOFF;
     let mut retries = 0;
     loop {
         let error = match client.clone().export(outgoing.request()).await {
-            Ok(_) => return Ok(()),
+            Ok(response) => {
+                let rejected = response
+                    .get_ref()
+                    .partial_success
+                    .as_ref()
+                    .map_or(0, |partial| partial.rejected_data_points);
+                return Ok(rejected);
+            }
             Err(error) => error,
         };
         let left = timeout.saturating_sub(start.elapsed());
@@ -216,7 +224,12 @@ impl PushMetricExporter for GrpcMetricExporter {
         // executor polls this future.
         let sent = self.runtime.spawn(send(client, outgoing, timeout));
         match sent.await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(0)) => Ok(()),
+            // Counted and reported as a failed export: part of it was lost.
+            Ok(Ok(rejected)) => Err(OTelSdkError::InternalFailure(format!(
+                "the collector accepted the OTLP/gRPC metrics export but rejected {rejected} of \
+                 its data points (a partial success): check the collector's logs for why"
+            ))),
             Ok(Err(status)) => Err(export_error(&status)),
             Err(error) => Err(OTelSdkError::InternalFailure(format!(
                 "the OTLP/gRPC metrics export did not finish: its runtime stopped ({error})"
